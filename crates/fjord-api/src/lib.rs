@@ -1,0 +1,1 @@
+//! fjord-api (placeholder until built).

@@ -1,0 +1,1 @@
+//! fjord-chunk (placeholder until built).

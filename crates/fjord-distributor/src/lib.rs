@@ -1,0 +1,1 @@
+//! fjord-distributor (placeholder until built).

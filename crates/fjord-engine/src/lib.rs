@@ -1,0 +1,1 @@
+//! fjord-engine (placeholder until built).

@@ -1,0 +1,1 @@
+//! fjord-ingester (placeholder until built).

@@ -1,0 +1,1 @@
+//! fjord-logql (placeholder until built).

@@ -1,0 +1,12 @@
+//! Shared types of Fjord: labels, matchers, log entries, tenants, push requests, and the
+//! service contracts between components.
+//!
+//! **Invariant:** this crate does no I/O and starts no tasks; it is data and codecs only, so the
+//! agent, the CLI and every server component can depend on it.
+
+pub mod gostr;
+pub mod labels;
+pub mod matcher;
+
+pub use labels::{Fingerprint, Label, Labels};
+pub use matcher::{LabelMatcher, MatchOp};

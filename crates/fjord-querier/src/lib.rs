@@ -1,0 +1,1 @@
+//! fjord-querier (placeholder until built).

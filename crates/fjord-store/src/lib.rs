@@ -1,0 +1,1 @@
+//! fjord-store (placeholder until built).

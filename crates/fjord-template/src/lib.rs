@@ -1,0 +1,1 @@
+//! fjord-template (placeholder until built).
