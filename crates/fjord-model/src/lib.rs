@@ -7,6 +7,11 @@
 pub mod gostr;
 pub mod labels;
 pub mod matcher;
+pub mod push;
+pub mod tenant;
+pub mod varint;
 
 pub use labels::{Fingerprint, Label, Labels};
 pub use matcher::{LabelMatcher, MatchOp};
+pub use push::{Entry, PushRequest, PushStream};
+pub use tenant::TenantId;

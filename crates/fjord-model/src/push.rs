@@ -1,0 +1,442 @@
+//! Push requests: Loki's `logproto.PushRequest` in protobuf (snappy block compressed) and its
+//! JSON forms (v1 `{"streams":[{"stream":{…},"values":[…]}]}` and legacy v0).
+//!
+//! Decoding never trusts sizes from the wire: the snappy header's declared length is checked
+//! against the caller's limit before any buffer is allocated. Lines are kept as [`Bytes`]
+//! slices of the decompressed body, so decoding a protobuf push copies no line text.
+
+use bytes::Bytes;
+use prost::Message;
+use serde::Deserialize;
+
+use crate::labels::{Label, write_label_string};
+
+/// One log line with its timestamp (Unix ns) and optional structured metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub ts: i64,
+    pub line: Bytes,
+    pub metadata: Vec<Label>,
+}
+
+impl Entry {
+    pub fn new(ts: i64, line: impl Into<Bytes>) -> Self {
+        Entry { ts, line: line.into(), metadata: Vec::new() }
+    }
+
+    /// Bytes counted against rate limits and reported as volume: line plus metadata text.
+    pub fn accounted_bytes(&self) -> usize {
+        self.line.len() + self.metadata_bytes()
+    }
+
+    /// Bytes of structured metadata names and values.
+    pub fn metadata_bytes(&self) -> usize {
+        self.metadata.iter().map(|l| l.name.len() + l.value.len()).sum()
+    }
+}
+
+/// The entries of one stream in a push, with the stream's label string as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushStream {
+    pub labels: String,
+    pub entries: Vec<Entry>,
+}
+
+/// A decoded push request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushRequest {
+    pub streams: Vec<PushStream>,
+}
+
+impl PushRequest {
+    pub fn entry_count(&self) -> usize {
+        self.streams.iter().map(|s| s.entries.len()).sum()
+    }
+
+    /// Encodes as snappy-compressed protobuf, the body Promtail sends.
+    pub fn encode_protobuf_snappy(&self) -> Vec<u8> {
+        let wire = proto::PushRequest {
+            streams: self
+                .streams
+                .iter()
+                .map(|s| proto::StreamAdapter {
+                    labels: s.labels.clone(),
+                    entries: s
+                        .entries
+                        .iter()
+                        .map(|e| proto::EntryAdapter {
+                            timestamp: Some(proto::Timestamp {
+                                seconds: e.ts.div_euclid(1_000_000_000),
+                                nanos: e.ts.rem_euclid(1_000_000_000) as i32,
+                            }),
+                            line: e.line.clone(),
+                            structured_metadata: e
+                                .metadata
+                                .iter()
+                                .map(|l| proto::LabelPairAdapter { name: l.name.clone(), value: l.value.clone() })
+                                .collect(),
+                            parsed: Vec::new(),
+                        })
+                        .collect(),
+                    hash: 0,
+                })
+                .collect(),
+            format: String::new(),
+        };
+        let raw = wire.encode_to_vec();
+        snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_default()
+    }
+}
+
+/// Why a push body could not be decoded. The texts are what the client sees in the 400.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("request body too large: decompressed size {size} exceeds the limit of {limit} bytes")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("snappy: {0}")]
+    Snappy(String),
+    #[error("protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    #[error("{0}")]
+    Json(String),
+    #[error("{0}")]
+    Gzip(String),
+}
+
+/// Decodes a snappy block compressed protobuf body, refusing to inflate past `max_decompressed`.
+pub fn decode_protobuf_snappy(body: &[u8], max_decompressed: u64) -> Result<PushRequest, DecodeError> {
+    let len = snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))? as u64;
+    if len > max_decompressed {
+        return Err(DecodeError::TooLarge { size: len, limit: max_decompressed });
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| DecodeError::Snappy(e.to_string()))?;
+    decode_protobuf(Bytes::from(raw))
+}
+
+/// Decodes an uncompressed protobuf `PushRequest`.
+pub fn decode_protobuf(raw: Bytes) -> Result<PushRequest, DecodeError> {
+    let wire = proto::PushRequest::decode(raw)?;
+    Ok(PushRequest {
+        streams: wire
+            .streams
+            .into_iter()
+            .map(|s| PushStream {
+                labels: s.labels,
+                entries: s
+                    .entries
+                    .into_iter()
+                    .map(|e| {
+                        let ts = e.timestamp.map(|t| t.seconds.saturating_mul(1_000_000_000).saturating_add(t.nanos as i64));
+                        Entry {
+                            ts: ts.unwrap_or(0),
+                            line: e.line,
+                            metadata: e
+                                .structured_metadata
+                                .into_iter()
+                                .map(|l| Label { name: l.name, value: l.value })
+                                .collect(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// Inflates a gzip (or zlib/deflate) body, refusing to go past `max_decompressed` bytes.
+pub fn inflate(body: &[u8], encoding: Inflate, max_decompressed: u64) -> Result<Vec<u8>, DecodeError> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(64 << 20));
+    let reader: Box<dyn Read + '_> = match encoding {
+        Inflate::Gzip => Box::new(flate2::read::MultiGzDecoder::new(body)),
+        Inflate::Deflate => Box::new(flate2::read::ZlibDecoder::new(body)),
+    };
+    let n = reader
+        .take(max_decompressed + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| DecodeError::Gzip(format!("gzip: {e}")))?;
+    if n as u64 > max_decompressed {
+        return Err(DecodeError::TooLarge { size: n as u64, limit: max_decompressed });
+    }
+    Ok(out)
+}
+
+/// The compressed body encodings a push may carry besides snappy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inflate {
+    Gzip,
+    Deflate,
+}
+
+/// Decodes a v1 JSON push body. Stream label maps are written out as label strings
+/// (`{k="v", …}`, keys sorted) so that they are validated exactly like protobuf label strings.
+pub fn decode_json(body: &[u8]) -> Result<PushRequest, DecodeError> {
+    let req: json::PushRequest = serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let mut streams = Vec::with_capacity(req.streams.len());
+    for s in req.streams.into_iter().flatten() {
+        let mut labels = String::new();
+        let mut pairs: Vec<(&str, &str)> = s.stream.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        pairs.sort_unstable();
+        write_label_string(&mut labels, pairs.into_iter());
+        let entries = s
+            .values
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|v| Entry { ts: v.ts, line: Bytes::from(v.line), metadata: v.metadata })
+            .collect();
+        streams.push(PushStream { labels, entries });
+    }
+    Ok(PushRequest { streams })
+}
+
+/// Decodes a legacy v0 JSON push body (`/api/prom/push`).
+pub fn decode_json_v0(body: &[u8]) -> Result<PushRequest, DecodeError> {
+    let req: json::PushRequestV0 = serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let mut streams = Vec::with_capacity(req.streams.len());
+    for s in req.streams {
+        let mut entries = Vec::with_capacity(s.entries.len());
+        for e in s.entries {
+            let ts = chrono::DateTime::parse_from_rfc3339(&e.ts)
+                .map_err(|err| DecodeError::Json(format!("invalid timestamp {:?}: {err}", e.ts)))?;
+            let ns = ts
+                .timestamp_nanos_opt()
+                .ok_or_else(|| DecodeError::Json(format!("timestamp {:?} out of range", e.ts)))?;
+            entries.push(Entry::new(ns, e.line));
+        }
+        streams.push(PushStream { labels: s.labels, entries });
+    }
+    Ok(PushRequest { streams })
+}
+
+/// JSON wire shapes.
+mod json {
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use serde::de::{self, SeqAccess, Visitor};
+
+    use super::{Deserialize, Label};
+
+    #[derive(Deserialize)]
+    pub(super) struct PushRequest {
+        #[serde(default)]
+        pub(super) streams: Vec<Option<Stream>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Stream {
+        #[serde(default)]
+        pub(super) stream: BTreeMap<String, String>,
+        #[serde(default)]
+        pub(super) values: Option<Vec<Option<Value>>>,
+    }
+
+    /// `["<ns as string>", "<line>", {optional metadata}]`
+    pub(super) struct Value {
+        pub(super) ts: i64,
+        pub(super) line: String,
+        pub(super) metadata: Vec<Label>,
+    }
+
+    impl<'de> Deserialize<'de> for Value {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_seq(ValueVisitor)
+        }
+    }
+
+    struct ValueVisitor;
+
+    /// The timestamp must be a JSON string holding integer nanoseconds, as Loki requires.
+    struct NsString(i64);
+
+    impl<'de> Deserialize<'de> for NsString {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = NsString;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a timestamp as a string of Unix nanoseconds")
+                }
+                fn visit_str<E: de::Error>(self, s: &str) -> Result<NsString, E> {
+                    s.parse::<i64>()
+                        .map(NsString)
+                        .map_err(|_| E::custom(format!("invalid timestamp {s:?}: expected Unix nanoseconds")))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ValueVisitor {
+        type Value = Value;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an entry [\"<unix ns>\", \"<line>\", {structured metadata}]")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let ts: NsString = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+            let line: String = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
+            let md: Option<Option<BTreeMap<String, String>>> = seq.next_element()?;
+            if seq.next_element::<de::IgnoredAny>()?.is_some() {
+                return Err(de::Error::invalid_length(4, &self));
+            }
+            let metadata = md
+                .flatten()
+                .map(|m| m.into_iter().map(|(name, value)| Label { name, value }).collect())
+                .unwrap_or_default();
+            Ok(Value { ts: ts.0, line, metadata })
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct PushRequestV0 {
+        #[serde(default)]
+        pub(super) streams: Vec<StreamV0>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct StreamV0 {
+        pub(super) labels: String,
+        #[serde(default)]
+        pub(super) entries: Vec<EntryV0>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct EntryV0 {
+        pub(super) ts: String,
+        pub(super) line: String,
+    }
+}
+
+/// Protobuf wire messages of `pkg/push/push.proto` (package `logproto`), field numbers exact.
+pub mod proto {
+    use bytes::Bytes;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct PushRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub streams: Vec<StreamAdapter>,
+        #[prost(string, tag = "2")]
+        pub format: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct StreamAdapter {
+        #[prost(string, tag = "1")]
+        pub labels: String,
+        #[prost(message, repeated, tag = "2")]
+        pub entries: Vec<EntryAdapter>,
+        #[prost(uint64, tag = "3")]
+        pub hash: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct EntryAdapter {
+        #[prost(message, optional, tag = "1")]
+        pub timestamp: Option<Timestamp>,
+        /// Declared `string` in Loki's proto; read as bytes so a line with invalid UTF-8 is kept
+        /// (the wire format of the two is identical).
+        #[prost(bytes = "bytes", tag = "2")]
+        pub line: Bytes,
+        #[prost(message, repeated, tag = "3")]
+        pub structured_metadata: Vec<LabelPairAdapter>,
+        #[prost(message, repeated, tag = "4")]
+        pub parsed: Vec<LabelPairAdapter>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct LabelPairAdapter {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+
+    /// `google.protobuf.Timestamp`.
+    #[derive(Clone, Copy, PartialEq, prost::Message)]
+    pub struct Timestamp {
+        #[prost(int64, tag = "1")]
+        pub seconds: i64,
+        #[prost(int32, tag = "2")]
+        pub nanos: i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> PushRequest {
+        PushRequest {
+            streams: vec![PushStream {
+                labels: r#"{app="a"}"#.into(),
+                entries: vec![
+                    Entry::new(1_700_000_000_123_456_789, "hello"),
+                    Entry { ts: -5, line: Bytes::from_static(b"\xffbad utf8"), metadata: vec![Label::new("trace_id", "t1")] },
+                ],
+            }],
+        }
+    }
+
+    #[test]
+    fn protobuf_round_trip() {
+        let req = sample();
+        let body = req.encode_protobuf_snappy();
+        assert_eq!(decode_protobuf_snappy(&body, 1 << 20).unwrap(), req);
+    }
+
+    #[test]
+    fn protobuf_size_limit_is_checked_before_inflating() {
+        let body = sample().encode_protobuf_snappy();
+        assert!(matches!(decode_protobuf_snappy(&body, 10), Err(DecodeError::TooLarge { .. })));
+        assert!(decode_protobuf_snappy(b"\xff\xff\xff\xff\x0fgarbage", 1 << 30).is_err());
+    }
+
+    #[test]
+    fn json_v1() {
+        let body = br#"{"streams":[{"stream":{"b":"2","a":"x\"y"},"values":[["17","l1"],["18","l2",{"k":"v"}],null]},null,{"stream":{"c":"3"},"values":null}]}"#;
+        let req = decode_json(body).unwrap();
+        assert_eq!(req.streams.len(), 2);
+        assert_eq!(req.streams[0].labels, r#"{a="x\"y", b="2"}"#);
+        assert_eq!(req.streams[0].entries[1].metadata, vec![Label::new("k", "v")]);
+        assert_eq!(req.streams[0].entries[1].ts, 18);
+        assert!(req.streams[1].entries.is_empty());
+    }
+
+    #[test]
+    fn json_rejects_numeric_timestamps_and_bad_shapes() {
+        assert!(decode_json(br#"{"streams":[{"stream":{"a":"b"},"values":[[17,"l"]]}]}"#).is_err());
+        assert!(decode_json(br#"{"streams":[{"stream":{"a":"b"},"values":[["x","l"]]}]}"#).is_err());
+        assert!(decode_json(br#"{"streams":[{"stream":{"a":"b"},"values":[["1"]]}]}"#).is_err());
+        assert!(decode_json(br#"{"streams":[{"stream":{"a":1}}]}"#).is_err());
+        assert!(decode_json(b"not json").is_err());
+    }
+
+    #[test]
+    fn json_v0() {
+        let body = br#"{"streams":[{"labels":"{a=\"b\"}","entries":[{"ts":"2024-01-15T10:00:00.5Z","line":"x"}]}]}"#;
+        let req = decode_json_v0(body).unwrap();
+        assert_eq!(req.streams[0].entries[0].ts, 1_705_312_800_500_000_000);
+    }
+
+    #[test]
+    fn gzip_limit() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&vec![b'a'; 10_000]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(inflate(&gz, Inflate::Gzip, 10_000).unwrap().len(), 10_000);
+        assert!(matches!(inflate(&gz, Inflate::Gzip, 9_999), Err(DecodeError::TooLarge { .. })));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoders_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = decode_protobuf_snappy(&body, 1 << 20);
+            let _ = decode_json(&body);
+            let _ = decode_json_v0(&body);
+        }
+    }
+}
