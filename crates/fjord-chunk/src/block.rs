@@ -1,0 +1,593 @@
+//! Blocks: the unit of compression, skipping and scanning.
+//!
+//! A block holds the entries of one stream sorted by timestamp, stored as separate columns:
+//! timestamps (first value, then deltas), lines (all lengths, then all bytes back to back, so a
+//! filter scans one contiguous buffer), and sparse structured metadata. Each column is
+//! compressed on its own, so a query that needs only timestamps never inflates the text. An
+//! optional [`TrigramFilter`] lets substring filters skip the block.
+//!
+//! Encoded layout (all integers LEB128 varints unless noted):
+//! ```text
+//! u8 version (1) | u8 codec
+//! count | min_ts (zigzag) | max_ts (zigzag) | raw_line_bytes | metadata_bytes
+//! ts_len | ts_raw_len | lines_len | lines_raw_len | meta_len | meta_raw_len | filter_len
+//! ts section | lines section | meta section | filter section
+//! u32 LE crc32 of everything above
+//! ```
+//!
+//! **Invariants:** entries in a block are sorted by timestamp (ties keep arrival order) and no
+//! two entries are exact duplicates (same timestamp, line and metadata); decoding validates
+//! every length and the checksum and returns [`ChunkError`] instead of panicking.
+
+use bytes::Bytes;
+use fjord_model::Label;
+use fjord_model::varint::{Reader, put_bytes, put_uvarint, put_varint};
+
+use crate::ChunkError;
+use crate::codec::{Codec, MAX_SECTION_BYTES};
+use crate::filter::TrigramFilter;
+
+const BLOCK_VERSION: u8 = 1;
+
+/// Summary of a block, readable without decompressing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlockMeta {
+    pub count: u32,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    /// Sum of line lengths.
+    pub raw_bytes: u64,
+    /// Sum of structured metadata name and value lengths.
+    pub metadata_bytes: u64,
+}
+
+impl BlockMeta {
+    /// Whether any entry may fall in `[start, end)`.
+    pub fn overlaps(&self, start: i64, end: i64) -> bool {
+        self.count > 0 && self.max_ts >= start && self.min_ts < end
+    }
+}
+
+/// How blocks are encoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EncodeOptions {
+    pub codec: Codec,
+    /// Bits of trigram filter per byte of text; 0 disables the filter.
+    pub filter_bits_per_byte: f64,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions { codec: Codec::Zstd(3), filter_bits_per_byte: 0.25 }
+    }
+}
+
+/// Accumulates entries in arrival order (the ingester's open "head" block).
+#[derive(Debug, Clone, Default)]
+pub struct BlockBuilder {
+    ts: Vec<i64>,
+    /// `ends[i]` is the end offset of line `i` in `data`.
+    ends: Vec<u32>,
+    data: Vec<u8>,
+    /// Sparse metadata: (entry index, pairs), indexes ascending.
+    metadata: Vec<(u32, Vec<Label>)>,
+    metadata_bytes: u64,
+    sorted: bool,
+}
+
+impl BlockBuilder {
+    pub fn new() -> Self {
+        BlockBuilder { sorted: true, ..Default::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// Bytes of line text held.
+    pub fn raw_bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Approximate heap bytes held, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.data.capacity() + self.ts.capacity() * 8 + self.ends.capacity() * 4 + self.metadata_bytes as usize
+    }
+
+    pub fn min_ts(&self) -> Option<i64> {
+        self.ts.iter().copied().min()
+    }
+
+    pub fn max_ts(&self) -> Option<i64> {
+        self.ts.iter().copied().max()
+    }
+
+    /// The timestamp of the most recently appended entry.
+    pub fn last_ts(&self) -> Option<i64> {
+        self.ts.last().copied()
+    }
+
+    /// Whether the last appended entry is exactly this one (Loki drops such repeats at ingest).
+    pub fn is_repeat_of_last(&self, ts: i64, line: &[u8], metadata: &[Label]) -> bool {
+        let Some(&last) = self.ts.last() else { return false };
+        let i = self.ts.len() - 1;
+        last == ts && self.line(i) == line && self.metadata_of(i) == metadata
+    }
+
+    /// Appends one entry. Lines longer than 4 GiB in total cannot be held by one block; callers
+    /// cut blocks long before that.
+    pub fn push(&mut self, ts: i64, line: &[u8], metadata: &[Label]) {
+        if let Some(&last) = self.ts.last() {
+            if ts < last {
+                self.sorted = false;
+            }
+        }
+        if !metadata.is_empty() {
+            self.metadata.push((self.ts.len() as u32, metadata.to_vec()));
+            self.metadata_bytes += metadata.iter().map(|l| (l.name.len() + l.value.len()) as u64).sum::<u64>();
+        }
+        self.ts.push(ts);
+        self.data.extend_from_slice(line);
+        self.ends.push(self.data.len() as u32);
+    }
+
+    fn line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.data[start..self.ends[i] as usize]
+    }
+
+    fn metadata_of(&self, i: usize) -> &[Label] {
+        match self.metadata.binary_search_by_key(&(i as u32), |(idx, _)| *idx) {
+            Ok(p) => &self.metadata[p].1,
+            Err(_) => &[],
+        }
+    }
+
+    /// Entries in timestamp order with exact duplicates removed, as a decoded block. Used both
+    /// to encode and to serve queries from the head without compressing it.
+    pub fn to_decoded(&self) -> DecodedBlock {
+        let n = self.ts.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        if !self.sorted {
+            order.sort_by_key(|&i| self.ts[i as usize]);
+        }
+        let mut out = DecodedBlock {
+            ts: Vec::with_capacity(n),
+            offsets: Vec::with_capacity(n + 1),
+            data: Vec::with_capacity(self.data.len()),
+            metadata: Vec::new(),
+        };
+        out.offsets.push(0);
+        let mut run_start = 0usize; // index in `out` where the current equal-ts run begins
+        for &i in &order {
+            let i = i as usize;
+            let (ts, line, md) = (self.ts[i], self.line(i), self.metadata_of(i));
+            if out.ts.last() != Some(&ts) {
+                run_start = out.ts.len();
+            } else if (run_start..out.ts.len()).any(|j| out.line(j) == line && out.metadata(j) == md) {
+                continue;
+            }
+            if !md.is_empty() {
+                out.metadata.push((out.ts.len() as u32, md.to_vec()));
+            }
+            out.ts.push(ts);
+            out.data.extend_from_slice(line);
+            out.offsets.push(out.data.len() as u32);
+        }
+        out
+    }
+
+    /// Encodes the entries into a block.
+    pub fn encode(&self, opts: &EncodeOptions) -> EncodedBlock {
+        self.to_decoded().encode(opts)
+    }
+
+    /// Drops all entries, keeping allocations for reuse.
+    pub fn clear(&mut self) {
+        self.ts.clear();
+        self.ends.clear();
+        self.data.clear();
+        self.metadata.clear();
+        self.metadata_bytes = 0;
+        self.sorted = true;
+    }
+}
+
+/// A block's entries in memory, columns uncompressed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodedBlock {
+    pub ts: Vec<i64>,
+    /// `offsets[i]..offsets[i+1]` is line `i` in `data`; `offsets.len() == ts.len() + 1`.
+    pub offsets: Vec<u32>,
+    /// All line bytes back to back, from `offsets[0]` (which need not be 0) to the end.
+    pub data: Vec<u8>,
+    /// Sparse metadata: (entry index, pairs), indexes ascending.
+    pub metadata: Vec<(u32, Vec<Label>)>,
+}
+
+impl DecodedBlock {
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    pub fn line(&self, i: usize) -> &[u8] {
+        &self.data[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    pub fn metadata(&self, i: usize) -> &[Label] {
+        match self.metadata.binary_search_by_key(&(i as u32), |(idx, _)| *idx) {
+            Ok(p) => &self.metadata[p].1,
+            Err(_) => &[],
+        }
+    }
+
+    /// The index of the entry whose line contains byte `pos` of `data`.
+    pub fn entry_at_byte(&self, pos: usize) -> usize {
+        // offsets is sorted; the entry is the last whose start is <= pos.
+        self.offsets.partition_point(|&o| o as usize <= pos).saturating_sub(1)
+    }
+
+    /// All line text back to back.
+    pub fn text(&self) -> &[u8] {
+        let start = self.offsets.first().copied().unwrap_or(0) as usize;
+        &self.data[start..]
+    }
+
+    pub fn meta(&self) -> BlockMeta {
+        BlockMeta {
+            count: self.ts.len() as u32,
+            min_ts: self.ts.first().copied().unwrap_or(0),
+            max_ts: self.ts.last().copied().unwrap_or(0),
+            raw_bytes: u64::from(self.offsets.last().copied().unwrap_or(0) - self.offsets.first().copied().unwrap_or(0)),
+            metadata_bytes: self
+                .metadata
+                .iter()
+                .flat_map(|(_, m)| m.iter())
+                .map(|l| (l.name.len() + l.value.len()) as u64)
+                .sum(),
+        }
+    }
+
+    /// Encodes these (already sorted, de-duplicated) entries.
+    pub fn encode(&self, opts: &EncodeOptions) -> EncodedBlock {
+        let meta = self.meta();
+
+        let mut ts_raw = Vec::with_capacity(self.ts.len() * 2);
+        let mut prev = 0i64;
+        for (i, &t) in self.ts.iter().enumerate() {
+            if i == 0 {
+                put_varint(&mut ts_raw, t);
+            } else {
+                put_uvarint(&mut ts_raw, t.wrapping_sub(prev) as u64);
+            }
+            prev = t;
+        }
+
+        let mut lines_raw = Vec::with_capacity(self.data.len() + self.ts.len() * 2);
+        for w in self.offsets.windows(2) {
+            put_uvarint(&mut lines_raw, u64::from(w[1] - w[0]));
+        }
+        lines_raw.extend_from_slice(self.text());
+
+        let meta_raw = encode_metadata(&self.metadata);
+
+        let filter = (opts.filter_bits_per_byte > 0.0 && meta.raw_bytes > 0).then(|| {
+            TrigramFilter::build(
+                (0..self.len()).map(|i| self.line(i)),
+                meta.raw_bytes as usize,
+                opts.filter_bits_per_byte,
+            )
+        });
+
+        let mut ts_c = Vec::new();
+        opts.codec.compress(&ts_raw, &mut ts_c);
+        let mut lines_c = Vec::new();
+        opts.codec.compress(&lines_raw, &mut lines_c);
+        let mut meta_c = Vec::new();
+        if !meta_raw.is_empty() {
+            opts.codec.compress(&meta_raw, &mut meta_c);
+        }
+        let mut filter_b = Vec::new();
+        if let Some(f) = &filter {
+            f.encode(&mut filter_b);
+        }
+
+        let mut out = Vec::with_capacity(64 + ts_c.len() + lines_c.len() + meta_c.len() + filter_b.len());
+        out.push(BLOCK_VERSION);
+        out.push(opts.codec.id());
+        put_uvarint(&mut out, u64::from(meta.count));
+        put_varint(&mut out, meta.min_ts);
+        put_varint(&mut out, meta.max_ts);
+        put_uvarint(&mut out, meta.raw_bytes);
+        put_uvarint(&mut out, meta.metadata_bytes);
+        for (c, raw) in [(&ts_c, ts_raw.len()), (&lines_c, lines_raw.len()), (&meta_c, meta_raw.len())] {
+            put_uvarint(&mut out, c.len() as u64);
+            put_uvarint(&mut out, raw as u64);
+        }
+        put_uvarint(&mut out, filter_b.len() as u64);
+        out.extend_from_slice(&ts_c);
+        out.extend_from_slice(&lines_c);
+        out.extend_from_slice(&meta_c);
+        out.extend_from_slice(&filter_b);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        EncodedBlock { meta, data: Bytes::from(out) }
+    }
+}
+
+fn encode_metadata(md: &[(u32, Vec<Label>)]) -> Vec<u8> {
+    if md.is_empty() {
+        return Vec::new();
+    }
+    let mut names: Vec<&str> = md.iter().flat_map(|(_, m)| m.iter().map(|l| l.name.as_str())).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut out = Vec::new();
+    put_uvarint(&mut out, names.len() as u64);
+    for n in &names {
+        put_bytes(&mut out, n.as_bytes());
+    }
+    put_uvarint(&mut out, md.len() as u64);
+    let mut prev = 0u32;
+    for (idx, pairs) in md {
+        put_uvarint(&mut out, u64::from(idx - prev));
+        prev = *idx;
+        put_uvarint(&mut out, pairs.len() as u64);
+        for l in pairs {
+            let ni = names.binary_search(&l.name.as_str()).unwrap_or(0);
+            put_uvarint(&mut out, ni as u64);
+            put_bytes(&mut out, l.value.as_bytes());
+        }
+    }
+    out
+}
+
+fn decode_metadata(raw: &[u8], count: usize) -> Result<Vec<(u32, Vec<Label>)>, ChunkError> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut r = Reader::new(raw);
+    let n_names = r.len_at_most(raw.len())?;
+    let mut names = Vec::with_capacity(n_names);
+    for _ in 0..n_names {
+        names.push(r.str()?.to_string());
+    }
+    let n = r.len_at_most(count)?;
+    let mut out = Vec::with_capacity(n);
+    let mut idx = 0u64;
+    for i in 0..n {
+        let delta = r.uvarint()?;
+        if i > 0 && delta == 0 {
+            return Err(ChunkError::Corrupt("metadata entries out of order".into()));
+        }
+        idx += delta;
+        if idx >= count as u64 {
+            return Err(ChunkError::Corrupt("metadata entry index out of range".into()));
+        }
+        let pairs = r.len_at_most(raw.len())?;
+        let mut m = Vec::with_capacity(pairs);
+        for _ in 0..pairs {
+            let ni = r.len_at_most(names.len().saturating_sub(1))?;
+            let v = r.str()?;
+            m.push(Label::new(names[ni].clone(), v));
+        }
+        out.push((idx as u32, m));
+    }
+    Ok(out)
+}
+
+/// An encoded block with its summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedBlock {
+    pub meta: BlockMeta,
+    pub data: Bytes,
+}
+
+/// The parsed header of an encoded block.
+struct Header {
+    codec: Codec,
+    meta: BlockMeta,
+    /// (offset, compressed len, raw len) of ts, lines and metadata sections.
+    sections: [(usize, usize, usize); 3],
+    filter: (usize, usize),
+}
+
+impl EncodedBlock {
+    /// Wraps encoded bytes read from storage, verifying the checksum and header.
+    pub fn from_bytes(data: Bytes) -> Result<EncodedBlock, ChunkError> {
+        let h = parse_header(&data)?;
+        Ok(EncodedBlock { meta: h.meta, data })
+    }
+
+    /// The trigram filter, when the block has one.
+    pub fn filter(&self) -> Result<Option<TrigramFilter>, ChunkError> {
+        let h = parse_header(&self.data)?;
+        if h.filter.1 == 0 {
+            return Ok(None);
+        }
+        TrigramFilter::decode(&self.data[h.filter.0..h.filter.0 + h.filter.1])
+            .map(Some)
+            .ok_or_else(|| ChunkError::Corrupt("bad trigram filter".into()))
+    }
+
+    /// Whether the block may contain every one of `needles` (false means: skip it).
+    pub fn may_contain_all(&self, needles: &[&[u8]]) -> bool {
+        match self.filter() {
+            Ok(Some(f)) => needles.iter().all(|n| f.may_contain(n)),
+            _ => true,
+        }
+    }
+
+    /// Decodes only the timestamps.
+    pub fn decode_timestamps(&self) -> Result<Vec<i64>, ChunkError> {
+        let h = parse_header(&self.data)?;
+        decode_ts(&h, &self.data)
+    }
+
+    /// Decodes every column.
+    pub fn decode(&self) -> Result<DecodedBlock, ChunkError> {
+        let h = parse_header(&self.data)?;
+        let n = h.meta.count as usize;
+        let ts = decode_ts(&h, &self.data)?;
+
+        let (off, len, raw_len) = h.sections[1];
+        let lines_raw = h.codec.decompress(&self.data[off..off + len], raw_len)?;
+        // The lengths come first; the text follows and is kept in place (no copy), so offsets
+        // start at the end of the lengths.
+        let mut r = Reader::new(&lines_raw);
+        let mut lens = Vec::with_capacity(n);
+        for _ in 0..n {
+            lens.push(r.len_at_most(lines_raw.len())?);
+        }
+        let base = r.position();
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut pos = base;
+        offsets.push(pos as u32);
+        for l in lens {
+            pos += l;
+            if pos > lines_raw.len() {
+                return Err(ChunkError::Corrupt("line lengths run past the text".into()));
+            }
+            offsets.push(pos as u32);
+        }
+        if pos != lines_raw.len() || (pos - base) as u64 != h.meta.raw_bytes {
+            return Err(ChunkError::Corrupt("line bytes do not match their lengths".into()));
+        }
+        let data = lines_raw;
+
+        let (off, len, raw_len) = h.sections[2];
+        let metadata = if raw_len == 0 {
+            Vec::new()
+        } else {
+            decode_metadata(&h.codec.decompress(&self.data[off..off + len], raw_len)?, n)?
+        };
+        Ok(DecodedBlock { ts, offsets, data, metadata })
+    }
+}
+
+fn decode_ts(h: &Header, data: &[u8]) -> Result<Vec<i64>, ChunkError> {
+    let n = h.meta.count as usize;
+    let (off, len, raw_len) = h.sections[0];
+    let raw = h.codec.decompress(&data[off..off + len], raw_len)?;
+    let mut r = Reader::new(&raw);
+    let mut ts = Vec::with_capacity(n);
+    let mut prev = 0i64;
+    for i in 0..n {
+        let t = if i == 0 { r.varint()? } else { prev.wrapping_add(r.uvarint()? as i64) };
+        ts.push(t);
+        prev = t;
+    }
+    if !r.is_empty() || ts.first().is_some_and(|&t| t != h.meta.min_ts) || ts.last().is_some_and(|&t| t != h.meta.max_ts) {
+        return Err(ChunkError::Corrupt("timestamp column does not match the block header".into()));
+    }
+    Ok(ts)
+}
+
+fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
+    if data.len() < 6 {
+        return Err(ChunkError::Corrupt("block too short".into()));
+    }
+    let (body, crc) = data.split_at(data.len() - 4);
+    let want = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    if crc32fast::hash(body) != want {
+        return Err(ChunkError::Checksum);
+    }
+    let mut r = Reader::new(body);
+    let version = r.u8()?;
+    if version != BLOCK_VERSION {
+        return Err(ChunkError::UnsupportedVersion(version));
+    }
+    let codec = Codec::from_id(r.u8()?)?;
+    let count = r.len_at_most(u32::MAX as usize)? as u32;
+    let min_ts = r.varint()?;
+    let max_ts = r.varint()?;
+    let raw_bytes = r.uvarint()?;
+    let metadata_bytes = r.uvarint()?;
+    let mut lens = [(0usize, 0usize); 3];
+    for l in &mut lens {
+        *l = (r.len_at_most(body.len())?, r.len_at_most(MAX_SECTION_BYTES)?);
+    }
+    let filter_len = r.len_at_most(body.len())?;
+    let mut off = r.position();
+    let mut sections = [(0, 0, 0); 3];
+    for (s, (len, raw)) in sections.iter_mut().zip(lens) {
+        *s = (off, len, raw);
+        off += len;
+    }
+    if off + filter_len != body.len() {
+        return Err(ChunkError::Corrupt("block sections do not add up".into()));
+    }
+    if min_ts > max_ts {
+        return Err(ChunkError::Corrupt("block min time after max time".into()));
+    }
+    Ok(Header {
+        codec,
+        meta: BlockMeta { count, min_ts, max_ts, raw_bytes, metadata_bytes },
+        sections,
+        filter: (off, filter_len),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder(entries: &[(i64, &str)]) -> BlockBuilder {
+        let mut b = BlockBuilder::new();
+        for (t, l) in entries {
+            b.push(*t, l.as_bytes(), &[]);
+        }
+        b
+    }
+
+    #[test]
+    fn sorts_and_drops_exact_duplicates() {
+        let mut b = builder(&[(5, "e"), (1, "a"), (3, "c"), (3, "d"), (3, "c")]);
+        b.push(3, b"c", &[Label::new("k", "v")]);
+        let d = b.to_decoded();
+        assert_eq!(d.ts, vec![1, 3, 3, 3, 5]);
+        let lines: Vec<&[u8]> = (0..d.len()).map(|i| d.line(i)).collect();
+        assert_eq!(lines, vec![&b"a"[..], b"c", b"d", b"c", b"e"]);
+        assert_eq!(d.metadata(3), &[Label::new("k", "v")]);
+        assert!(d.metadata(1).is_empty());
+    }
+
+    #[test]
+    fn encode_decode_and_filter() {
+        let mut b = builder(&[(10, "hello world"), (20, ""), (30, "NEEDLE here")]);
+        b.push(40, b"with md", &[Label::new("trace_id", "abc"), Label::new("user", "u")]);
+        for codec in [Codec::None, Codec::Zstd(3), Codec::Lz4] {
+            let enc = b.encode(&EncodeOptions { codec, filter_bits_per_byte: 1.0 });
+            let back = EncodedBlock::from_bytes(enc.data.clone()).unwrap();
+            assert_eq!(back.meta, enc.meta);
+                let decoded = back.decode().unwrap();
+            assert_eq!(decoded.ts, b.to_decoded().ts);
+            assert_eq!(decoded.text(), b.to_decoded().text());
+            assert_eq!(decoded.metadata, b.to_decoded().metadata);
+            assert_eq!(decoded.line(2), b"NEEDLE here");
+            assert_eq!(back.decode_timestamps().unwrap(), vec![10, 20, 30, 40]);
+            assert!(back.may_contain_all(&[b"NEEDLE"]));
+            assert!(!back.may_contain_all(&[b"absent-string"]));
+        }
+        assert_eq!(b.to_decoded().entry_at_byte(11), 2);
+    }
+
+    #[test]
+    fn detects_corruption() {
+        let enc = builder(&[(1, "a"), (2, "b")]).encode(&EncodeOptions::default());
+        for i in 0..enc.data.len() {
+            let mut bad = enc.data.to_vec();
+            bad[i] ^= 0x40;
+            assert!(EncodedBlock::from_bytes(Bytes::from(bad)).is_err(), "flip at {i} not detected");
+        }
+        assert!(EncodedBlock::from_bytes(enc.data.slice(..enc.data.len() - 1)).is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! Compression codecs for block columns.
+//!
+//! Every section records its decompressed length, and decompression refuses to produce more
+//! than that (and more than [`MAX_SECTION_BYTES`]), so a corrupt or hostile length can never
+//! make a reader allocate without bound.
+
+use crate::ChunkError;
+
+/// No decompressed section may exceed this size (a block holds at most a few MiB of text).
+pub const MAX_SECTION_BYTES: usize = 256 << 20;
+
+/// How block columns are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// Stored as is; used for short-lived snapshots of the ingester's head.
+    None,
+    /// Zstandard at the given level (1–19).
+    Zstd(i32),
+    /// LZ4 block format: faster, larger.
+    Lz4,
+}
+
+impl Codec {
+    pub(crate) fn id(self) -> u8 {
+        match self {
+            Codec::None => 0,
+            Codec::Zstd(_) => 1,
+            Codec::Lz4 => 2,
+        }
+    }
+
+    pub(crate) fn from_id(id: u8) -> Result<Codec, ChunkError> {
+        match id {
+            0 => Ok(Codec::None),
+            1 => Ok(Codec::Zstd(0)),
+            2 => Ok(Codec::Lz4),
+            other => Err(ChunkError::Corrupt(format!("unknown codec id {other}"))),
+        }
+    }
+
+    /// Parses a config name: `none`, `lz4`, `zstd` or `zstd:<level>`.
+    pub fn parse(s: &str) -> Option<Codec> {
+        match s {
+            "none" => Some(Codec::None),
+            "lz4" => Some(Codec::Lz4),
+            "zstd" => Some(Codec::Zstd(3)),
+            _ => s.strip_prefix("zstd:").and_then(|l| l.parse().ok()).filter(|l| (1..=19).contains(l)).map(Codec::Zstd),
+        }
+    }
+
+    pub(crate) fn compress(self, raw: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Codec::None => out.extend_from_slice(raw),
+            Codec::Zstd(level) => {
+                let bound = zstd::zstd_safe::compress_bound(raw.len());
+                let start = out.len();
+                out.resize(start + bound, 0);
+                match zstd::bulk::compress_to_buffer(raw, &mut out[start..], level) {
+                    Ok(n) => out.truncate(start + n),
+                    Err(_) => {
+                        // Cannot happen with a buffer of compress_bound bytes; store raw bytes
+                        // under a valid frame instead of failing the flush.
+                        out.truncate(start);
+                        let frame = zstd::bulk::compress(raw, 1).unwrap_or_default();
+                        out.extend_from_slice(&frame);
+                    }
+                }
+            }
+            Codec::Lz4 => out.extend_from_slice(&lz4_flex::block::compress(raw)),
+        }
+    }
+
+    pub(crate) fn decompress(self, data: &[u8], raw_len: usize) -> Result<Vec<u8>, ChunkError> {
+        if raw_len > MAX_SECTION_BYTES {
+            return Err(ChunkError::Corrupt(format!("section of {raw_len} bytes exceeds the limit")));
+        }
+        let out = match self {
+            Codec::None => data.to_vec(),
+            Codec::Zstd(_) => zstd::bulk::decompress(data, raw_len)
+                .map_err(|e| ChunkError::Corrupt(format!("zstd: {e}")))?,
+            Codec::Lz4 => lz4_flex::block::decompress(data, raw_len)
+                .map_err(|e| ChunkError::Corrupt(format!("lz4: {e}")))?,
+        };
+        if out.len() != raw_len {
+            return Err(ChunkError::Corrupt(format!("section decompressed to {} bytes, expected {raw_len}", out.len())));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_codecs_round_trip() {
+        let raw: Vec<u8> = (0..10_000u32).flat_map(|i| format!("line {i} ok\n").into_bytes()).collect();
+        for c in [Codec::None, Codec::Zstd(3), Codec::Lz4] {
+            let mut out = Vec::new();
+            c.compress(&raw, &mut out);
+            assert_eq!(c.decompress(&out, raw.len()).unwrap(), raw);
+            assert!(c.decompress(&out, raw.len() - 1).is_err() || c == Codec::None);
+        }
+    }
+
+    #[test]
+    fn parses_names() {
+        assert_eq!(Codec::parse("zstd:7"), Some(Codec::Zstd(7)));
+        assert_eq!(Codec::parse("zstd:70"), None);
+        assert_eq!(Codec::parse("lz4"), Some(Codec::Lz4));
+    }
+}

@@ -1,0 +1,91 @@
+//! Property tests of the chunk format: any entries round-trip exactly (after sorting and
+//! de-duplication), and any corruption of stored bytes is an error, never a panic.
+
+use bytes::Bytes;
+use fjord_chunk::{BlockBuilder, Chunk, Codec, EncodeOptions, encode_chunk};
+use fjord_model::Label;
+use proptest::prelude::*;
+
+type RawEntry = (i64, Vec<u8>, Vec<(String, String)>);
+
+fn entries() -> impl Strategy<Value = Vec<RawEntry>> {
+    prop::collection::vec(
+        (
+            prop_oneof![-1000i64..1000, any::<i64>()],
+            prop::collection::vec(any::<u8>(), 0..64),
+            prop::collection::vec(("[a-z_]{1,6}", ".{0,8}"), 0..3),
+        ),
+        0..60,
+    )
+}
+
+fn codec() -> impl Strategy<Value = Codec> {
+    prop_oneof![Just(Codec::None), (1i32..6).prop_map(Codec::Zstd), Just(Codec::Lz4)]
+}
+
+fn build(es: &[RawEntry]) -> BlockBuilder {
+    let mut b = BlockBuilder::new();
+    for (ts, line, md) in es {
+        let md: Vec<Label> = md.iter().map(|(n, v)| Label::new(n.clone(), v.clone())).collect();
+        b.push(*ts, line, &md);
+    }
+    b
+}
+
+/// The model of what a block must hold: stable sort by time, exact duplicates dropped.
+fn model(es: &[RawEntry]) -> Vec<RawEntry> {
+    let mut sorted: Vec<RawEntry> = es.to_vec();
+    sorted.sort_by_key(|e| e.0);
+    let mut out: Vec<RawEntry> = Vec::new();
+    for e in sorted {
+        if !out.iter().rev().take_while(|o| o.0 == e.0).any(|o| *o == e) {
+            out.push(e);
+        }
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn blocks_round_trip(es in entries(), codec in codec(), bits in prop_oneof![Just(0.0), Just(0.5)]) {
+        let b = build(&es);
+        let enc = b.encode(&EncodeOptions { codec, filter_bits_per_byte: bits });
+        let chunk = Chunk::open(Bytes::from(encode_chunk(std::slice::from_ref(&enc)))).unwrap();
+        let d = chunk.block(0).unwrap().decode().unwrap();
+        let got: Vec<RawEntry> = (0..d.len())
+            .map(|i| (d.ts[i], d.line(i).to_vec(), d.metadata(i).iter().map(|l| (l.name.clone(), l.value.clone())).collect()))
+            .collect();
+        prop_assert_eq!(got, model(&es));
+        for (_, line, _) in &es {
+            prop_assert!(chunk.block(0).unwrap().may_contain_all(&[line]));
+        }
+    }
+
+    #[test]
+    fn corruption_is_detected(es in entries(), codec in codec(), pos in any::<prop::sample::Index>(), flip in 1u8..=255) {
+        let enc = build(&es).encode(&EncodeOptions { codec, filter_bits_per_byte: 0.5 });
+        let mut data = encode_chunk(&[enc]);
+        let i = pos.index(data.len());
+        data[i] ^= flip;
+        let res = Chunk::open(Bytes::from(data)).and_then(|c| c.blocks()).and_then(|bs| bs.iter().map(|b| b.decode()).collect::<Result<Vec<_>, _>>());
+        prop_assert!(res.is_err());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..300)) {
+        if let Ok(c) = Chunk::open(Bytes::from(data)) {
+            if let Ok(bs) = c.blocks() {
+                for b in bs {
+                    let _ = b.decode();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn truncation_is_detected(es in entries(), cut in any::<prop::sample::Index>()) {
+        let data = encode_chunk(&[build(&es).encode(&EncodeOptions::default())]);
+        let n = cut.index(data.len());
+        prop_assert!(Chunk::open(Bytes::from(data[..n].to_vec())).is_err());
+    }
+}
