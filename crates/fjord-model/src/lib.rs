@@ -7,8 +7,11 @@
 pub mod duration;
 pub mod gostr;
 pub mod labels;
+pub mod limits;
 pub mod matcher;
 pub mod push;
+pub mod rate;
+pub mod service;
 pub mod tenant;
 pub mod varint;
 

@@ -41,9 +41,17 @@ struct PeriodState {
     listed_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
+/// The periods in which a tenant has index files, as last listed.
+#[derive(Default)]
+struct TenantPeriods {
+    periods: std::collections::BTreeSet<i64>,
+    listed_at: Option<Instant>,
+}
+
 /// Object-store-backed chunk and index storage, shared by ingesters (writes) and queriers.
 pub struct Store {
     objects: Arc<dyn ObjectStore>,
+    tenant_periods: tokio::sync::Mutex<HashMap<TenantId, TenantPeriods>>,
     /// The directory behind a filesystem backend, for fsync after writes.
     local_root: Option<PathBuf>,
     periods: Mutex<HashMap<(TenantId, i64), Arc<PeriodState>>>,
@@ -71,6 +79,7 @@ impl Store {
         let budget = config.chunk_cache_size_mb.saturating_mul(1 << 20);
         Store {
             objects,
+            tenant_periods: tokio::sync::Mutex::new(HashMap::new()),
             local_root,
             periods: Mutex::new(HashMap::new()),
             chunk_cache: moka::sync::Cache::builder()
@@ -133,6 +142,7 @@ impl Store {
             let file = IndexFile { segment: segment.clone(), streams };
             self.put_durable(&layout::index_path(tenant, period, &segment), Bytes::from(file.encode())).await?;
             self.period_state(tenant, period).index.write().add_file(&file);
+            self.tenant_periods.lock().await.entry(tenant.clone()).or_default().periods.insert(period);
         }
         Ok(WriteStats { chunks: chunks.len(), bytes })
     }
@@ -196,7 +206,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut merged: HashMap<Labels, Vec<ChunkRef>> = HashMap::new();
-        for period in layout::periods(start, end - 1) {
+        for period in self.periods_in(tenant, start, end - 1).await? {
             let state = self.refresh(tenant, period).await?;
             for s in state.index.read().select(matchers, start, end) {
                 let chunks = merged.entry(s.labels).or_default();
@@ -208,6 +218,21 @@ impl Store {
             }
         }
         Ok(merged.into_iter().map(|(labels, chunks)| IndexedStream { labels, chunks }).collect())
+    }
+
+    /// Periods with index files for `tenant` within `[min_ts, max_ts]`, from one listing of the
+    /// tenant's index prefix (refreshed like index files), so a wide time range costs nothing
+    /// for the days without data.
+    async fn periods_in(&self, tenant: &TenantId, min_ts: i64, max_ts: i64) -> Result<Vec<i64>, StoreError> {
+        let mut all = self.tenant_periods.lock().await;
+        let tp = all.entry(tenant.clone()).or_default();
+        if tp.listed_at.is_none_or(|t| t.elapsed() >= self.refresh_interval) {
+            let started = Instant::now();
+            let res = self.objects.list_with_delimiter(Some(&Path::from(format!("index/{tenant}")))).await?;
+            tp.periods.extend(res.common_prefixes.iter().filter_map(|p| p.filename()?.parse::<i64>().ok()));
+            tp.listed_at = Some(started);
+        }
+        Ok(tp.periods.range(layout::period_of(min_ts)..=layout::period_of(max_ts)).copied().collect())
     }
 
     /// Reads one chunk (through the cache).
