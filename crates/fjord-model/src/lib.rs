@@ -8,6 +8,7 @@ pub mod duration;
 pub mod gostr;
 pub mod labels;
 pub mod limits;
+pub mod logfmt;
 pub mod matcher;
 pub mod push;
 pub mod rate;
