@@ -1,17 +1,17 @@
 //! Blocks: the unit of compression, skipping and scanning.
 //!
-//! A block holds the entries of one stream sorted by timestamp, stored as separate columns:
-//! timestamps (first value, then deltas), lines (all lengths, then all bytes back to back, so a
-//! filter scans one contiguous buffer), and sparse structured metadata. Each column is
-//! compressed on its own, so a query that needs only timestamps never inflates the text. An
-//! optional [`TrigramFilter`] lets substring filters skip the block.
+//! A block holds the entries of one stream sorted by timestamp, in three separately compressed
+//! sections: the entry index (timestamps as first value then deltas, then every line's length),
+//! the text (all lines back to back, so a filter scans one contiguous buffer), and sparse
+//! structured metadata. Counting entries or bytes per time window needs only the small entry
+//! index, never the text. An optional [`TrigramFilter`] lets substring filters skip the block.
 //!
 //! Encoded layout (all integers LEB128 varints unless noted):
 //! ```text
 //! u8 version (1) | u8 codec
 //! count | min_ts (zigzag) | max_ts (zigzag) | raw_line_bytes | metadata_bytes
-//! ts_len | ts_raw_len | lines_len | lines_raw_len | meta_len | meta_raw_len | filter_len
-//! ts section | lines section | meta section | filter section
+//! index_len | index_raw_len | text_len | text_raw_len | meta_len | meta_raw_len | filter_len
+//! index section | text section | meta section | filter section
 //! u32 LE crc32 of everything above
 //! ```
 //!
@@ -203,7 +203,7 @@ pub struct DecodedBlock {
     pub ts: Vec<i64>,
     /// `offsets[i]..offsets[i+1]` is line `i` in `data`; `offsets.len() == ts.len() + 1`.
     pub offsets: Vec<u32>,
-    /// All line bytes back to back, from `offsets[0]` (which need not be 0) to the end.
+    /// All line bytes back to back, from `offsets[0]` to `offsets[len]`.
     pub data: Vec<u8>,
     /// Sparse metadata: (entry index, pairs), indexes ascending.
     pub metadata: Vec<(u32, Vec<Label>)>,
@@ -238,7 +238,8 @@ impl DecodedBlock {
     /// All line text back to back.
     pub fn text(&self) -> &[u8] {
         let start = self.offsets.first().copied().unwrap_or(0) as usize;
-        &self.data[start..]
+        let end = self.offsets.last().copied().unwrap_or(0) as usize;
+        &self.data[start..end]
     }
 
     pub fn meta(&self) -> BlockMeta {
@@ -260,22 +261,20 @@ impl DecodedBlock {
     pub fn encode(&self, opts: &EncodeOptions) -> EncodedBlock {
         let meta = self.meta();
 
-        let mut ts_raw = Vec::with_capacity(self.ts.len() * 2);
+        let mut index_raw = Vec::with_capacity(self.ts.len() * 4);
         let mut prev = 0i64;
         for (i, &t) in self.ts.iter().enumerate() {
             if i == 0 {
-                put_varint(&mut ts_raw, t);
+                put_varint(&mut index_raw, t);
             } else {
-                put_uvarint(&mut ts_raw, t.wrapping_sub(prev) as u64);
+                put_uvarint(&mut index_raw, t.wrapping_sub(prev) as u64);
             }
             prev = t;
         }
-
-        let mut lines_raw = Vec::with_capacity(self.data.len() + self.ts.len() * 2);
         for w in self.offsets.windows(2) {
-            put_uvarint(&mut lines_raw, u64::from(w[1] - w[0]));
+            put_uvarint(&mut index_raw, u64::from(w[1] - w[0]));
         }
-        lines_raw.extend_from_slice(self.text());
+        let text = self.text();
 
         let meta_raw = encode_metadata(&self.metadata);
 
@@ -287,10 +286,10 @@ impl DecodedBlock {
             )
         });
 
-        let mut ts_c = Vec::new();
-        opts.codec.compress(&ts_raw, &mut ts_c);
-        let mut lines_c = Vec::new();
-        opts.codec.compress(&lines_raw, &mut lines_c);
+        let mut index_c = Vec::new();
+        opts.codec.compress(&index_raw, &mut index_c);
+        let mut text_c = Vec::new();
+        opts.codec.compress(text, &mut text_c);
         let mut meta_c = Vec::new();
         if !meta_raw.is_empty() {
             opts.codec.compress(&meta_raw, &mut meta_c);
@@ -300,7 +299,7 @@ impl DecodedBlock {
             f.encode(&mut filter_b);
         }
 
-        let mut out = Vec::with_capacity(64 + ts_c.len() + lines_c.len() + meta_c.len() + filter_b.len());
+        let mut out = Vec::with_capacity(64 + index_c.len() + text_c.len() + meta_c.len() + filter_b.len());
         out.push(BLOCK_VERSION);
         out.push(opts.codec.id());
         put_uvarint(&mut out, u64::from(meta.count));
@@ -308,13 +307,13 @@ impl DecodedBlock {
         put_varint(&mut out, meta.max_ts);
         put_uvarint(&mut out, meta.raw_bytes);
         put_uvarint(&mut out, meta.metadata_bytes);
-        for (c, raw) in [(&ts_c, ts_raw.len()), (&lines_c, lines_raw.len()), (&meta_c, meta_raw.len())] {
+        for (c, raw) in [(&index_c, index_raw.len()), (&text_c, text.len()), (&meta_c, meta_raw.len())] {
             put_uvarint(&mut out, c.len() as u64);
             put_uvarint(&mut out, raw as u64);
         }
         put_uvarint(&mut out, filter_b.len() as u64);
-        out.extend_from_slice(&ts_c);
-        out.extend_from_slice(&lines_c);
+        out.extend_from_slice(&index_c);
+        out.extend_from_slice(&text_c);
         out.extend_from_slice(&meta_c);
         out.extend_from_slice(&filter_b);
         let crc = crc32fast::hash(&out);
@@ -395,7 +394,7 @@ pub struct EncodedBlock {
 struct Header {
     codec: Codec,
     meta: BlockMeta,
-    /// (offset, compressed len, raw len) of ts, lines and metadata sections.
+    /// (offset, compressed len, raw len) of the index, text and metadata sections.
     sections: [(usize, usize, usize); 3],
     filter: (usize, usize),
 }
@@ -429,51 +428,58 @@ impl EncodedBlock {
     /// Decodes only the timestamps.
     pub fn decode_timestamps(&self) -> Result<Vec<i64>, ChunkError> {
         let h = parse_header(&self.data)?;
-        decode_ts(&h, &self.data)
+        Ok(decode_index(&h, &self.data)?.ts)
+    }
+
+    /// Decodes timestamps and line lengths, leaving the text compressed.
+    pub fn decode_index(&self) -> Result<EntryIndex, ChunkError> {
+        let h = parse_header(&self.data)?;
+        decode_index(&h, &self.data)
+    }
+
+    /// Decodes the sparse structured metadata only.
+    pub fn decode_metadata(&self) -> Result<Vec<(u32, Vec<Label>)>, ChunkError> {
+        let h = parse_header(&self.data)?;
+        decode_metadata_section(&h, &self.data)
     }
 
     /// Decodes every column.
     pub fn decode(&self) -> Result<DecodedBlock, ChunkError> {
         let h = parse_header(&self.data)?;
-        let n = h.meta.count as usize;
-        let ts = decode_ts(&h, &self.data)?;
-
+        let index = decode_index(&h, &self.data)?;
         let (off, len, raw_len) = h.sections[1];
-        let lines_raw = h.codec.decompress(&self.data[off..off + len], raw_len)?;
-        // The lengths come first; the text follows and is kept in place (no copy), so offsets
-        // start at the end of the lengths.
-        let mut r = Reader::new(&lines_raw);
-        let mut lens = Vec::with_capacity(n);
-        for _ in 0..n {
-            lens.push(r.len_at_most(lines_raw.len())?);
+        if raw_len as u64 != h.meta.raw_bytes {
+            return Err(ChunkError::Corrupt("text size does not match the block header".into()));
         }
-        let base = r.position();
-        let mut offsets = Vec::with_capacity(n + 1);
-        let mut pos = base;
-        offsets.push(pos as u32);
-        for l in lens {
+        let data = h.codec.decompress(&self.data[off..off + len], raw_len)?;
+        let mut offsets = Vec::with_capacity(index.lens.len() + 1);
+        let mut pos = 0u32;
+        offsets.push(0);
+        for l in &index.lens {
             pos += l;
-            if pos > lines_raw.len() {
-                return Err(ChunkError::Corrupt("line lengths run past the text".into()));
-            }
-            offsets.push(pos as u32);
+            offsets.push(pos);
         }
-        if pos != lines_raw.len() || (pos - base) as u64 != h.meta.raw_bytes {
-            return Err(ChunkError::Corrupt("line bytes do not match their lengths".into()));
-        }
-        let data = lines_raw;
-
-        let (off, len, raw_len) = h.sections[2];
-        let metadata = if raw_len == 0 {
-            Vec::new()
-        } else {
-            decode_metadata(&h.codec.decompress(&self.data[off..off + len], raw_len)?, n)?
-        };
-        Ok(DecodedBlock { ts, offsets, data, metadata })
+        let metadata = decode_metadata_section(&h, &self.data)?;
+        Ok(DecodedBlock { ts: index.ts, offsets, data, metadata })
     }
 }
 
-fn decode_ts(h: &Header, data: &[u8]) -> Result<Vec<i64>, ChunkError> {
+/// Timestamps and line lengths of a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryIndex {
+    pub ts: Vec<i64>,
+    pub lens: Vec<u32>,
+}
+
+fn decode_metadata_section(h: &Header, data: &[u8]) -> Result<Vec<(u32, Vec<Label>)>, ChunkError> {
+    let (off, len, raw_len) = h.sections[2];
+    if raw_len == 0 {
+        return Ok(Vec::new());
+    }
+    decode_metadata(&h.codec.decompress(&data[off..off + len], raw_len)?, h.meta.count as usize)
+}
+
+fn decode_index(h: &Header, data: &[u8]) -> Result<EntryIndex, ChunkError> {
     let n = h.meta.count as usize;
     let (off, len, raw_len) = h.sections[0];
     let raw = h.codec.decompress(&data[off..off + len], raw_len)?;
@@ -485,10 +491,21 @@ fn decode_ts(h: &Header, data: &[u8]) -> Result<Vec<i64>, ChunkError> {
         ts.push(t);
         prev = t;
     }
-    if !r.is_empty() || ts.first().is_some_and(|&t| t != h.meta.min_ts) || ts.last().is_some_and(|&t| t != h.meta.max_ts) {
-        return Err(ChunkError::Corrupt("timestamp column does not match the block header".into()));
+    let mut lens = Vec::with_capacity(n);
+    let mut total = 0u64;
+    for _ in 0..n {
+        let l = r.len_at_most(u32::MAX as usize)? as u32;
+        total += u64::from(l);
+        lens.push(l);
     }
-    Ok(ts)
+    if !r.is_empty()
+        || total != h.meta.raw_bytes
+        || ts.first().is_some_and(|&t| t != h.meta.min_ts)
+        || ts.last().is_some_and(|&t| t != h.meta.max_ts)
+    {
+        return Err(ChunkError::Corrupt("entry index does not match the block header".into()));
+    }
+    Ok(EntryIndex { ts, lens })
 }
 
 fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
