@@ -1,1 +1,147 @@
-//! fjord-querier (placeholder until built).
+//! The querier: reads what ingesters hold in memory and what the store holds, as one
+//! [`DataSource`] per tenant for the engine, and answers the label, label-values and series
+//! endpoints from the same two places.
+//!
+//! **Invariant:** the querier never decides query semantics (that is the engine's job); it only
+//! gathers blocks and label sets, and entries that appear in both places are left for the
+//! engine's duplicate removal.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fjord_chunk::EncodedBlock;
+use fjord_engine::{DataSource, EngineError, SelectedStream};
+use fjord_model::duration::serde_duration;
+use fjord_model::service::{IngesterService, SelectRequest};
+use fjord_model::{LabelMatcher, Labels, TenantId};
+use fjord_store::Store;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+
+/// The `querier` config section.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuerierConfig {
+    /// Ask ingesters only for queries reaching into this recent window; `0s` asks them always
+    /// (the right choice for a single process, whose ingester may hold old, backfilled data).
+    #[serde(with = "serde_duration")]
+    pub query_ingesters_within: Duration,
+    /// Chunks fetched from the store at once per query.
+    pub max_concurrent_fetches: usize,
+}
+
+impl Default for QuerierConfig {
+    fn default() -> Self {
+        QuerierConfig { query_ingesters_within: Duration::ZERO, max_concurrent_fetches: 32 }
+    }
+}
+
+pub struct Querier {
+    cfg: QuerierConfig,
+    ingester: Option<Arc<dyn IngesterService>>,
+    store: Arc<Store>,
+}
+
+fn storage(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Storage(e.to_string())
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+impl Querier {
+    pub fn new(cfg: QuerierConfig, ingester: Option<Arc<dyn IngesterService>>, store: Arc<Store>) -> Self {
+        Querier { cfg, ingester, store }
+    }
+
+    /// The data of one tenant, for the engine.
+    pub fn source(&self, tenant: TenantId) -> TenantSource<'_> {
+        TenantSource { querier: self, tenant }
+    }
+
+    fn ingester_for(&self, end: i64) -> Option<&Arc<dyn IngesterService>> {
+        let within = self.cfg.query_ingesters_within;
+        let ing = self.ingester.as_ref()?;
+        if within.is_zero() || end >= now_ns() - within.as_nanos() as i64 {
+            Some(ing)
+        } else {
+            None
+        }
+    }
+
+    /// Label sets of streams matching any of `selectors` (all streams when empty) with data
+    /// in `[start, end)`.
+    pub async fn series(&self, tenant: &TenantId, selectors: &[Vec<LabelMatcher>], start: i64, end: i64) -> Result<Vec<Labels>, EngineError> {
+        let all = [Vec::new()];
+        let selectors = if selectors.is_empty() { &all[..] } else { selectors };
+        let mut out: BTreeSet<Labels> = BTreeSet::new();
+        for matchers in selectors {
+            if let Some(ing) = self.ingester_for(end) {
+                let req = SelectRequest { matchers: matchers.clone(), start, end };
+                out.extend(ing.series(tenant, &req).await.map_err(storage)?);
+            }
+            out.extend(self.store.select(tenant, matchers, start, end).await.map_err(storage)?.into_iter().map(|s| s.labels));
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Label names present on matching streams, sorted.
+    pub async fn label_names(&self, tenant: &TenantId, selector: &[LabelMatcher], start: i64, end: i64) -> Result<Vec<String>, EngineError> {
+        let series = self.series(tenant, &[selector.to_vec()], start, end).await?;
+        let names: BTreeSet<String> = series.iter().flat_map(|l| l.iter().map(|l| l.name.clone())).collect();
+        Ok(names.into_iter().collect())
+    }
+
+    /// Values of label `name` on matching streams, sorted.
+    pub async fn label_values(&self, tenant: &TenantId, name: &str, selector: &[LabelMatcher], start: i64, end: i64) -> Result<Vec<String>, EngineError> {
+        let series = self.series(tenant, &[selector.to_vec()], start, end).await?;
+        let values: BTreeSet<String> = series.iter().filter_map(|l| l.get(name).map(str::to_string)).collect();
+        Ok(values.into_iter().collect())
+    }
+}
+
+/// One tenant's view of the data.
+pub struct TenantSource<'a> {
+    querier: &'a Querier,
+    tenant: TenantId,
+}
+
+#[async_trait]
+impl DataSource for TenantSource<'_> {
+    async fn select(&self, matchers: &[LabelMatcher], start: i64, end: i64) -> Result<Vec<SelectedStream>, EngineError> {
+        let q = self.querier;
+        let mut streams: HashMap<Labels, Vec<EncodedBlock>> = HashMap::new();
+        if let Some(ing) = q.ingester_for(end) {
+            let req = SelectRequest { matchers: matchers.to_vec(), start, end };
+            for s in ing.select(&self.tenant, &req).await.map_err(storage)? {
+                let blocks = streams.entry(s.labels).or_default();
+                for b in s.blocks {
+                    blocks.push(EncodedBlock::from_bytes(b).map_err(storage)?);
+                }
+            }
+        }
+        let stored = q.store.select(&self.tenant, matchers, start, end).await.map_err(storage)?;
+        let fetches: Vec<(usize, fjord_store::ChunkRef)> =
+            stored.iter().enumerate().flat_map(|(i, s)| s.chunks.iter().map(move |c| (i, c.clone()))).collect();
+        let store = &q.store;
+        let tenant = &self.tenant;
+        let chunks: Vec<(usize, fjord_chunk::Chunk)> = futures_util::stream::iter(fetches)
+            .map(|(i, c)| async move { store.fetch_chunk(tenant, &c).await.map(|chunk| (i, chunk)) })
+            .buffer_unordered(q.cfg.max_concurrent_fetches.max(1))
+            .try_collect()
+            .await
+            .map_err(storage)?;
+        for (i, chunk) in chunks {
+            let blocks = streams.entry(stored[i].labels.clone()).or_default();
+            for i in 0..chunk.block_count() {
+                if chunk.block_meta(i).overlaps(start, end) {
+                    blocks.push(chunk.block(i).map_err(storage)?);
+                }
+            }
+        }
+        Ok(streams.into_iter().map(|(labels, blocks)| SelectedStream { labels, blocks }).collect())
+    }
+}

@@ -1,1 +1,103 @@
-fn main() {}
+//! The `fjord` binary: the server (all components or one target), with the agent and CLI to
+//! follow as further subcommands.
+//!
+//! **Invariant:** only this crate reads flags, environment and config files, and only it sets
+//! up logging and signal handling.
+
+mod config;
+mod process_metrics;
+mod server;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Fjord: a log aggregation system that speaks Grafana Loki's push and query APIs.
+#[derive(Parser, Debug)]
+#[command(name = "fjord", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server: distributor, ingester and querier in one process by default.
+    ///
+    /// With no flags it listens on 0.0.0.0:3100 and keeps its data under ./data.
+    Server(ServerArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServerArgs {
+    /// YAML config file (every key is optional; see fjord.example.yaml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Expand ${VAR} and ${VAR:-default} in the config file from the environment.
+    #[arg(long = "config.expand-env")]
+    expand_env: bool,
+    /// HTTP listen address as HOST:PORT (overrides server.http_listen_address and _port).
+    #[arg(long, value_name = "HOST:PORT")]
+    http_listen_address: Option<String>,
+    /// Directory for the WAL and local chunk store (overrides common.path_prefix).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// Components to run: all, distributor, ingester, querier (comma separated).
+    #[arg(long, value_name = "TARGET")]
+    target: Option<String>,
+    /// Override any config key, e.g. --set ingester.wal.fsync=interval (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Print the effective configuration as YAML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => {
+            let cfg = match config::load(
+                args.config.as_deref(),
+                args.expand_env,
+                &args.set,
+                args.http_listen_address.as_deref(),
+                args.data_dir.as_deref(),
+                args.target.as_deref(),
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("fjord: {e:#}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            if args.print_config {
+                match serde_yaml::to_string(&cfg) {
+                    Ok(s) => {
+                        print!("{s}");
+                        return std::process::ExitCode::SUCCESS;
+                    }
+                    Err(e) => {
+                        eprintln!("fjord: cannot print the config: {e}");
+                        return std::process::ExitCode::FAILURE;
+                    }
+                }
+            }
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("fjord").build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("fjord: cannot start the runtime: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(server::run(cfg)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fjord: {e:#}");
+                    tracing::error!(error = format!("{e:#}"), "fjord stopped with an error");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

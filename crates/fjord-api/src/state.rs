@@ -1,0 +1,45 @@
+//! What the HTTP layer holds: the components this process runs (any may be absent when the
+//! process runs a single target) and the operational state.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use fjord_distributor::Distributor;
+use fjord_ingester::Ingester;
+use fjord_model::TenantId;
+use fjord_model::limits::Limits;
+use fjord_querier::Querier;
+use prometheus_client::registry::Registry;
+
+/// Version facts served at `/loki/api/v1/status/buildinfo`.
+#[derive(Debug, Clone)]
+pub struct BuildInfo {
+    /// The Loki version whose API Fjord implements; Grafana gates features on it.
+    pub loki_compatible_version: String,
+    pub fjord_version: String,
+    pub revision: String,
+    pub branch: String,
+    pub build_date: String,
+}
+
+pub struct ApiState {
+    pub auth_enabled: bool,
+    /// The tenant of every request when auth is off (`fake`, like Loki).
+    pub default_tenant: TenantId,
+    pub distributor: Option<Arc<Distributor>>,
+    pub querier: Option<Arc<Querier>>,
+    pub ingester: Option<Arc<Ingester>>,
+    pub limits: Arc<Limits>,
+    pub registry: Registry,
+    /// The effective configuration as YAML, for `/config`.
+    pub config_yaml: String,
+    pub build: BuildInfo,
+    /// Names of the components running here, for `/services`.
+    pub services: Vec<String>,
+    /// Set when shutdown begins; `/ready` then answers 503.
+    pub stopping: AtomicBool,
+    /// Largest accepted (compressed) push body.
+    pub max_recv_msg_size: u64,
+    /// Largest accepted push body after decompression.
+    pub max_decompressed_size: u64,
+}

@@ -1,0 +1,23 @@
+//! Where the engine's data comes from: a [`DataSource`] turns a selector and time range into
+//! the blocks of every matching stream. The querier implements it over ingesters and the store.
+
+use async_trait::async_trait;
+use fjord_chunk::EncodedBlock;
+use fjord_model::{LabelMatcher, Labels};
+
+use crate::EngineError;
+
+/// A stream and the blocks holding its entries in the requested range. Blocks may overlap in
+/// time and may repeat entries (a chunk both in an ingester and in the store); the engine merges
+/// them and drops exact duplicates.
+#[derive(Debug, Clone)]
+pub struct SelectedStream {
+    pub labels: Labels,
+    pub blocks: Vec<EncodedBlock>,
+}
+
+#[async_trait]
+pub trait DataSource: Send + Sync {
+    /// Blocks of streams matching `matchers` that may hold entries in `[start, end)`.
+    async fn select(&self, matchers: &[LabelMatcher], start: i64, end: i64) -> Result<Vec<SelectedStream>, EngineError>;
+}
