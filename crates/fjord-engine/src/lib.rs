@@ -7,6 +7,8 @@
 //! **Invariants:** the engine does no network or disk I/O of its own (only through the
 //! `DataSource`); results are deterministic for the same data.
 
+pub mod jsonscan;
+pub mod labels_builder;
 pub mod query;
 pub mod source;
 pub mod value;
