@@ -9,6 +9,7 @@
 
 pub mod jsonscan;
 pub mod labels_builder;
+pub mod pattern;
 pub mod query;
 pub mod source;
 pub mod value;

@@ -5,6 +5,7 @@
 //! agent, the CLI and every server component can depend on it.
 
 pub mod duration;
+pub mod goregex;
 pub mod gostr;
 pub mod labels;
 pub mod limits;
