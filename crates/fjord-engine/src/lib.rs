@@ -11,6 +11,7 @@ pub mod jsonscan;
 pub mod labels_builder;
 pub mod pattern;
 pub mod query;
+pub mod range_fns;
 pub mod source;
 pub mod value;
 
