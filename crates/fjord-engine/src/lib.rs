@@ -7,6 +7,7 @@
 //! **Invariants:** the engine does no network or disk I/O of its own (only through the
 //! `DataSource`); results are deterministic for the same data.
 
+pub mod ip;
 pub mod jsonscan;
 pub mod labels_builder;
 pub mod pattern;
