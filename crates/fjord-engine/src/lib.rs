@@ -10,6 +10,7 @@
 pub mod ip;
 pub mod jsonscan;
 pub mod labels_builder;
+pub mod line_filter;
 pub mod pattern;
 pub mod query;
 pub mod range_fns;
