@@ -13,7 +13,7 @@ const SPACE: &str = "\\t\\n\\f\\r ";
 pub fn translate(re: &str) -> String {
     let mut out = String::with_capacity(re.len() + 16);
     let mut chars = re.chars().peekable();
-    // Depth of character classes (Rust allows nesting; Go does not, but `[[:alpha:]]` nests).
+    // Whether we are inside a character class (0 or 1: Go classes do not nest).
     let mut class_depth = 0usize;
     let mut class_just_opened = false;
     while let Some(c) = chars.next() {
@@ -69,9 +69,10 @@ pub fn translate(re: &str) -> String {
                     },
                 }
             }
-            '[' => {
-                // `[:alpha:]` inside a class is a POSIX class, not a nested class.
-                if class_depth > 0 && chars.peek() == Some(&':') {
+            '[' if class_depth > 0 => {
+                // Go has no nested classes: inside a class `[` is a literal, unless it opens a
+                // POSIX class such as `[:alpha:]`.
+                if chars.peek() == Some(&':') {
                     out.push('[');
                     for p in chars.by_ref() {
                         out.push(p);
@@ -79,8 +80,11 @@ pub fn translate(re: &str) -> String {
                             break;
                         }
                     }
-                    continue;
+                } else {
+                    out.push_str("\\[");
                 }
+            }
+            '[' => {
                 class_depth += 1;
                 class_just_opened = true;
                 out.push('[');
@@ -136,6 +140,7 @@ mod tests {
         assert!(m(r"^[[:alpha:]]+$", "abc"));
         assert!(m(r"^[]a]+$", "]a"));
         assert!(m(r"^\Qa.b\E$", "a.b"));
+        assert!(m(r"^[[\]()]+$", "[]()"), "a `[` inside a class is a literal in Go");
         assert!(!m(r"^\Qa.b\E$", "axb"));
     }
 }
