@@ -196,6 +196,7 @@ pub async fn query_range(
             limit,
             forward,
             instant: false,
+            categorize: false,
         })
     })();
     match parsed {
@@ -228,6 +229,7 @@ pub async fn query_instant(
             limit,
             forward,
             instant: true,
+            categorize: false,
         })
     })();
     match parsed {
@@ -248,6 +250,7 @@ async fn run_query(state: Arc<ApiState>, headers: HeaderMap, req: QueryRequest) 
         .get("x-loki-response-encoding-flags")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|f| f.trim() == "categorize-labels"));
+    let req = QueryRequest { categorize, ..req };
     let started = Instant::now();
     let source = querier.source(tenant);
     let limits = state.limits.clone();

@@ -254,7 +254,7 @@ impl LabelsBuilder {
                 stream.push(l.clone());
             }
         }
-        let pairs = |v: Vec<Label>| Labels::from_pairs(v.into_iter().map(|l| (l.name, l.value)));
+        let pairs = |v: Vec<Label>| Labels::from_pairs_keep_empty(v.into_iter().map(|l| (l.name, l.value)));
         CategorizedLabels {
             all: pairs(buf),
             stream: pairs(stream),
@@ -299,7 +299,7 @@ impl LabelsBuilder {
                 }
             }
         }
-        Labels::from_pairs(buf.into_iter().map(|l| (l.name, l.value)))
+        Labels::from_pairs_keep_empty(buf.into_iter().map(|l| (l.name, l.value)))
     }
 }
 

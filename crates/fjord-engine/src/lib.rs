@@ -4,17 +4,31 @@
 //! the matching streams, and evaluates the query over them: log pipelines for log queries,
 //! range and vector aggregations and binary operations for metric queries.
 //!
+//! Modules, from the bottom up: [`jsonscan`], [`pattern`], [`ip`] and [`line_filter`] are the
+//! matching primitives; [`labels_builder`] holds an entry's labels through a pipeline;
+//! [`stages`] and [`template_stage`] are the pipeline stages; [`compile`] turns the AST into
+//! stages; [`scan`] prepares a stream's blocks; [`logquery`] and [`metric`] evaluate the two
+//! kinds of query (with [`range_fns`] for the `*_over_time` functions); [`query`] is the entry
+//! point.
+//!
 //! **Invariants:** the engine does no network or disk I/O of its own (only through the
-//! `DataSource`); results are deterministic for the same data.
+//! `DataSource`); CPU-heavy evaluation runs on the blocking pool, never on the async reactor;
+//! results are deterministic for the same data.
 
+pub mod compile;
 pub mod ip;
 pub mod jsonscan;
 pub mod labels_builder;
 pub mod line_filter;
+pub mod logquery;
+pub mod metric;
 pub mod pattern;
 pub mod query;
 pub mod range_fns;
+pub mod scan;
 pub mod source;
+pub mod stages;
+pub mod template_stage;
 pub mod value;
 
 pub use query::{QueryRequest, execute};

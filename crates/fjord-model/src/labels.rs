@@ -66,7 +66,23 @@ impl Labels {
         Labels(out)
     }
 
-    /// Wraps pairs that are already sorted by name, unique, and non-empty.
+    /// Builds a set from pairs keeping empty values (sorted by name; the last value of a
+    /// repeated name wins). Query results can carry empty labels (`| logfmt --keep-empty`);
+    /// stored streams never do.
+    pub fn from_pairs_keep_empty<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+        let mut v: Vec<Label> = pairs.into_iter().map(|(n, v)| Label::new(n, v)).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out: Vec<Label> = Vec::with_capacity(v.len());
+        for l in v {
+            match out.last_mut() {
+                Some(last) if last.name == l.name => *last = l,
+                _ => out.push(l),
+            }
+        }
+        Labels(out)
+    }
+
+    /// Wraps pairs that are already sorted by name and unique.
     ///
     /// Callers that cannot promise this must use [`Labels::from_pairs`].
     pub fn from_sorted_unchecked(v: Vec<Label>) -> Self {

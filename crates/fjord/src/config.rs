@@ -313,6 +313,37 @@ mod tests {
         assert_eq!(back, c);
     }
 
+    /// Every leaf key path of a YAML tree, dotted.
+    fn leaf_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Mapping(m) if !m.is_empty() => {
+                for (k, v) in m {
+                    let k = k.as_str().unwrap_or_default();
+                    let p = if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+                    leaf_paths(v, &p, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+
+    #[test]
+    fn example_file_is_the_defaults_and_every_key_is_documented() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let example = std::path::Path::new(root).join("fjord.example.yaml");
+        let c = load(Some(&example), false, &[], None, None, None).unwrap();
+        assert_eq!(c, Config::default(), "fjord.example.yaml must show exactly the defaults");
+        let docs = std::fs::read_to_string(std::path::Path::new(root).join("docs/configuration.md")).unwrap();
+        let example_text = std::fs::read_to_string(&example).unwrap();
+        let mut paths = Vec::new();
+        leaf_paths(&serde_yaml::to_value(Config::default()).unwrap(), "", &mut paths);
+        for p in paths {
+            assert!(docs.contains(&format!("`{p}`")), "docs/configuration.md does not document `{p}`");
+            let leaf = p.rsplit('.').next().unwrap();
+            assert!(example_text.contains(&format!("{leaf}:")), "fjord.example.yaml does not show `{p}`");
+        }
+    }
+
     #[test]
     fn env_expansion() {
         // A variable no environment sets (setting one is unsafe in edition 2024).

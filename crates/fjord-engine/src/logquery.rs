@@ -1,0 +1,198 @@
+//! Log queries: the `limit` entries nearest to one end of `[start, end)` that pass the
+//! pipeline, grouped into streams by their final label sets.
+//!
+//! Entries of all streams are ordered as Loki's merge orders them: by time in the query
+//! direction, then by the stream's label hash, then by position within the stream (reversed
+//! for backward queries). Blocks are visited nearest-first; once `limit` entries are held,
+//! blocks that cannot hold anything nearer are skipped without being decoded, as are blocks
+//! whose trigram filter rules out the query's line filters.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use bytes::Bytes;
+use fjord_model::Labels;
+
+use crate::labels_builder::{CategorizedLabels, LabelsBuilder};
+use crate::scan::{StreamData, entry_range};
+use crate::stages::{Hints, Stage, start_entry};
+use crate::{EngineError, LogEntry, QueryStats, StreamResult};
+
+/// Prometheus' `labels.StableHash`: xxhash64 over `name 0xff value 0xff …`. Loki breaks ties
+/// between equal timestamps of different streams with it.
+pub fn stable_hash(labels: &Labels) -> u64 {
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    for l in labels {
+        h.update(l.name.as_bytes());
+        h.update(&[0xff]);
+        h.update(l.value.as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest()
+}
+
+/// Sort key: smaller comes first in the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    /// Time, negated for backward queries.
+    time: i64,
+    stream_hash: u64,
+    /// Position in the stream (unit, entry), negated for backward queries.
+    pos: (i64, i64),
+}
+
+struct Hit {
+    key: Key,
+    ts: i64,
+    line: Bytes,
+    labels: CategorizedLabels,
+}
+
+impl PartialEq for Hit {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Hit {}
+impl PartialOrd for Hit {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Hit {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&o.key)
+    }
+}
+
+/// Parameters of one log query.
+pub struct LogQuery<'a> {
+    pub stages: &'a [Stage],
+    /// Literal requirements for block skipping (see `compile::skippable_literals`).
+    pub skip_clauses: &'a [Vec<Vec<u8>>],
+    pub start: i64,
+    pub end: i64,
+    pub limit: usize,
+    pub forward: bool,
+    pub interval: i64,
+    /// Group by stream labels only and report metadata and parsed labels per entry.
+    pub categorize: bool,
+}
+
+/// Runs a log query over prepared streams.
+pub fn run(streams: &[StreamData], q: &LogQuery<'_>, stats: &mut QueryStats) -> Result<Vec<StreamResult>, EngineError> {
+    // Units of every stream, nearest to the query's starting end first.
+    let mut order: Vec<(usize, usize)> =
+        streams.iter().enumerate().flat_map(|(s, d)| (0..d.units.len()).map(move |u| (s, u))).collect();
+    if q.forward {
+        order.sort_by_key(|&(s, u)| streams[s].units[u].meta().min_ts);
+    } else {
+        order.sort_by_key(|&(s, u)| std::cmp::Reverse(streams[s].units[u].meta().max_ts));
+    }
+    let hashes: Vec<u64> = streams.iter().map(|s| stable_hash(&s.labels)).collect();
+    let mut builders: Vec<Option<LabelsBuilder>> = vec![None; streams.len()];
+    let mut hints = Hints::none();
+    let mut heap: BinaryHeap<Hit> = BinaryHeap::with_capacity(q.limit + 1);
+    if q.limit == 0 {
+        return Ok(Vec::new());
+    }
+    for (s, u) in order {
+        let unit = &streams[s].units[u];
+        let meta = unit.meta();
+        if heap.len() >= q.limit {
+            let worst = heap.peek().map(|h| h.key.time).unwrap_or(i64::MAX);
+            let best_possible = if q.forward { meta.min_ts } else { -meta.max_ts };
+            if best_possible > worst {
+                break;
+            }
+        }
+        if !unit.may_match(q.skip_clauses) {
+            stats.blocks_skipped += 1;
+            continue;
+        }
+        let block = unit.decode()?;
+        stats.decompressed_bytes += meta.raw_bytes;
+        let range = entry_range(&block.ts, q.start, q.end);
+        let builder = builders[s].get_or_insert_with(|| LabelsBuilder::new(streams[s].labels.clone()));
+        let indices: Box<dyn Iterator<Item = usize>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+        for i in indices {
+            let ts = block.ts[i];
+            let key = Key {
+                time: if q.forward { ts } else { -ts },
+                stream_hash: hashes[s],
+                pos: if q.forward { (u as i64, i as i64) } else { (-(u as i64), -(i as i64)) },
+            };
+            if heap.len() >= q.limit && heap.peek().is_some_and(|w| key >= w.key) {
+                // Entries of this unit only get worse from here in this direction.
+                if heap.peek().is_some_and(|w| key.time > w.key.time) {
+                    break;
+                }
+                continue;
+            }
+            let line = block.line(i);
+            stats.lines_processed += 1;
+            stats.bytes_processed += line.len() as u64;
+            start_entry(builder, &mut hints, block.metadata(i));
+            let mut cur: Cow<'_, [u8]> = Cow::Borrowed(line);
+            let mut keep = true;
+            for stage in q.stages {
+                match stage.process(ts, cur, builder, &mut hints) {
+                    Some(l) => cur = l,
+                    None => {
+                        keep = false;
+                        cur = Cow::Borrowed(&[]);
+                        break;
+                    }
+                }
+            }
+            if !keep {
+                continue;
+            }
+            stats.post_filter_lines += 1;
+            heap.push(Hit { key, ts, line: Bytes::copy_from_slice(&cur), labels: builder.result() });
+            if heap.len() > q.limit {
+                heap.pop();
+            }
+        }
+    }
+    let mut hits = heap.into_sorted_vec();
+    if q.interval > 0 {
+        hits = apply_interval(hits, q.interval, q.forward);
+    }
+    stats.entries_returned = hits.len() as u64;
+    Ok(group(hits, q.categorize))
+}
+
+/// Keeps an entry only if it is at least `interval` after the previously kept one (in query
+/// direction), as Loki's interval iterator does across the merged result.
+fn apply_interval(hits: Vec<Hit>, interval: i64, forward: bool) -> Vec<Hit> {
+    let mut out = Vec::with_capacity(hits.len());
+    let mut next_allowed: Option<i64> = None;
+    for h in hits {
+        let ts = h.ts;
+        let ok = match next_allowed {
+            None => true,
+            Some(n) => if forward { ts >= n } else { ts <= n },
+        };
+        if ok {
+            next_allowed = Some(if forward { ts + interval } else { ts - interval });
+            out.push(h);
+        }
+    }
+    out
+}
+
+fn group(hits: Vec<Hit>, categorize: bool) -> Vec<StreamResult> {
+    let mut streams: BTreeMap<String, StreamResult> = BTreeMap::new();
+    for h in hits {
+        let labels = if categorize { h.labels.stream.clone() } else { h.labels.all.clone() };
+        let entry = LogEntry {
+            ts: h.ts,
+            line: h.line,
+            structured_metadata: if categorize { h.labels.structured_metadata.clone().into_vec() } else { Vec::new() },
+            parsed: if categorize { h.labels.parsed.clone().into_vec() } else { Vec::new() },
+        };
+        streams.entry(labels.to_string()).or_insert_with(|| StreamResult { labels, entries: Vec::new() }).entries.push(entry);
+    }
+    streams.into_values().collect()
+}

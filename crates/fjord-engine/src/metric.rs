@@ -1,0 +1,772 @@
+//! Metric queries: range aggregations over log selectors, vector aggregations, binary
+//! operations, literals, `vector()` and `label_replace`, evaluated at every step of the query.
+//!
+//! Every sub-expression evaluates to a [`Steps`] value: for each evaluation time, an instant
+//! vector. Range aggregations first turn matching entries into samples (one per entry that
+//! passes the pipeline: 1, the line length, or an unwrapped label value) grouped into series by
+//! their label sets, then evaluate each window `(t − range − offset, t − offset]`. The
+//! semantics (grouping pushed down from `sum`, parser hints, pipeline-error detection, label
+//! handling of aggregations and vector matching) follow Loki's evaluator.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use fjord_logql::ast::{self, BinOpKind, Cardinality, SampleExpr, VectorOp};
+use fjord_model::{Labels, MatchOp};
+use rayon::prelude::*;
+
+use crate::compile;
+use crate::labels_builder::{ERROR_LABEL, LabelsBuilder};
+use crate::logquery::stable_hash;
+use crate::range_fns::{self, RangeOp};
+use crate::scan::{self, StreamData, entry_range};
+use crate::stages::{ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, start_entry};
+use crate::{DataSource, EngineError, QueryStats};
+
+/// One instant vector per evaluation time.
+#[derive(Debug, Clone, Default)]
+pub struct Steps {
+    /// Evaluation times (ns).
+    pub times: Vec<i64>,
+    pub vectors: Vec<Vec<(Labels, f64)>>,
+}
+
+/// The evaluation times of a query.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub start: i64,
+    pub end: i64,
+    /// ≥ 1 ns (an instant query uses 1).
+    pub step: i64,
+}
+
+impl Timing {
+    pub fn times(&self) -> Vec<i64> {
+        let mut v = Vec::new();
+        let mut t = self.start;
+        while t <= self.end {
+            v.push(t);
+            match t.checked_add(self.step) {
+                Some(n) => t = n,
+                None => break,
+            }
+        }
+        v
+    }
+}
+
+/// Limits applied while evaluating.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricLimits {
+    pub max_series: usize,
+    /// Longest `[range]`, ns; 0 for no limit.
+    pub max_range: i64,
+}
+
+/// How a range aggregation groups its samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GroupSpec {
+    /// Every label of the entry.
+    All,
+    /// No labels at all.
+    NoLabels,
+    By(Vec<String>),
+    Without(Vec<String>),
+}
+
+impl GroupSpec {
+    fn from_grouping(g: &ast::Grouping) -> GroupSpec {
+        if g.is_singleton() {
+            GroupSpec::NoLabels
+        } else if g.without {
+            GroupSpec::Without(sorted(&g.labels))
+        } else {
+            GroupSpec::By(sorted(&g.labels))
+        }
+    }
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+/// Loki's `GroupedLabels`: the series key of a sample.
+fn grouped_labels(lbs: &LabelsBuilder, spec: &GroupSpec) -> Labels {
+    if lbs.has_err() {
+        return lbs.result().all;
+    }
+    match spec {
+        GroupSpec::NoLabels => Labels::empty(),
+        GroupSpec::All => lbs.result().all,
+        GroupSpec::By(g) => lbs.grouped(g, false),
+        GroupSpec::Without(g) => lbs.grouped(g, true),
+    }
+}
+
+/// What a range aggregation extracts from each entry.
+enum Extract {
+    Count,
+    Bytes,
+    Unwrap { label: String, conversion: Option<ast::UnwrapConversion>, post: Option<LabelFilter> },
+}
+
+struct RangePlan {
+    stages: Vec<Stage>,
+    extract: Extract,
+    spec: GroupSpec,
+    hints: Hints,
+    skip_clauses: Vec<Vec<Vec<u8>>>,
+}
+
+fn convert(conv: Option<ast::UnwrapConversion>, v: &str) -> Result<f64, String> {
+    use fjord_logql::units::{parse_bytes, parse_go_duration, parse_go_float};
+    match conv {
+        None => parse_go_float(v).map_err(|e| e.to_string()),
+        Some(ast::UnwrapConversion::Bytes) => parse_bytes(v).map(|b| b as f64),
+        Some(ast::UnwrapConversion::Duration | ast::UnwrapConversion::DurationSeconds) => {
+            parse_go_duration(v).map(|ns| ns as f64 / 1e9)
+        }
+    }
+}
+
+/// Builds the extraction plan of a range aggregation, with the grouping pushed down from an
+/// enclosing `sum` when Loki would do so.
+fn range_plan(r: &ast::RangeAggregation, injected: Option<&ast::Grouping>) -> Result<RangePlan, EngineError> {
+    let stages = compile::pipeline(&r.range.selector.stages)?;
+    let grouping = r.grouping.as_ref().or(injected);
+    let (mut spec, mut no_labels) = match grouping {
+        Some(g) => {
+            let s = GroupSpec::from_grouping(g);
+            let nl = s == GroupSpec::NoLabels;
+            (s, nl)
+        }
+        None => (GroupSpec::All, false),
+    };
+    if r.op == ast::RangeOp::AbsentOverTime {
+        no_labels = true;
+    }
+    let mut required = Vec::new();
+    for s in &stages {
+        s.required_names(&mut required);
+    }
+    let (extract, hints) = match &r.range.unwrap {
+        Some(u) => {
+            let post = match u.post_filters.as_slice() {
+                [] => None,
+                fs => {
+                    let mut it = fs.iter();
+                    let mut acc = compile::label_filter(it.next().ok_or_else(|| EngineError::Execution("empty filter list".into()))?)?;
+                    for f in it {
+                        acc = LabelFilter::And(Box::new(acc), Box::new(compile::label_filter(f)?));
+                    }
+                    Some(acc)
+                }
+            };
+            if let Some(p) = &post {
+                p.required_names(&mut required);
+            }
+            // Without grouping (or with `without`), the unwrapped label leaves the series labels.
+            let (groups, without) = match &spec {
+                GroupSpec::By(g) => (g.clone(), false),
+                GroupSpec::Without(g) => (g.clone(), true),
+                GroupSpec::All | GroupSpec::NoLabels => (Vec::new(), true),
+            };
+            let (groups, without) = if groups.is_empty() || without {
+                let mut g = groups;
+                g.push(u.label.clone());
+                g.sort();
+                (g, true)
+            } else {
+                (groups, without)
+            };
+            let hints = Hints::new(required, &groups, without, no_labels, Some(&u.label), &stages, post.as_ref());
+            if !no_labels {
+                spec = if without { GroupSpec::Without(groups) } else { GroupSpec::By(groups) };
+            }
+            (Extract::Unwrap { label: u.label.clone(), conversion: u.conversion, post }, hints)
+        }
+        None => {
+            let extract = match r.op {
+                ast::RangeOp::BytesOverTime | ast::RangeOp::BytesRate => Extract::Bytes,
+                _ => Extract::Count,
+            };
+            let (groups, without) = match &spec {
+                GroupSpec::By(g) => (g.clone(), false),
+                GroupSpec::Without(g) => (g.clone(), true),
+                _ => (Vec::new(), false),
+            };
+            (extract, Hints::new(required, &groups, without, no_labels, None, &stages, None))
+        }
+    };
+    if no_labels {
+        spec = GroupSpec::NoLabels;
+    }
+    let skip_clauses = compile::skippable_literals(&stages);
+    Ok(RangePlan { stages, extract, spec, hints, skip_clauses })
+}
+
+/// Samples of every series, time-ordered.
+type SeriesSamples = HashMap<Labels, Vec<(i64, u64, f64)>>;
+
+/// Turns one stream's entries in `(lo, hi]` into samples.
+fn extract_stream(plan: &RangePlan, stream: &StreamData, lo: i64, hi: i64, out: &mut SeriesSamples, stats: &mut QueryStats) -> Result<(), EngineError> {
+    let mut lbs = LabelsBuilder::new(stream.labels.clone());
+    let mut hints = plan.hints.clone();
+    let hash = stable_hash(&stream.labels);
+    for unit in &stream.units {
+        let meta = unit.meta();
+        if meta.max_ts <= lo || meta.min_ts > hi {
+            continue;
+        }
+        if !unit.may_match(&plan.skip_clauses) {
+            stats.blocks_skipped += 1;
+            continue;
+        }
+        let block = unit.decode()?;
+        stats.decompressed_bytes += meta.raw_bytes;
+        // (lo, hi] as a half-open index range.
+        let range = entry_range(&block.ts, lo.saturating_add(1), hi.saturating_add(1));
+        for i in range {
+            let ts = block.ts[i];
+            let line = block.line(i);
+            stats.lines_processed += 1;
+            stats.bytes_processed += line.len() as u64;
+            start_entry(&mut lbs, &mut hints, block.metadata(i));
+            let mut cur: Cow<'_, [u8]> = Cow::Borrowed(line);
+            let mut keep = true;
+            for st in &plan.stages {
+                match st.process(ts, cur, &mut lbs, &mut hints) {
+                    Some(l) => cur = l,
+                    None => {
+                        keep = false;
+                        cur = Cow::Borrowed(&[]);
+                        break;
+                    }
+                }
+            }
+            if !keep {
+                continue;
+            }
+            let value = match &plan.extract {
+                Extract::Count => 1.0,
+                Extract::Bytes => cur.len() as f64,
+                Extract::Unwrap { label, conversion, post } => {
+                    let raw = match lbs.get(label) {
+                        Some(v) if !v.is_empty() => v.to_string(),
+                        _ => continue,
+                    };
+                    let v = match convert(*conversion, &raw) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            lbs.set_err(ERR_SAMPLE_EXTRACTION);
+                            lbs.set_err_details(&e);
+                            0.0
+                        }
+                    };
+                    if let Some(p) = post {
+                        if !p.process(&mut lbs) {
+                            continue;
+                        }
+                    }
+                    v
+                }
+            };
+            stats.post_filter_lines += 1;
+            out.entry(grouped_labels(&lbs, &plan.spec)).or_default().push((ts, hash, value));
+        }
+    }
+    Ok(())
+}
+
+fn range_op(r: &ast::RangeAggregation) -> RangeOp {
+    use ast::RangeOp as A;
+    match r.op {
+        A::CountOverTime => RangeOp::Count,
+        A::Rate => RangeOp::Rate { unwrapped: r.range.unwrap.is_some() },
+        A::RateCounter => RangeOp::RateCounter,
+        A::BytesOverTime => RangeOp::Bytes,
+        A::BytesRate => RangeOp::BytesRate,
+        A::AvgOverTime => RangeOp::Avg,
+        A::SumOverTime => RangeOp::Sum,
+        A::MinOverTime => RangeOp::Min,
+        A::MaxOverTime => RangeOp::Max,
+        A::StdvarOverTime => RangeOp::Stdvar,
+        A::StddevOverTime => RangeOp::Stddev,
+        A::QuantileOverTime => RangeOp::Quantile(r.param.unwrap_or(0.0)),
+        A::FirstOverTime => RangeOp::First,
+        A::LastOverTime => RangeOp::Last,
+        A::AbsentOverTime => RangeOp::Absent,
+    }
+}
+
+fn is_error_series(l: &Labels) -> bool {
+    l.contains(ERROR_LABEL) && l.get(PRESERVE_ERROR_LABEL) != Some("true")
+}
+
+/// Loki's message for a series that still carries a pipeline error.
+fn pipeline_error(l: &Labels) -> EngineError {
+    let kind = l.get(ERROR_LABEL).unwrap_or("");
+    EngineError::BadRequest(format!(
+        "pipeline error: '{kind}' for series: '{l}'.\nUse a label filter to intentionally skip this error. (e.g | __error__!=\"{kind}\").\nTo skip all potential errors you can match empty errors.(e.g __error__=\"\")\nThe label filter can also be specified after unwrap. (e.g | unwrap latency | __error__=\"\" )\n"
+    ))
+}
+
+/// Labels an `absent_over_time` result carries: the selector's equality matchers, minus names
+/// matched more than once or by other matcher types.
+fn absent_labels(matchers: &[fjord_model::LabelMatcher]) -> Labels {
+    let mut set: Vec<(String, String)> = Vec::new();
+    let mut drop: Vec<String> = Vec::new();
+    for m in matchers {
+        if m.op == MatchOp::Eq && !set.iter().any(|(n, _)| *n == m.name) {
+            set.push((m.name.clone(), m.value.clone()));
+        } else {
+            drop.push(m.name.clone());
+        }
+    }
+    set.retain(|(n, _)| !drop.contains(n));
+    Labels::from_pairs(set)
+}
+
+/// Evaluates a range aggregation at every step.
+async fn eval_range(
+    r: &ast::RangeAggregation,
+    injected: Option<&ast::Grouping>,
+    source: &dyn DataSource,
+    timing: Timing,
+    limits: &MetricLimits,
+    stats: &mut QueryStats,
+) -> Result<Steps, EngineError> {
+    let range = r.range.range;
+    if limits.max_range > 0 && range > limits.max_range {
+        return Err(EngineError::BadRequest(format!(
+            "[{}] range of the query exceeds the limit of {}",
+            fjord_logql::units::format_prometheus_duration(range),
+            fjord_logql::units::format_prometheus_duration(limits.max_range)
+        )));
+    }
+    let offset = r.range.offset;
+    let plan = Arc::new(range_plan(r, injected)?);
+    // Entries in (start − offset − range, end − offset].
+    let lo = timing.start - offset - range;
+    let hi = timing.end - offset;
+    let selected = source.select(&r.range.selector.matchers, lo.saturating_add(1), hi.saturating_add(1)).await?;
+    let streams: Vec<StreamData> =
+        selected.into_iter().map(|s| scan::prepare(s, lo.saturating_add(1), hi.saturating_add(1))).collect::<Result<_, _>>()?;
+    let op = range_op(r);
+    let times = timing.times();
+    let task_plan = plan.clone();
+    let (series, task_stats) = tokio::task::spawn_blocking(move || -> Result<(SeriesSamples, QueryStats), EngineError> {
+        let parts: Vec<Result<(SeriesSamples, QueryStats), EngineError>> = streams
+            .par_iter()
+            .map(|s| {
+                let mut out = SeriesSamples::new();
+                let mut st = QueryStats::default();
+                extract_stream(&task_plan, s, lo, hi, &mut out, &mut st)?;
+                Ok((out, st))
+            })
+            .collect();
+        let mut all = SeriesSamples::new();
+        let mut stats = QueryStats::default();
+        for p in parts {
+            let (part, st) = p?;
+            add_stats(&mut stats, &st);
+            for (k, mut v) in part {
+                all.entry(k).or_default().append(&mut v);
+            }
+        }
+        for v in all.values_mut() {
+            // Time order; equal times ordered by stream hash, as Loki's sample merge does.
+            v.sort_by_key(|&(t, h, _)| (t, h));
+        }
+        Ok((all, stats))
+    })
+    .await
+    .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
+    add_stats(stats, &task_stats);
+
+    let mut out = Steps { times: times.clone(), vectors: vec![Vec::new(); times.len()] };
+    let mut present = vec![false; times.len()];
+    let mut series: Vec<(Labels, Vec<(i64, f64)>)> = series.into_iter().map(|(k, v)| (k, v.into_iter().map(|(t, _, x)| (t, x)).collect())).collect();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    for (labels, samples) in &series {
+        let (mut from, mut to) = (0usize, 0usize);
+        for (i, &t) in times.iter().enumerate() {
+            let (w_lo, w_hi) = (t - offset - range, t - offset);
+            while to < samples.len() && samples[to].0 <= w_hi {
+                to += 1;
+            }
+            while from < to && samples[from].0 <= w_lo {
+                from += 1;
+            }
+            if from == to {
+                continue;
+            }
+            if is_error_series(labels) {
+                return Err(pipeline_error(labels));
+            }
+            present[i] = true;
+            if op != RangeOp::Absent {
+                out.vectors[i].push((labels.clone(), range_fns::eval(op, &samples[from..to], w_hi, range)));
+            }
+        }
+    }
+    if op == RangeOp::Absent {
+        // 1 exactly where nothing was seen, labelled from the selector's equality matchers.
+        let labels = absent_labels(&r.range.selector.matchers);
+        for (v, seen) in out.vectors.iter_mut().zip(present) {
+            if !seen {
+                v.push((labels.clone(), 1.0));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn add_stats(a: &mut QueryStats, b: &QueryStats) {
+    a.bytes_processed += b.bytes_processed;
+    a.lines_processed += b.lines_processed;
+    a.post_filter_lines += b.post_filter_lines;
+    a.blocks_skipped += b.blocks_skipped;
+    a.decompressed_bytes += b.decompressed_bytes;
+}
+
+// ------------------------------------------------------------------ vector aggregation
+
+fn group_key(l: &Labels, g: &ast::Grouping, sorted_groups: &[String]) -> Labels {
+    if g.without {
+        let mut out = l.clone();
+        for n in sorted_groups {
+            out.remove(n);
+        }
+        out.remove("__name__");
+        out
+    } else {
+        Labels::from_sorted_unchecked(l.iter().filter(|x| sorted_groups.contains(&x.name)).cloned().collect())
+    }
+}
+
+fn aggregate(op: VectorOp, param: Option<i64>, g: &ast::Grouping, vec: Vec<(Labels, f64)>) -> Vec<(Labels, f64)> {
+    let groups = sorted(&g.labels);
+    let k = param.unwrap_or(0);
+    if matches!(op, VectorOp::Topk | VectorOp::Bottomk) && k < 1 {
+        return Vec::new();
+    }
+    struct Group {
+        labels: Labels,
+        value: f64,
+        mean: f64,
+        count: f64,
+        members: Vec<(Labels, f64)>,
+    }
+    let mut order: Vec<Labels> = Vec::new();
+    let mut result: HashMap<Labels, Group> = HashMap::new();
+    for (metric, v) in vec {
+        let key = group_key(&metric, g, &groups);
+        match result.get_mut(&key) {
+            None => {
+                let mut grp = Group { labels: key.clone(), value: v, mean: v, count: 1.0, members: Vec::new() };
+                if matches!(op, VectorOp::Stddev | VectorOp::Stdvar) {
+                    grp.value = 0.0;
+                }
+                if matches!(op, VectorOp::Topk | VectorOp::Bottomk | VectorOp::Sort | VectorOp::SortDesc | VectorOp::ApproxTopk) {
+                    grp.members.push((metric, v));
+                }
+                order.push(key.clone());
+                result.insert(key, grp);
+            }
+            Some(grp) => match op {
+                VectorOp::Sum => grp.value += v,
+                VectorOp::Avg => {
+                    grp.count += 1.0;
+                    if grp.mean.is_infinite() {
+                        if v.is_infinite() && (grp.mean > 0.0) == (v > 0.0) {
+                            continue;
+                        }
+                        if !v.is_infinite() && !v.is_nan() {
+                            continue;
+                        }
+                    }
+                    grp.mean += (v - grp.mean) / grp.count;
+                }
+                VectorOp::Max => {
+                    if grp.value < v || grp.value.is_nan() {
+                        grp.value = v;
+                    }
+                }
+                VectorOp::Min => {
+                    if grp.value > v || grp.value.is_nan() {
+                        grp.value = v;
+                    }
+                }
+                VectorOp::Count => grp.count += 1.0,
+                VectorOp::Stddev | VectorOp::Stdvar => {
+                    grp.count += 1.0;
+                    let delta = v - grp.mean;
+                    grp.mean += delta / grp.count;
+                    grp.value += delta * (v - grp.mean);
+                }
+                VectorOp::Topk | VectorOp::Bottomk | VectorOp::Sort | VectorOp::SortDesc | VectorOp::ApproxTopk => {
+                    grp.members.push((metric, v));
+                }
+            },
+        }
+    }
+    let mut out = Vec::new();
+    for key in order {
+        let Some(grp) = result.remove(&key) else { continue };
+        match op {
+            VectorOp::Avg => out.push((grp.labels, grp.mean)),
+            VectorOp::Count => out.push((grp.labels, grp.count)),
+            VectorOp::Stddev => out.push((grp.labels, (grp.value / grp.count).sqrt())),
+            VectorOp::Stdvar => out.push((grp.labels, grp.value / grp.count)),
+            VectorOp::Topk | VectorOp::ApproxTopk | VectorOp::SortDesc => {
+                let mut m = grp.members;
+                m.sort_by(|a, b| desc_nan_last(a.1, b.1));
+                if op != VectorOp::SortDesc {
+                    m.truncate(k.max(0) as usize);
+                }
+                out.extend(m);
+            }
+            VectorOp::Bottomk | VectorOp::Sort => {
+                let mut m = grp.members;
+                m.sort_by(|a, b| desc_nan_last(b.1, a.1));
+                if op == VectorOp::Bottomk {
+                    m.truncate(k.max(0) as usize);
+                }
+                out.extend(m);
+            }
+            VectorOp::Sum | VectorOp::Max | VectorOp::Min => out.push((grp.labels, grp.value)),
+        }
+    }
+    out
+}
+
+/// Descending order by value with NaN last (ties keep their order).
+fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+    }
+}
+
+// ------------------------------------------------------------------ binary operations
+
+fn signature(l: &Labels, m: &ast::VectorMatching, default_all: bool) -> Labels {
+    if default_all && m.labels.is_empty() && !m.on {
+        return l.clone();
+    }
+    if m.on {
+        Labels::from_sorted_unchecked(l.iter().filter(|x| m.labels.contains(&x.name)).cloned().collect())
+    } else {
+        let mut out = l.clone();
+        for n in &m.labels {
+            out.remove(n);
+        }
+        out
+    }
+}
+
+fn result_metric(lhs: &Labels, rhs: &Labels, m: &ast::VectorMatching) -> Labels {
+    let mut out = lhs.clone();
+    if m.card == Cardinality::OneToOne {
+        if m.on {
+            out = Labels::from_sorted_unchecked(lhs.iter().filter(|x| m.labels.contains(&x.name)).cloned().collect());
+        } else {
+            for n in &m.labels {
+                out.remove(n);
+            }
+        }
+    }
+    for n in &m.include {
+        match rhs.get(n) {
+            Some(v) if !v.is_empty() => out.set(n, v),
+            _ => out.remove(n),
+        }
+    }
+    out
+}
+
+/// Merges two sample values; `None` drops the pair (a failed comparison without `bool`).
+/// Comparisons without `bool` keep the value of `keep_left ? l : r`.
+fn merge(op: BinOpKind, l: f64, r: f64, filter: bool, keep_left: bool) -> Option<f64> {
+    let res = op.apply(l, r)?;
+    if op.is_comparison() && filter {
+        if res == 0.0 {
+            return None;
+        }
+        return Some(if keep_left { l } else { r });
+    }
+    Some(res)
+}
+
+fn vector_binop(b: &ast::BinOp, lhs: Vec<(Labels, f64)>, rhs: Vec<(Labels, f64)>) -> Result<Vec<(Labels, f64)>, EngineError> {
+    let m = &b.modifier.matching;
+    let lsig: Vec<Labels> = lhs.iter().map(|(l, _)| signature(l, m, true)).collect();
+    let rsig: Vec<Labels> = rhs.iter().map(|(l, _)| signature(l, m, true)).collect();
+    match b.op {
+        BinOpKind::And => {
+            if lhs.is_empty() || rhs.is_empty() {
+                return Ok(Vec::new());
+            }
+            return Ok(lhs.into_iter().zip(lsig).filter(|(_, s)| rsig.contains(s)).map(|(x, _)| x).collect());
+        }
+        BinOpKind::Or => {
+            if lhs.is_empty() {
+                return Ok(rhs);
+            }
+            if rhs.is_empty() {
+                return Ok(lhs);
+            }
+            let mut out = lhs;
+            out.extend(rhs.into_iter().zip(rsig).filter(|(_, s)| !lsig.contains(s)).map(|(x, _)| x));
+            return Ok(out);
+        }
+        BinOpKind::Unless => {
+            if lhs.is_empty() || rhs.is_empty() {
+                return Ok(lhs);
+            }
+            return Ok(lhs.into_iter().zip(lsig).filter(|(_, s)| !rsig.contains(s)).map(|(x, _)| x).collect());
+        }
+        _ => {}
+    }
+    let one_to_many = m.card == Cardinality::OneToMany;
+    let (left, lsigs, right, rsigs) = if one_to_many { (rhs, rsig, lhs, lsig) } else { (lhs, lsig, rhs, rsig) };
+    let mut right_by_sig: HashMap<Labels, (Labels, f64)> = HashMap::new();
+    for ((l, v), s) in right.into_iter().zip(rsigs) {
+        if right_by_sig.contains_key(&s) {
+            let side = if one_to_many { "left" } else { "right" };
+            return Err(EngineError::Execution(format!(
+                "found duplicate series on the {side} hand-side;many-to-many matching not allowed: matching labels must be unique on one side"
+            )));
+        }
+        right_by_sig.insert(s, (l, v));
+    }
+    let mut matched: HashMap<Labels, Vec<Labels>> = HashMap::new();
+    let mut out = Vec::new();
+    for ((ll, lv), s) in left.into_iter().zip(lsigs) {
+        let Some((rl, rv)) = right_by_sig.get(&s) else { continue };
+        // Loki derives the result labels from the side iterated here (the "many" side for
+        // group_right), with `group_*` labels taken from the other side.
+        let metric = result_metric(&ll, rl, m);
+        if m.card == Cardinality::OneToOne {
+            if matched.contains_key(&s) {
+                return Err(EngineError::Execution(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                ));
+            }
+            matched.insert(s.clone(), Vec::new());
+        } else {
+            let inserted = matched.entry(s.clone()).or_default();
+            if inserted.contains(&metric) {
+                return Err(EngineError::Execution("multiple matches for labels: grouping labels must ensure unique matches".into()));
+            }
+            inserted.push(metric.clone());
+        }
+        let (l, r) = if one_to_many { (*rv, lv) } else { (lv, *rv) };
+        if let Some(v) = merge(b.op, l, r, !b.modifier.return_bool, true) {
+            out.push((metric, v));
+        }
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------ evaluation
+
+/// Evaluates a sample expression at every step.
+pub fn eval<'a>(
+    e: &'a SampleExpr,
+    source: &'a dyn DataSource,
+    timing: Timing,
+    limits: &'a MetricLimits,
+    stats: &'a mut QueryStats,
+) -> futures_like::BoxFuture<'a, Result<Steps, EngineError>> {
+    Box::pin(async move {
+        match e {
+            SampleExpr::RangeAggregation(r) => eval_range(r, None, source, timing, limits, stats).await,
+            SampleExpr::VectorAggregation(v) => {
+                let inner = match &*v.inner {
+                    SampleExpr::RangeAggregation(r) if v.op == VectorOp::Sum && r.grouping.is_none() && can_inject(r.op) => {
+                        eval_range(r, Some(&v.grouping), source, timing, limits, stats).await?
+                    }
+                    other => eval(other, source, timing, limits, stats).await?,
+                };
+                let vectors = inner.vectors.into_iter().map(|vec| aggregate(v.op, v.param, &v.grouping, vec)).collect();
+                Ok(Steps { times: inner.times, vectors })
+            }
+            SampleExpr::Literal(x) | SampleExpr::Vector(x) => {
+                let times = timing.times();
+                let vectors = times.iter().map(|_| vec![(Labels::empty(), *x)]).collect();
+                Ok(Steps { times, vectors })
+            }
+            SampleExpr::LabelReplace(lr) => {
+                let mut inner = eval(&lr.inner, source, timing, limits, stats).await?;
+                let re = regex::Regex::new(&format!("^(?s:{})$", fjord_model::goregex::translate(&lr.regex)))
+                    .map_err(|e| EngineError::BadRequest(format!("invalid regular expression in label_replace(): {e}")))?;
+                let valid_dst = fjord_model::labels::is_valid_label_name(&lr.dst);
+                for v in &mut inner.vectors {
+                    for (labels, _) in v.iter_mut() {
+                        if !valid_dst {
+                            continue;
+                        }
+                        let src = labels.get(&lr.src).unwrap_or("").to_string();
+                        let Some(caps) = re.captures(&src) else { continue };
+                        let mut res = String::new();
+                        caps.expand(&lr.replacement, &mut res);
+                        labels.remove(&lr.dst);
+                        if !res.is_empty() {
+                            labels.set(&lr.dst, &res);
+                        }
+                    }
+                }
+                Ok(inner)
+            }
+            SampleExpr::BinOp(b) => {
+                match (&*b.lhs, &*b.rhs) {
+                    (SampleExpr::Literal(x), other) | (other, SampleExpr::Literal(x)) => {
+                        let literal_left = matches!(&*b.lhs, SampleExpr::Literal(_));
+                        let inner = eval(other, source, timing, limits, stats).await?;
+                        let filter = !b.modifier.return_bool;
+                        let vectors = inner
+                            .vectors
+                            .into_iter()
+                            .map(|vec| {
+                                vec.into_iter()
+                                    .filter_map(|(l, v)| {
+                                        let merged = if literal_left { merge(b.op, *x, v, filter, false) } else { merge(b.op, v, *x, filter, true) };
+                                        merged.map(|m| (l, m))
+                                    })
+                                    .collect()
+                            })
+                            .collect();
+                        Ok(Steps { times: inner.times, vectors })
+                    }
+                    _ => {
+                        let rhs = eval(&b.rhs, source, timing, limits, stats).await?;
+                        let lhs = eval(&b.lhs, source, timing, limits, stats).await?;
+                        let mut vectors = Vec::with_capacity(lhs.vectors.len());
+                        for (l, r) in lhs.vectors.into_iter().zip(rhs.vectors) {
+                            vectors.push(vector_binop(b, l, r)?);
+                        }
+                        Ok(Steps { times: lhs.times, vectors })
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn can_inject(op: ast::RangeOp) -> bool {
+    use ast::RangeOp as A;
+    matches!(op, A::BytesOverTime | A::BytesRate | A::SumOverTime | A::Rate | A::CountOverTime)
+}
+
+/// A boxed future, for recursion without extra dependencies.
+pub mod futures_like {
+    pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+}

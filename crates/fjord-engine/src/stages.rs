@@ -1,0 +1,938 @@
+//! Pipeline stages: what happens to one log entry after the stream selector, stage by stage,
+//! with Loki's exact semantics.
+//!
+//! A stage takes the entry's time, its current line and its [`LabelsBuilder`], and either keeps
+//! the entry (possibly with a new line and labels) or drops it. Parsers add labels and record
+//! failures in `__error__`/`__error_details__` without dropping the line. Metric queries run
+//! parsers under [`Hints`] that limit extraction to the labels the query needs, which (as in
+//! Loki) also decides whether a late parse error is noticed.
+
+use std::borrow::Cow;
+
+use fjord_logql::units::{parse_bytes, parse_go_duration, parse_go_float};
+use fjord_model::logfmt::{Decoder, Scan};
+use fjord_model::{Label, LabelMatcher};
+use regex::bytes::Regex;
+
+use crate::ip::IpPattern;
+use crate::jsonscan::{self, JsonError, ValueType};
+use crate::labels_builder::{Category, ERROR_DETAILS_LABEL, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder};
+use crate::line_filter::LineFilter;
+use crate::pattern::Pattern;
+use crate::template_stage::{LabelsFormatter, LineFormatter};
+
+pub const ERR_JSON: &str = "JSONParserErr";
+pub const ERR_LOGFMT: &str = "LogfmtParserErr";
+pub const ERR_LABEL_FILTER: &str = "LabelFilterErr";
+pub const ERR_SAMPLE_EXTRACTION: &str = "SampleExtractionErr";
+pub const ERR_TEMPLATE_FORMAT: &str = "TemplateFormatErr";
+/// Set by parsers when the query asked to keep errors (`| __error__ != ""` style hints).
+pub const PRESERVE_ERROR_LABEL: &str = "__preserve_error__";
+
+/// Comparison of a numeric, duration or bytes label filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl Cmp {
+    fn test<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            Cmp::Eq => a == b,
+            Cmp::Ne => a != b,
+            Cmp::Gt => a > b,
+            Cmp::Ge => a >= b,
+            Cmp::Lt => a < b,
+            Cmp::Le => a <= b,
+        }
+    }
+}
+
+/// A label filter expression (`| status >= 500 and path =~ "/api.*"`).
+#[derive(Debug, Clone)]
+pub enum LabelFilter {
+    And(Box<LabelFilter>, Box<LabelFilter>),
+    Or(Box<LabelFilter>, Box<LabelFilter>),
+    /// `name = "v"`, `!=`, `=~`, `!~` (regexes anchored; `.` does not match a newline).
+    String { name: String, matcher: StringMatch },
+    Numeric { name: String, cmp: Cmp, value: f64 },
+    /// Duration in nanoseconds.
+    Duration { name: String, cmp: Cmp, value: i64 },
+    Bytes { name: String, cmp: Cmp, value: u64 },
+    /// `name = ip("…")` (`negate` for `!=`).
+    Ip { name: String, negate: bool, pattern: IpPattern },
+    /// Always true (a matcher that accepts anything).
+    Noop,
+}
+
+/// The string forms of a label filter.
+#[derive(Debug, Clone)]
+pub enum StringMatch {
+    Eq(String),
+    Ne(String),
+    Re(Regex),
+    Nre(Regex),
+}
+
+impl StringMatch {
+    fn matches(&self, v: &str) -> bool {
+        match self {
+            StringMatch::Eq(s) => v == s,
+            StringMatch::Ne(s) => v != s,
+            StringMatch::Re(r) => r.is_match(v.as_bytes()),
+            StringMatch::Nre(r) => !r.is_match(v.as_bytes()),
+        }
+    }
+}
+
+/// Compiles an anchored regex for string label filters.
+pub fn anchored_regex(re: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{})$", fjord_model::goregex::translate(re)))
+}
+
+impl LabelFilter {
+    /// Whether the entry passes; numeric conversions that fail set `LabelFilterErr` and pass.
+    pub fn process(&self, lbs: &mut LabelsBuilder) -> bool {
+        match self {
+            LabelFilter::And(a, b) => {
+                let l = a.process(lbs);
+                let r = b.process(lbs);
+                l && r
+            }
+            LabelFilter::Or(a, b) => a.process(lbs) || b.process(lbs),
+            LabelFilter::String { name, matcher } => {
+                let v = if name == ERROR_LABEL { lbs.err().to_string() } else { lbs.get(name).unwrap_or("").to_string() };
+                matcher.matches(&v)
+            }
+            LabelFilter::Numeric { name, cmp, value } => {
+                let Some(v) = lbs.get(name).map(str::to_string) else { return false };
+                match parse_go_float(&v) {
+                    Ok(x) => cmp.test(x, *value),
+                    Err(e) => conversion_failed(lbs, &e.to_string()),
+                }
+            }
+            LabelFilter::Duration { name, cmp, value } => {
+                let Some(v) = lbs.get(name).map(str::to_string) else { return false };
+                match parse_go_duration(&v) {
+                    Ok(x) => cmp.test(x, *value),
+                    Err(e) => conversion_failed(lbs, &e),
+                }
+            }
+            LabelFilter::Bytes { name, cmp, value } => {
+                let Some(v) = lbs.get(name).map(str::to_string) else { return false };
+                match parse_bytes(&v) {
+                    Ok(x) => cmp.test(x, *value),
+                    Err(e) => conversion_failed(lbs, &e),
+                }
+            }
+            LabelFilter::Ip { name, negate, pattern } => {
+                if lbs.has_err() {
+                    return true;
+                }
+                let Some(v) = lbs.get(name) else { return false };
+                let ip = v.parse::<std::net::IpAddr>().ok();
+                let hit = ip.is_some_and(|ip| pattern.contains(&ip)) || pattern.matches_in(v.as_bytes());
+                hit != *negate
+            }
+            LabelFilter::Noop => true,
+        }
+    }
+
+    /// Names this filter reads (for parser hints).
+    pub fn required_names(&self, out: &mut Vec<String>) {
+        match self {
+            LabelFilter::And(a, b) | LabelFilter::Or(a, b) => {
+                a.required_names(out);
+                b.required_names(out);
+            }
+            LabelFilter::String { name, .. }
+            | LabelFilter::Numeric { name, .. }
+            | LabelFilter::Duration { name, .. }
+            | LabelFilter::Bytes { name, .. }
+            | LabelFilter::Ip { name, .. } => out.push(name.clone()),
+            LabelFilter::Noop => {}
+        }
+    }
+}
+
+fn conversion_failed(lbs: &mut LabelsBuilder, details: &str) -> bool {
+    if !lbs.has_err() {
+        lbs.set_err(ERR_LABEL_FILTER);
+        lbs.set_err_details(details);
+    }
+    true
+}
+
+/// `drop`/`keep` terms: a bare name, or a matcher on a label's value.
+#[derive(Debug, Clone)]
+pub enum NamedMatcher {
+    Name(String),
+    Matcher(LabelMatcher),
+}
+
+/// A stage of a pipeline.
+#[derive(Debug, Clone)]
+pub enum Stage {
+    LineFilter(LineFilter),
+    Json,
+    /// `| json a="x.y", b` — identifiers and their paths (`"[0]"` for array indexes).
+    JsonExpr { ids: Vec<String>, paths: Vec<Vec<String>> },
+    Logfmt { strict: bool, keep_empty: bool },
+    /// `| logfmt a="key", b` — identifiers and the keys they read.
+    LogfmtExpr { exprs: Vec<(String, String)>, strict: bool },
+    Regexp { re: Regex, names: Vec<(usize, String)> },
+    Pattern(Pattern),
+    Unpack,
+    LabelFilter(LabelFilter),
+    LineFormat(Box<LineFormatter>),
+    LabelFormat(Box<LabelsFormatter>),
+    Decolorize(Regex),
+    Drop(Vec<NamedMatcher>),
+    Keep(Vec<NamedMatcher>),
+}
+
+/// Which labels parsers should extract in a metric query, and label filters that may stop a
+/// parse early (Loki's `ParserHint`).
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// Extract nothing at all.
+    pub no_labels: bool,
+    /// Only these (empty: everything).
+    pub required: Vec<String>,
+    pub preserve_error: bool,
+    /// Single-label filters consulted as soon as their label is extracted.
+    pub filters: Vec<(String, LabelFilter)>,
+    /// Labels extracted so far for the current entry.
+    extracted: Vec<String>,
+}
+
+impl Hints {
+    pub fn none() -> Hints {
+        Hints::default()
+    }
+
+    /// Builds hints as Loki's `NewParserHint` does.
+    pub fn new(mut required: Vec<String>, groups: &[String], without: bool, no_labels: bool, metric_label: Option<&str>, stages: &[Stage], post: Option<&LabelFilter>) -> Hints {
+        let mut hints = Vec::new();
+        required.extend(groups.iter().cloned());
+        if let Some(m) = metric_label {
+            required.push(m.to_string());
+        }
+        for l in required {
+            if let Some(base) = l.strip_suffix(EXTRACTED_SUFFIX) {
+                let base = base.to_string();
+                hints.push(l);
+                hints.push(base);
+            } else {
+                hints.push(l);
+            }
+        }
+        let mut uniq: Vec<String> = Vec::new();
+        for h in hints {
+            if !uniq.contains(&h) {
+                uniq.push(h);
+            }
+        }
+        let hints = uniq;
+        let mut filters = Vec::new();
+        for f in stages.iter().filter_map(|s| match s {
+            Stage::LabelFilter(f) => Some(f),
+            _ => None,
+        }).chain(post) {
+            if matches!(f, LabelFilter::And(..) | LabelFilter::Or(..)) {
+                continue;
+            }
+            let mut names = Vec::new();
+            f.required_names(&mut names);
+            if names.len() == 1 {
+                filters.push((names[0].clone(), f.clone()));
+            }
+        }
+        let preserve_error = hints.iter().any(|h| h == ERROR_LABEL);
+        if no_labels {
+            if !hints.is_empty() {
+                return Hints { required: hints, preserve_error, filters, ..Default::default() };
+            }
+            return Hints { no_labels: true, ..Default::default() };
+        }
+        if without || groups.is_empty() {
+            return Hints { filters, ..Default::default() };
+        }
+        Hints { required: hints, preserve_error, ..Default::default() }
+    }
+
+    pub fn reset(&mut self) {
+        self.extracted.clear();
+    }
+
+    fn should_extract(&self, key: &str) -> bool {
+        self.required.is_empty() || self.required.iter().any(|r| r == key)
+    }
+
+    fn should_extract_prefix(&self, prefix: &str) -> bool {
+        self.required.is_empty() || self.required.iter().any(|r| r.starts_with(prefix))
+    }
+
+    fn extracted(&self, key: &str) -> bool {
+        self.extracted.iter().any(|e| e == key)
+    }
+
+    fn record(&mut self, key: &str) {
+        if !self.extracted(key) {
+            self.extracted.push(key.to_string());
+        }
+    }
+
+    fn all_required_extracted(&self) -> bool {
+        !self.required.is_empty() && self.required.iter().all(|r| self.extracted(r))
+    }
+
+    fn no_labels(&self) -> bool {
+        self.no_labels || self.all_required_extracted()
+    }
+
+    fn continue_parsing(&self, name: &str, lbs: &mut LabelsBuilder) -> bool {
+        match self.filters.iter().find(|(n, _)| n == name) {
+            Some((_, f)) => f.process(lbs),
+            None => true,
+        }
+    }
+}
+
+/// Sets a parsed label (recording it for hints).
+fn set_parsed(lbs: &mut LabelsBuilder, hints: &mut Hints, key: &str, value: &str) {
+    lbs.set(Category::Parsed, key, value);
+    hints.record(key);
+}
+
+fn add_error(lbs: &mut LabelsBuilder, hints: &mut Hints, kind: &str, details: Option<&str>) {
+    lbs.set_err(kind);
+    if let Some(d) = details {
+        lbs.set_err_details(d);
+    }
+    if hints.preserve_error {
+        set_parsed(lbs, hints, PRESERVE_ERROR_LABEL, "true");
+    }
+}
+
+/// Loki's key sanitizer: trims space, prefixes a leading digit with `_` and replaces every
+/// character outside `[a-zA-Z0-9_]` with `_`.
+pub fn sanitize_label_key(key: &str, is_prefix: bool) -> String {
+    let key = key.trim();
+    let mut out = String::with_capacity(key.len() + 1);
+    if is_prefix && key.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        out.push('_');
+    }
+    for c in key.chars() {
+        out.push(if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' });
+    }
+    out
+}
+
+/// Like [`sanitize_label_key`] for raw bytes: invalid UTF-8 becomes one `_` per byte, as Go's
+/// rune iteration does.
+fn sanitize_bytes_into(out: &mut String, key: &[u8], first: bool) {
+    let key = trim_space_bytes(key);
+    if key.is_empty() {
+        return;
+    }
+    if first && key[0].is_ascii_digit() {
+        out.push('_');
+    }
+    for chunk in key.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            out.push(if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' });
+        }
+        for _ in chunk.invalid() {
+            out.push('_');
+        }
+    }
+}
+
+fn trim_space_bytes(b: &[u8]) -> &[u8] {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.trim().as_bytes(),
+        Err(_) => b.trim_ascii(),
+    }
+}
+
+/// Replaces invalid UTF-8 with spaces, as Loki does for parsed values.
+fn clean_value(v: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(v) {
+        Ok(s) if !s.contains('\u{fffd}') => Cow::Borrowed(s),
+        _ => Cow::Owned(String::from_utf8_lossy(v).replace('\u{fffd}', " ")),
+    }
+}
+
+/// A JSON string value unescaped (empty on a bad escape), invalid UTF-8 as spaces.
+fn json_string_value(raw: &[u8]) -> String {
+    match jsonscan::unescape(raw) {
+        Ok(v) => clean_value(&v).into_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+fn json_value_text(v: &[u8], t: ValueType) -> String {
+    match t {
+        ValueType::String => json_string_value(v),
+        ValueType::Number => String::from_utf8_lossy(v).into_owned(),
+        ValueType::Boolean => if v == b"true" { "true".into() } else { "false".into() },
+        _ => String::new(),
+    }
+}
+
+/// Why the JSON walk stopped early.
+enum JsonStop {
+    Err(JsonError),
+    AllFound,
+    FilteredOut,
+}
+
+impl From<JsonError> for JsonStop {
+    fn from(e: JsonError) -> Self {
+        JsonStop::Err(e)
+    }
+}
+
+/// The `| json` parser: flattens nested objects with `_`, skips arrays and nulls.
+fn json_parse(line: &[u8], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
+    if hints.no_labels() {
+        return true;
+    }
+    let mut prefix: Vec<Vec<u8>> = Vec::new();
+    match json_walk(line, &mut prefix, lbs, hints) {
+        Ok(()) | Err(JsonStop::AllFound) => true,
+        Err(JsonStop::FilteredOut) => false,
+        Err(JsonStop::Err(e)) => {
+            add_error(lbs, hints, ERR_JSON, Some(&e.to_string()));
+            true
+        }
+    }
+}
+
+fn sanitized_prefix(prefix: &[Vec<u8>]) -> String {
+    let mut out = String::new();
+    for (i, part) in prefix.iter().enumerate() {
+        if trim_space_bytes(part).is_empty() {
+            continue;
+        }
+        if i > 0 && !out.is_empty() {
+            out.push('_');
+        }
+        let first = out.is_empty();
+        sanitize_bytes_into(&mut out, part, first);
+    }
+    out
+}
+
+fn json_walk(data: &[u8], prefix: &mut Vec<Vec<u8>>, lbs: &mut LabelsBuilder, hints: &mut Hints) -> Result<(), JsonStop> {
+    jsonscan::object_each(data, |key, value, t| -> Result<(), JsonStop> {
+        match t {
+            ValueType::String | ValueType::Number | ValueType::Boolean => json_label(key, value, t, prefix, lbs, hints)?,
+            ValueType::Object => {
+                let len = prefix.len();
+                prefix.push(key.to_vec());
+                let res = if hints.should_extract_prefix(&sanitized_prefix(prefix)) { json_walk(value, prefix, lbs, hints) } else { Ok(()) };
+                prefix.truncate(len);
+                return res;
+            }
+            _ => {}
+        }
+        if hints.all_required_extracted() {
+            return Err(JsonStop::AllFound);
+        }
+        Ok(())
+    })
+}
+
+fn json_label(key: &[u8], value: &[u8], t: ValueType, prefix: &mut Vec<Vec<u8>>, lbs: &mut LabelsBuilder, hints: &mut Hints) -> Result<(), JsonStop> {
+    let name = if prefix.is_empty() {
+        let mut k = sanitize_label_key(&String::from_utf8_lossy(key), true);
+        if key.is_empty() || k.is_empty() {
+            return Ok(());
+        }
+        if std::str::from_utf8(key).is_err() {
+            k.clear();
+            sanitize_bytes_into(&mut k, key, true);
+        }
+        if lbs.base_has(&k) || lbs.has_in(&k, Category::StructuredMetadata) {
+            k.push_str(EXTRACTED_SUFFIX);
+        }
+        k
+    } else {
+        prefix.push(key.to_vec());
+        let mut k = sanitized_prefix(prefix);
+        if lbs.base_has(&k) || lbs.has_in(&k, Category::StructuredMetadata) {
+            let last = prefix.len() - 1;
+            let mut suffixed = key.to_vec();
+            suffixed.extend_from_slice(EXTRACTED_SUFFIX.as_bytes());
+            prefix[last] = suffixed;
+            k = sanitized_prefix(prefix);
+        }
+        prefix.pop();
+        k
+    };
+    if !hints.should_extract(&name) || hints.extracted(&name) {
+        return Ok(());
+    }
+    let v = json_value_text(value, t);
+    set_parsed(lbs, hints, &name, &v);
+    if !hints.continue_parsing(&name, lbs) {
+        return Err(JsonStop::FilteredOut);
+    }
+    Ok(())
+}
+
+fn json_expr_parse(line: &[u8], ids: &[String], paths: &[Vec<String>], lbs: &mut LabelsBuilder, hints: &mut Hints) {
+    if line.is_empty() || hints.no_labels() {
+        return;
+    }
+    if !matches!(line[0], b'"' | b'{' | b'[') {
+        add_error(lbs, hints, ERR_JSON, None);
+        return;
+    }
+    let mut matches = 0;
+    for (id, path) in ids.iter().zip(paths) {
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        let found = jsonscan::get(line, &keys);
+        let (data, t) = match found {
+            Ok(v) => v,
+            Err(JsonError::KeyPathNotFound) => continue,
+            Err(e) => {
+                add_error(lbs, hints, ERR_JSON, Some(&e.to_string()));
+                continue;
+            }
+        };
+        let mut key = id.clone();
+        if lbs.base_has(&key) || lbs.has_in(&key, Category::StructuredMetadata) {
+            key.push_str(EXTRACTED_SUFFIX);
+        }
+        let v = match t {
+            ValueType::Null => String::new(),
+            ValueType::Object => String::from_utf8_lossy(data).into_owned(),
+            _ => json_string_value(data),
+        };
+        set_parsed(lbs, hints, &key, &v);
+        matches += 1;
+    }
+    if matches < ids.len() {
+        for id in ids {
+            if lbs.get(id).is_none() {
+                set_parsed(lbs, hints, id, "");
+            }
+        }
+    }
+}
+
+fn logfmt_parse(line: &[u8], strict: bool, keep_empty: bool, lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
+    if hints.no_labels() {
+        return true;
+    }
+    let mut dec = Decoder::new(line);
+    while !dec.at_end() {
+        let pair = match dec.next_pair() {
+            Scan::End => break,
+            Scan::Malformed => {
+                if strict {
+                    break;
+                }
+                continue;
+            }
+            Scan::Pair(p) => p,
+        };
+        let Some(raw_key) = pair.key else { continue };
+        let mut key = sanitize_label_key(&String::from_utf8_lossy(raw_key), true);
+        if key.is_empty() {
+            continue;
+        }
+        if lbs.base_has(&key) || lbs.has_in(&key, Category::StructuredMetadata) {
+            key.push_str(EXTRACTED_SUFFIX);
+        }
+        if !hints.should_extract(&key) || hints.extracted(&key) {
+            continue;
+        }
+        let val = pair.value.as_deref().map(clean_value).unwrap_or(Cow::Borrowed(""));
+        if !keep_empty && val.is_empty() {
+            continue;
+        }
+        let val = val.into_owned();
+        set_parsed(lbs, hints, &key, &val);
+        if !hints.continue_parsing(&key, lbs) {
+            return false;
+        }
+        if hints.all_required_extracted() {
+            break;
+        }
+    }
+    if strict {
+        if let Some(e) = dec.error() {
+            let msg = e.to_string();
+            add_error(lbs, hints, ERR_LOGFMT, Some(&msg));
+            if !hints.continue_parsing(ERROR_LABEL, lbs) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn logfmt_expr_parse(line: &[u8], exprs: &[(String, String)], strict: bool, lbs: &mut LabelsBuilder, hints: &mut Hints) {
+    if hints.no_labels() {
+        return;
+    }
+    for (id, _) in exprs {
+        if !lbs.base_has(id) && !lbs.has_in(id, Category::StructuredMetadata) {
+            set_parsed(lbs, hints, id, "");
+        }
+    }
+    let mut dec = Decoder::new(line);
+    while !dec.at_end() {
+        let pair = match dec.next_pair() {
+            Scan::End => break,
+            Scan::Malformed => {
+                if strict {
+                    break;
+                }
+                continue;
+            }
+            Scan::Pair(p) => p,
+        };
+        let Some(raw_key) = pair.key else { continue };
+        let sanitized = sanitize_label_key(&String::from_utf8_lossy(raw_key), true);
+        if sanitized.is_empty() {
+            continue;
+        }
+        let always = exprs.iter().any(|(_, k)| *k == sanitized);
+        if !always && (!hints.should_extract(&sanitized) || hints.extracted(&sanitized)) {
+            continue;
+        }
+        let val: String = match pair.value.as_deref() {
+            Some(v) if String::from_utf8_lossy(v).contains('\u{fffd}') => String::new(),
+            Some(v) => String::from_utf8_lossy(v).into_owned(),
+            None => String::new(),
+        };
+        let mut key = exprs.iter().find(|(_, k)| *k == sanitized).map(|(id, _)| id.clone()).unwrap_or(sanitized);
+        if exprs.iter().any(|(id, _)| *id == key) {
+            if lbs.base_has(&key) || lbs.has_in(&key, Category::StructuredMetadata) {
+                key.push_str(EXTRACTED_SUFFIX);
+                if hints.extracted(&key) || !hints.should_extract(&key) {
+                    break;
+                }
+            }
+            set_parsed(lbs, hints, &key, &val);
+            if hints.all_required_extracted() {
+                break;
+            }
+        }
+    }
+    if strict {
+        if let Some(e) = dec.error() {
+            let msg = e.to_string();
+            add_error(lbs, hints, ERR_LOGFMT, Some(&msg));
+        }
+    }
+}
+
+fn regexp_parse(line: &[u8], re: &Regex, names: &[(usize, String)], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
+    let Some(caps) = re.captures(line) else { return true };
+    for (i, name) in names {
+        let Some(m) = caps.get(*i) else { continue };
+        let mut key = sanitize_label_key(name, true);
+        if key.is_empty() {
+            continue;
+        }
+        if lbs.base_has(&key) || lbs.has_in(&key, Category::StructuredMetadata) {
+            key.push_str(EXTRACTED_SUFFIX);
+        }
+        if !hints.should_extract(&key) || hints.extracted(&key) {
+            continue;
+        }
+        let v = String::from_utf8_lossy(m.as_bytes()).into_owned();
+        set_parsed(lbs, hints, &key, &v);
+        if !hints.continue_parsing(&key, lbs) {
+            return false;
+        }
+    }
+    true
+}
+
+fn pattern_parse(line: &[u8], p: &Pattern, lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
+    if hints.no_labels() {
+        return true;
+    }
+    let mut caps = Vec::new();
+    p.captures(line, &mut caps);
+    for (i, m) in caps.iter().enumerate() {
+        let mut name = p.names()[i].clone();
+        if lbs.base_has(&name) || lbs.has_in(&name, Category::StructuredMetadata) {
+            name.push_str(EXTRACTED_SUFFIX);
+        }
+        if hints.extracted(&name) || !hints.should_extract(&name) {
+            continue;
+        }
+        let v = String::from_utf8_lossy(m).into_owned();
+        set_parsed(lbs, hints, &name, &v);
+        if !hints.continue_parsing(&name, lbs) {
+            return false;
+        }
+    }
+    true
+}
+
+/// `| unpack`: the string fields of a JSON object become labels, and `_entry` (if present)
+/// becomes the line. Labels are only set for packed lines, as in Loki.
+fn unpack<'a>(line: Cow<'a, [u8]>, lbs: &mut LabelsBuilder, hints: &mut Hints) -> (Cow<'a, [u8]>, bool) {
+    if line.is_empty() || hints.no_labels() {
+        return (line, true);
+    }
+    if line[0] != b'{' {
+        add_error(lbs, hints, ERR_JSON, Some("expecting json object(6), but it is not"));
+        return (line, true);
+    }
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut entry: Option<Vec<u8>> = None;
+    let res = jsonscan::object_each::<JsonError>(&line, |key, value, t| {
+        if t != ValueType::String {
+            return Ok(());
+        }
+        if key == b"_entry" {
+            entry = Some(jsonscan::unescape(value)?.into_owned());
+            return Ok(());
+        }
+        let mut k = String::from_utf8_lossy(key).into_owned();
+        if lbs.base_has(&k) || lbs.has_in(&k, Category::StructuredMetadata) {
+            k.push_str(EXTRACTED_SUFFIX);
+        }
+        if !hints.should_extract(&k) || hints.extracted(&k) {
+            return Ok(());
+        }
+        fields.push((sanitize_label_key(&k, true), json_string_value(value)));
+        Ok(())
+    });
+    if let Err(e) = res {
+        add_error(lbs, hints, ERR_JSON, Some(&e.to_string()));
+        return (line, true);
+    }
+    let Some(entry) = entry else { return (line, true) };
+    for (k, v) in fields {
+        set_parsed(lbs, hints, &k, &v);
+        if !hints.continue_parsing(&k, lbs) {
+            return (Cow::Owned(entry), false);
+        }
+    }
+    (Cow::Owned(entry), true)
+}
+
+fn drop_labels(terms: &[NamedMatcher], lbs: &mut LabelsBuilder) {
+    for t in terms {
+        match t {
+            NamedMatcher::Name(n) => match n.as_str() {
+                ERROR_LABEL => lbs.reset_err(),
+                ERROR_DETAILS_LABEL => lbs.reset_err_details(),
+                _ => {
+                    if lbs.get(n).is_some() {
+                        lbs.del(n);
+                    }
+                }
+            },
+            NamedMatcher::Matcher(m) => match m.name.as_str() {
+                ERROR_LABEL => {
+                    if m.matches(lbs.err()) {
+                        lbs.reset_err();
+                    }
+                }
+                ERROR_DETAILS_LABEL => {
+                    if m.matches(lbs.err_details()) {
+                        lbs.reset_err_details();
+                    }
+                }
+                name => {
+                    let v = lbs.get(name).unwrap_or("").to_string();
+                    if m.matches(&v) {
+                        lbs.del(name);
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn keep_labels(terms: &[NamedMatcher], lbs: &mut LabelsBuilder) {
+    if terms.is_empty() {
+        return;
+    }
+    let mut all = Vec::new();
+    lbs.unsorted(&mut all);
+    for l in all {
+        if matches!(l.name.as_str(), ERROR_LABEL | ERROR_DETAILS_LABEL | PRESERVE_ERROR_LABEL) {
+            continue;
+        }
+        let keep = terms.iter().any(|t| match t {
+            NamedMatcher::Name(n) => *n == l.name,
+            NamedMatcher::Matcher(m) => m.name == l.name && m.matches(&l.value),
+        });
+        if !keep {
+            lbs.del(&l.name);
+        }
+    }
+}
+
+impl Stage {
+    /// Runs the stage; returns the (possibly new) line, or `None` when the entry is dropped.
+    pub fn process<'a>(&self, ts: i64, line: Cow<'a, [u8]>, lbs: &mut LabelsBuilder, hints: &mut Hints) -> Option<Cow<'a, [u8]>> {
+        match self {
+            Stage::LineFilter(f) => f.matches(&line).then_some(line),
+            Stage::Json => json_parse(&line, lbs, hints).then_some(line),
+            Stage::JsonExpr { ids, paths } => {
+                json_expr_parse(&line, ids, paths, lbs, hints);
+                Some(line)
+            }
+            Stage::Logfmt { strict, keep_empty } => logfmt_parse(&line, *strict, *keep_empty, lbs, hints).then_some(line),
+            Stage::LogfmtExpr { exprs, strict } => {
+                logfmt_expr_parse(&line, exprs, *strict, lbs, hints);
+                Some(line)
+            }
+            Stage::Regexp { re, names } => regexp_parse(&line, re, names, lbs, hints).then_some(line),
+            Stage::Pattern(p) => pattern_parse(&line, p, lbs, hints).then_some(line),
+            Stage::Unpack => {
+                let (l, keep) = unpack(line, lbs, hints);
+                keep.then_some(l)
+            }
+            Stage::LabelFilter(f) => f.process(lbs).then_some(line),
+            Stage::LineFormat(f) => Some(Cow::Owned(f.format(ts, &line, lbs))),
+            Stage::LabelFormat(f) => {
+                f.apply(ts, &line, lbs);
+                Some(line)
+            }
+            Stage::Decolorize(re) => Some(match re.replace_all(&line, &b""[..]) {
+                Cow::Borrowed(_) => line,
+                Cow::Owned(v) => Cow::Owned(v),
+            }),
+            Stage::Drop(terms) => {
+                drop_labels(terms, lbs);
+                Some(line)
+            }
+            Stage::Keep(terms) => {
+                keep_labels(terms, lbs);
+                Some(line)
+            }
+        }
+    }
+
+    /// Label names this stage reads (Loki's `RequiredLabelNames`), for parser hints.
+    pub fn required_names(&self, out: &mut Vec<String>) {
+        match self {
+            Stage::LabelFilter(f) => f.required_names(out),
+            Stage::LineFormat(f) => out.extend(f.referenced_labels()),
+            Stage::LabelFormat(f) => out.extend(f.referenced_labels()),
+            _ => {}
+        }
+    }
+}
+
+/// The ANSI escape pattern Loki's `decolorize` removes.
+pub fn decolorize_regex() -> Regex {
+    static ANSI: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+        const PATTERN: &str = "[\u{1b}\u{9b}][[\\]()#;?]*(?:(?:(?:[a-zA-Z\\d]*(?:;[a-zA-Z\\d]*)*)?\u{7})|(?:(?:\\d{1,4}(?:;\\d{0,4})*)?[\\dA-PRZcf-ntqry=><~]))";
+        Regex::new(&fjord_model::goregex::translate(PATTERN)).expect("the constant ANSI pattern compiles")
+    });
+    ANSI.clone()
+}
+
+/// Structured metadata of an entry, added to a fresh builder state.
+pub fn start_entry(lbs: &mut LabelsBuilder, hints: &mut Hints, metadata: &[Label]) {
+    lbs.reset();
+    hints.reset();
+    if !metadata.is_empty() {
+        lbs.add(Category::StructuredMetadata, metadata);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fjord_model::Labels;
+    use std::sync::Arc;
+
+    fn builder() -> LabelsBuilder {
+        LabelsBuilder::new(Arc::new(Labels::from_pairs([("app", "api"), ("level", "info")])))
+    }
+
+    fn run(stage: &Stage, line: &str) -> (Option<String>, String) {
+        let mut lbs = builder();
+        let mut hints = Hints::none();
+        let out = stage.process(0, Cow::Borrowed(line.as_bytes()), &mut lbs, &mut hints).map(|l| String::from_utf8_lossy(&l).into_owned());
+        (out, lbs.result().all.to_string())
+    }
+
+    #[test]
+    fn json_flattens_and_marks_collisions() {
+        let (_, labels) = run(&Stage::Json, r#"{"level":"warn","req":{"path":"/x","ms":12},"tags":["a"],"ok":true,"n":null}"#);
+        assert_eq!(labels, r#"{app="api", level="info", level_extracted="warn", ok="true", req_ms="12", req_path="/x"}"#);
+        let (_, labels) = run(&Stage::Json, "not json");
+        assert!(labels.contains(r#"__error__="JSONParserErr""#), "{labels}");
+        assert!(labels.contains("Value looks like object"), "{labels}");
+    }
+
+    #[test]
+    fn logfmt_strict_and_keep_empty() {
+        let (_, l) = run(&Stage::Logfmt { strict: false, keep_empty: false }, "a=1 b= c=\"x y\" bad=\"unterminated");
+        assert_eq!(l, r#"{a="1", app="api", c="x y", level="info"}"#);
+        let (_, l) = run(&Stage::Logfmt { strict: false, keep_empty: true }, "b= flag");
+        assert_eq!(l, r#"{app="api", b="", flag="", level="info"}"#);
+        let (_, l) = run(&Stage::Logfmt { strict: true, keep_empty: false }, "a=1 b=\"x");
+        assert!(l.contains("LogfmtParserErr"), "{l}");
+    }
+
+    #[test]
+    fn label_filters_convert_and_flag_errors() {
+        let f = LabelFilter::Numeric { name: "status".into(), cmp: Cmp::Ge, value: 500.0 };
+        let mut lbs = builder();
+        lbs.set(Category::Parsed, "status", "503");
+        assert!(f.process(&mut lbs));
+        lbs.set(Category::Parsed, "status", "abc");
+        assert!(f.process(&mut lbs), "a failed conversion keeps the line");
+        assert_eq!(lbs.err(), ERR_LABEL_FILTER);
+        assert_eq!(lbs.err_details(), "strconv.ParseFloat: parsing \"abc\": invalid syntax");
+        let missing = LabelFilter::Numeric { name: "nope".into(), cmp: Cmp::Gt, value: 1.0 };
+        assert!(!missing.process(&mut builder()));
+    }
+
+    #[test]
+    fn unpack_only_labels_packed_lines() {
+        let (line, labels) = run(&Stage::Unpack, r#"{"_entry":"original line","pod":"p1"}"#);
+        assert_eq!(line.as_deref(), Some("original line"));
+        assert_eq!(labels, r#"{app="api", level="info", pod="p1"}"#);
+        let (line, labels) = run(&Stage::Unpack, r#"{"pod":"p1"}"#);
+        assert_eq!(line.as_deref(), Some(r#"{"pod":"p1"}"#));
+        assert_eq!(labels, r#"{app="api", level="info"}"#);
+    }
+
+    #[test]
+    fn drop_and_keep() {
+        let mut lbs = builder();
+        lbs.set(Category::Parsed, "x", "1");
+        lbs.set_err("JSONParserErr");
+        keep_labels(&[NamedMatcher::Name("x".into())], &mut lbs);
+        assert_eq!(lbs.result().all.to_string(), r#"{__error__="JSONParserErr", x="1"}"#);
+        drop_labels(&[NamedMatcher::Name(ERROR_LABEL.into()), NamedMatcher::Matcher(LabelMatcher::eq("x", "1"))], &mut lbs);
+        assert_eq!(lbs.result().all.to_string(), "{}");
+    }
+
+    #[test]
+    fn decolorize() {
+        let (line, _) = run(&Stage::Decolorize(decolorize_regex()), "\u{1b}[31mred\u{1b}[0m text");
+        assert_eq!(line.as_deref(), Some("red text"));
+    }
+
+    #[test]
+    fn sanitizing() {
+        assert_eq!(sanitize_label_key(" 1bad-key ", true), "_1bad_key");
+        assert_eq!(sanitize_label_key("a.b c", true), "a_b_c");
+    }
+}
