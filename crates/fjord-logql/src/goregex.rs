@@ -23,10 +23,76 @@ fn go_error(code: &str, expr: &str) -> String {
     format!("error parsing regexp: {code}: `{expr}`")
 }
 
-/// Rewrites Go-valid constructs the Rust parser rejects without changing the meaning: group
-/// names that start with a digit (`(?P<1a>x)`, valid in Go) get a `_` prefix. The evaluator
-/// compiles regexes from the query through this function. Capture groups keep their order.
+/// Rewrites Go-valid constructs the Rust parser rejects without changing the meaning: a `{`
+/// that does not start a repetition (`a{`, `{x}`) is a literal in Go and is escaped; group
+/// names that start with a digit (`(?P<1a>x)`, valid in Go) get a `_` prefix. Capture groups
+/// keep their order.
 pub fn rust_compatible(re: &str) -> std::borrow::Cow<'_, str> {
+    let braces = escape_literal_braces(re);
+    match rename_digit_groups(&braces) {
+        std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s),
+        std::borrow::Cow::Borrowed(_) => braces,
+    }
+}
+
+/// Whether `s` (starting at `{`) is a Go repetition `{n}`, `{n,}` or `{n,m}`.
+fn is_repeat(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 1;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i > start
+    };
+    if !digits(&mut i) {
+        return false;
+    }
+    if i < b.len() && b[i] == b',' {
+        i += 1;
+        digits(&mut i);
+    }
+    i < b.len() && b[i] == b'}'
+}
+
+fn escape_literal_braces(re: &str) -> std::borrow::Cow<'_, str> {
+    let mut out = String::new();
+    let mut last = 0;
+    let mut in_class = false;
+    let mut class_start = false;
+    let mut chars = re.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let just_opened = class_start;
+        class_start = false;
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' if !in_class => {
+                in_class = true;
+                class_start = true;
+                if let Some(&(_, '^')) = chars.peek() {
+                    chars.next();
+                }
+            }
+            ']' if in_class && !just_opened => in_class = false,
+            '{' if !in_class && !is_repeat(&re[i..]) => {
+                out.push_str(&re[last..i]);
+                out.push_str("\\{");
+                last = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if last == 0 {
+        return std::borrow::Cow::Borrowed(re);
+    }
+    out.push_str(&re[last..]);
+    std::borrow::Cow::Owned(out)
+}
+
+fn rename_digit_groups(re: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::new();
     let mut last = 0;
     let mut search = 0;
@@ -65,19 +131,21 @@ pub fn rust_compatible(re: &str) -> std::borrow::Cow<'_, str> {
 
 fn parse_ast(re: &str) -> Result<Option<ast::Ast>, String> {
     let mut parser = ast::parse::ParserBuilder::new().nest_limit(1000).build();
-    let rewritten = rust_compatible(re);
-    let parsed = parser.parse(&rewritten);
-    if let (Err(_), std::borrow::Cow::Owned(_)) = (&parsed, &rewritten) {
-        // Report errors against the query's own text.
-        return parse_ast_exact(re);
-    }
-    match parsed {
+    let rewritten = to_rust(re);
+    match parser.parse(&rewritten) {
         Ok(ast) => {
             check_go_rules(&rewritten, &ast)?;
             Ok(Some(ast))
         }
+        // Report errors against the query's own text.
         Err(_) => parse_ast_exact(re),
     }
+}
+
+/// The Rust regex equivalent of a Go regex from a query: [`rust_compatible`] group names, then
+/// `fjord_model::goregex::translate` (ASCII Perl classes, `\Q...\E`, literal `[` in classes).
+pub fn to_rust(re: &str) -> String {
+    fjord_model::goregex::translate(&rust_compatible(re))
 }
 
 fn parse_ast_exact(re: &str) -> Result<Option<ast::Ast>, String> {
@@ -114,9 +182,13 @@ fn parse_ast_exact(re: &str) -> Result<Option<ast::Ast>, String> {
                 ErrorKind::RepetitionCountInvalid => go_error("invalid repeat count", text),
                 ErrorKind::GroupNameEmpty
                 | ErrorKind::GroupNameInvalid
-                | ErrorKind::GroupNameUnexpectedEof => {
-                    go_error("invalid named capture", from_start)
-                }
+                | ErrorKind::GroupNameUnexpectedEof
+                | ErrorKind::FlagUnrecognized
+                | ErrorKind::FlagDanglingNegation
+                | ErrorKind::FlagDuplicate { .. }
+                | ErrorKind::FlagRepeatedNegation { .. }
+                | ErrorKind::FlagUnexpectedEof
+                | ErrorKind::UnsupportedLookAround => perl_group_error(re, span.start.offset),
                 ErrorKind::NestLimitExceeded(_) => go_error("expression nests too deeply", re),
                 ErrorKind::CaptureLimitExceeded => go_error("expression too large", re),
                 // Go accepts duplicate group names (Loki's regexp parser rejects them itself).
@@ -131,6 +203,38 @@ fn parse_ast_exact(re: &str) -> Result<Option<ast::Ast>, String> {
             })
         }
     }
+}
+
+/// Go's error for a bad `(?...` group containing byte offset `at`: a named capture
+/// (`(?P<name>`/`(?<name>`) with a bad or unterminated name, or unknown flags.
+fn perl_group_error(re: &str, at: usize) -> String {
+    let at = at.min(re.len());
+    let found = if re.get(at..).is_some_and(|t| t.starts_with("(?")) {
+        Some(at)
+    } else {
+        re.get(..at).and_then(|s| s.rfind("(?"))
+    };
+    let Some(start) = found else {
+        return go_error(
+            "invalid or unsupported Perl syntax",
+            re.get(at..).unwrap_or(""),
+        );
+    };
+    let t = &re[start..];
+    if t.starts_with("(?P<") || t.starts_with("(?<") {
+        return match t.find('>') {
+            Some(end) => go_error("invalid named capture", &t[..=end]),
+            None => go_error("invalid named capture", t),
+        };
+    }
+    let mut end = 2;
+    for c in t[2..].chars() {
+        end += c.len_utf8();
+        if !matches!(c, 'i' | 'm' | 's' | 'U' | '-') {
+            break;
+        }
+    }
+    go_error("invalid or unsupported Perl syntax", &t[..end])
 }
 
 /// The repetition operator text at the start of `s` (`*`, `+?`, `{2,3}`).
@@ -209,15 +313,7 @@ fn check_flags(re: &str, flags: &ast::Flags) -> Option<String> {
                     | ast::Flag::SwapGreed
             )
         {
-            let end = item.span.end.offset;
-            let start = re
-                .get(..flags.span.start.offset)
-                .and_then(|s| s.rfind("(?"))
-                .unwrap_or(0);
-            return Some(go_error(
-                "invalid or unsupported Perl syntax",
-                re.get(start..end).unwrap_or(""),
-            ));
+            return Some(perl_group_error(re, item.span.start.offset));
         }
     }
     None
@@ -400,8 +496,10 @@ fn fold_class_char(c: &hir::Class) -> Option<char> {
     if chars.len() < 2 || chars.len() > 3 {
         return None;
     }
+    // Unicode simple case folding adds e.g. `ſ` to `s` and the Kelvin sign to `k`.
     let lower: Vec<char> = chars.iter().flat_map(|c| c.to_lowercase()).collect();
-    if lower.iter().all(|&l| l == lower[0]) {
+    let upper: Vec<char> = chars.iter().flat_map(|c| c.to_uppercase()).collect();
+    if lower.iter().all(|&l| l == lower[0]) || upper.iter().all(|&u| u == upper[0]) {
         Some(lower[0])
     } else {
         None
@@ -465,6 +563,28 @@ mod tests {
             Ok(vec!["1a".to_string()])
         );
         assert_eq!(rust_compatible("(?P<1a>x)(?<b>y)"), "(?P<_1a>x)(?<b>y)");
+        assert_eq!(rust_compatible("a{ b{2} c{x} [{]"), "a\\{ b{2} c\\{x} [{]");
+        assert!(validate("{oo\\.bar").is_ok());
+        assert_eq!(
+            validate("(?=<foo>x)").unwrap_err(),
+            "error parsing regexp: invalid or unsupported Perl syntax: `(?=`"
+        );
+        assert_eq!(
+            validate("(?ir").unwrap_err(),
+            "error parsing regexp: invalid or unsupported Perl syntax: `(?ir`"
+        );
+        assert_eq!(
+            validate("(?Pge>x)").unwrap_err(),
+            "error parsing regexp: invalid or unsupported Perl syntax: `(?P`"
+        );
+        assert_eq!(
+            validate("(?P<a b>x)").unwrap_err(),
+            "error parsing regexp: invalid named capture: `(?P<a b>`"
+        );
+        assert_eq!(
+            validate("(?P<ab|c)").unwrap_err(),
+            "error parsing regexp: invalid named capture: `(?P<ab|c)`"
+        );
     }
 
     #[test]
@@ -477,5 +597,7 @@ mod tests {
         assert!(!label_regex_is_raw(".+"));
         assert!(label_regex_is_raw("\\d+"));
         assert!(!label_regex_is_raw("foo|bar"));
+        assert!(!label_regex_is_raw("(?i).*|UNSET"));
+        assert!(!label_regex_is_raw("(?i).*|UNSET"));
     }
 }

@@ -920,6 +920,9 @@ impl Parser {
                 self.bump();
             }
             stack.push((current, op));
+            if op != LfOp::Juxtapose && !matches!(self.peek_tok(), Tok::Ident(_) | Tok::LParen) {
+                return Err(self.unexpected("IDENTIFIER or ("));
+            }
             current = self.parse_label_filter_primary()?;
         }
         while let Some((left, op)) = stack.pop() {
@@ -932,6 +935,9 @@ impl Parser {
         let name = match self.peek_tok().clone() {
             Tok::LParen => {
                 self.bump();
+                if !matches!(self.peek_tok(), Tok::Ident(_) | Tok::LParen) {
+                    return Err(self.unexpected("IDENTIFIER or ("));
+                }
                 let inner = self.parse_label_filter()?;
                 self.expect(&Tok::RParen, "")?;
                 return Ok(inner);
