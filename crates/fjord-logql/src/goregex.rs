@@ -405,16 +405,16 @@ pub fn label_regex_is_raw(re: &str) -> bool {
     let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(re) else {
         return false;
     };
-    !simplifiable(&hir, true)
+    !simplifiable(&hir)
 }
 
 /// Loki's `RegexSimplifier.Simplify` on a Rust `Hir`.
-fn simplifiable(h: &Hir, top: bool) -> bool {
+fn simplifiable(h: &Hir) -> bool {
     match h.kind() {
         HirKind::Empty => true,
         HirKind::Literal(_) => true,
-        HirKind::Capture(c) => simplifiable(&c.sub, top),
-        HirKind::Alternation(alts) => alts.iter().all(|a| simplifiable(a, top)),
+        HirKind::Capture(c) => simplifiable(&c.sub),
+        HirKind::Alternation(alts) => alts.iter().all(simplifiable),
         HirKind::Concat(subs) => concat_simplifiable(subs),
         HirKind::Repetition(r) => {
             is_dot_star(h) || (r.min == 1 && r.max.is_none() && is_any_not_nl(&r.sub))

@@ -284,6 +284,7 @@ fn function_token(s: &str) -> Option<Tok> {
 
 /// What Go's `text/scanner` returned for one scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // the names are Go's token kinds
 enum Raw {
     Eof,
     Ident,

@@ -151,7 +151,7 @@ impl Parser {
             self.peeked = Some(self.lx.next_token());
         }
         // Just filled above.
-        self.peeked.get_or_insert_with(|| Token {
+        self.peeked.get_or_insert(Token {
             tok: Tok::Eof,
             line: 0,
             col: 0,

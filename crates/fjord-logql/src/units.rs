@@ -129,7 +129,7 @@ pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
             let mut overflow = false;
             while j < b.len() && b[j].is_ascii_digit() {
                 if !overflow {
-                    if f > (1u64 << 63 - 1) / 10 {
+                    if f > ((1u64 << 63) - 1) / 10 {
                         overflow = true;
                     } else {
                         let y = f * 10 + u64::from(b[j] - b'0');
@@ -421,13 +421,13 @@ pub fn parse_go_float(s: &str) -> Result<f64, GoNumError> {
         "nan" => return Ok(f64::NAN),
         _ => {}
     }
-    if lower.starts_with("0x") {
-        return parse_hex_float(&lower[2..])
+    if let Some(hex) = lower.strip_prefix("0x") {
+        return parse_hex_float(hex)
             .map(|v| sign * v)
             .ok_or_else(syntax)
             .and_then(|v| if v.is_infinite() { Err(range()) } else { Ok(v) });
     }
-    // Decimal: digits with optional '.', optional exponent; '_' is not allowed without a prefix.
+    // Decimal: digits with optional '.' and optional exponent (underscores were checked above).
     let b = lower.as_bytes();
     let mut i = 0;
     let mut digits = 0;
@@ -477,7 +477,7 @@ fn underscore_ok(s: &str) -> bool {
     if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
         i = 2;
         saw = b'0';
-        hex = b[1].to_ascii_lowercase() == b'x';
+        hex = b[1].eq_ignore_ascii_case(&b'x');
     }
     while i < b.len() {
         let c = b[i];
