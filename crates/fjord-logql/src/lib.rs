@@ -40,6 +40,7 @@ pub mod validate;
 pub use ast::*;
 pub use error::ParseError;
 pub use fjord_model::{LabelMatcher, MatchOp};
+pub use parser::{MAX_DEPTH, MAX_NESTING};
 pub use pretty::pretty;
 
 /// Parses and fully validates a query: syntax, Loki's parse-time validation, and the pipeline

@@ -35,6 +35,14 @@ use crate::{goregex, pattern};
 /// Loki's query size limit (`maxInputSize`).
 pub(crate) const MAX_INPUT_SIZE: usize = 131072;
 
+/// How deep a syntax tree may get (nesting plus operator chains). Loki's table-driven parser has
+/// no limit; the printers and the evaluator recurse over the tree, so it is kept shallow enough
+/// for a 2 MiB thread stack (Tokio's default), even in debug builds. Real queries stay far below.
+pub const MAX_DEPTH: usize = 512;
+
+/// How deeply the parser itself may recurse: parentheses, function arguments and `^` chains.
+pub const MAX_NESTING: usize = 100;
+
 const ERR_NO_SELECTING_MATCHER: &str = "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will";
 
 /// Why parsing stopped.
@@ -89,6 +97,8 @@ fn parse_node(input: &str) -> Result<Node, ParseError> {
     let mut p = Parser {
         lx: Lexer::new(input),
         peeked: None,
+        depth: 0,
+        nesting: 0,
     };
     let result = p.parse_root();
     match result {
@@ -113,6 +123,10 @@ pub(crate) fn validate_selector(matchers: &[LabelMatcher]) -> Result<(), ParseEr
 struct Parser {
     lx: Lexer,
     peeked: Option<Token>,
+    /// Depth of the tree being built along the current path (see [`MAX_DEPTH`]).
+    depth: usize,
+    /// Current recursion depth of the parser (see [`MAX_NESTING`]).
+    nesting: usize,
 }
 
 /// Binary operator precedence (higher binds tighter), Loki's `%left`/`%right` order.
@@ -223,6 +237,31 @@ impl Parser {
         }
     }
 
+    /// Goes one level deeper; errors past [`MAX_DEPTH`]. Callers restore `depth` on success
+    /// (an error ends the parse).
+    fn descend(&mut self, levels: usize) -> PResult<()> {
+        self.depth += levels;
+        if self.depth > MAX_DEPTH {
+            return Err(too_deep());
+        }
+        Ok(())
+    }
+
+    /// Enters a recursive parse; errors past [`MAX_NESTING`]. Callers call [`Self::leave`] on
+    /// success.
+    fn enter(&mut self) -> PResult<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(too_deep());
+        }
+        self.descend(1)
+    }
+
+    fn leave(&mut self) {
+        self.nesting -= 1;
+        self.depth -= 1;
+    }
+
     // ---- expressions ----
 
     fn parse_root(&mut self) -> PResult<Node> {
@@ -234,18 +273,26 @@ impl Parser {
     }
 
     fn parse_expr(&mut self, min_prec: u8) -> PResult<Node> {
+        self.enter()?;
         let left = self.parse_operand()?;
-        self.parse_binops(left, min_prec)
+        let node = self.parse_binops(left, min_prec)?;
+        self.leave();
+        Ok(node)
     }
 
     fn parse_binops(&mut self, mut left: Node, min_prec: u8) -> PResult<Node> {
+        // Each operator in a chain makes the left spine one level deeper.
+        let start_depth = self.depth;
         loop {
             let Some((op, prec)) = binop_of(self.peek_tok()) else {
+                self.depth = start_depth;
                 return Ok(left);
             };
             if prec < min_prec {
+                self.depth = start_depth;
                 return Ok(left);
             }
+            self.descend(1)?;
             self.bump();
             let modifier = self.parse_bin_modifier()?;
             let next_min = if op == BinOpKind::Pow { prec } else { prec + 1 };
@@ -383,6 +430,13 @@ impl Parser {
     /// Loki's `logRangeExpr` in all its forms: the range after the selector or after the
     /// pipeline, optional `offset`, optional `| unwrap`, and the parenthesised variants.
     fn parse_log_range(&mut self, expecting: &str) -> PResult<LogRange> {
+        self.enter()?;
+        let range = self.parse_log_range_inner(expecting)?;
+        self.leave();
+        Ok(range)
+    }
+
+    fn parse_log_range_inner(&mut self, expecting: &str) -> PResult<LogRange> {
         match self.peek_tok() {
             Tok::LBrace => {
                 let matchers = self.parse_selector()?;
@@ -897,7 +951,10 @@ impl Parser {
     /// `or`, both left-associative; after `,` or juxtaposition everything to the right groups
     /// first; after `and`/`or` a following `,`/juxtaposition also groups first.
     fn parse_label_filter(&mut self) -> PResult<LabelFilter> {
-        // Shift-reduce emulation: a stack of (left operand, operator) pairs.
+        // Shift-reduce emulation: a stack of (left operand, operator) pairs. Every operator can
+        // add a level to the tree.
+        let start_depth = self.depth;
+        self.enter()?;
         let mut stack: Vec<(LabelFilter, LfOp)> = Vec::new();
         let mut current = self.parse_label_filter_primary()?;
         loop {
@@ -919,6 +976,7 @@ impl Parser {
             if op != LfOp::Juxtapose {
                 self.bump();
             }
+            self.descend(1)?;
             stack.push((current, op));
             if op != LfOp::Juxtapose && !matches!(self.peek_tok(), Tok::Ident(_) | Tok::LParen) {
                 return Err(self.unexpected("IDENTIFIER or ("));
@@ -928,6 +986,8 @@ impl Parser {
         while let Some((left, op)) = stack.pop() {
             current = op.combine(left, current);
         }
+        self.nesting -= 1;
+        self.depth = start_depth;
         Ok(current)
     }
 
@@ -1058,6 +1118,10 @@ impl LfOp {
             _ => LabelFilter::And(Box::new(left), Box::new(right)),
         }
     }
+}
+
+fn too_deep() -> Fail {
+    Fail::Immediate(ParseError::new("expression nests too deeply"))
 }
 
 /// Loki's `mustNewMatcher`: regex matchers must compile (Go syntax, Go messages).

@@ -57,24 +57,29 @@ fn pretty_stage(st: &Stage, level: usize) -> String {
     }
 }
 
-/// Loki's `LineFilterExpr.Pretty`: the chain is split from its end; the split-off filter is
-/// printed without its `or` alternatives.
+/// Loki's `LineFilterExpr.Pretty`: the chain is split from its end; the split-off filters are
+/// printed one per line without their `or` alternatives, the longest prefix that fits stays on
+/// one line. (Loki recurses; this computes the same lines iteratively.)
 fn pretty_line_filters(filters: &[LineFilter], level: usize) -> String {
-    let one_line = LineFilters(filters).to_string();
-    if !need_split(&one_line) {
-        return indent(level) + &one_line;
+    let ind = indent(level);
+    // Length of the one-line form of filters[..j] for each j, to find the longest fitting prefix.
+    let mut fitting = 0;
+    let mut len = 0;
+    for (j, f) in filters.iter().enumerate() {
+        len += f.to_string().len() + usize::from(j > 0);
+        if len > MAX_CHARS_PER_LINE {
+            break;
+        }
+        fitting = j + 1;
     }
-    let Some((last, rest)) = filters.split_last() else {
-        return indent(level);
-    };
-    let mut s = String::new();
-    if !rest.is_empty() {
-        s.push_str(&pretty_line_filters(rest, level));
-        s.push('\n');
+    let mut lines = Vec::new();
+    if fitting > 0 {
+        lines.push(format!("{ind}{}", LineFilters(&filters[..fitting])));
     }
-    s.push_str(&indent(level));
-    s.push_str(&format!("{} {}", last.op.as_str(), last.value));
-    s
+    for f in &filters[fitting..] {
+        lines.push(format!("{ind}{} {}", f.op.as_str(), f.value));
+    }
+    lines.join("\n")
 }
 
 fn pretty_grouping(g: &Grouping) -> String {
