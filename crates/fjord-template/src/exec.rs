@@ -327,8 +327,8 @@ impl<'a, 'o> Exec<'a, 'o> {
                 }
                 Value::Invalid | Value::NilIface => {}
                 other => {
+                    // The context stays on the pipeline's last node, as in Go.
                     let shown = crate::gofmt::sprint(std::slice::from_ref(other), self.data);
-                    self.at = At::Branch(b, "range");
                     return Err(self.errorf(format!("range can't iterate over {shown}")));
                 }
             }
