@@ -931,6 +931,291 @@ mod tests {
         Tok::Ident(s.to_string())
     }
 
+    /// Loki's grammar token constant for a token (the names `lex_test.go` uses).
+    fn go_kind(t: &Tok) -> String {
+        let name = t.name();
+        let named = match t {
+            Tok::Comma => "COMMA",
+            Tok::Dot => "DOT",
+            Tok::LBrace => "OPEN_BRACE",
+            Tok::RBrace => "CLOSE_BRACE",
+            Tok::LBracket => "OPEN_BRACKET",
+            Tok::RBracket => "CLOSE_BRACKET",
+            Tok::LParen => "OPEN_PARENTHESIS",
+            Tok::RParen => "CLOSE_PARENTHESIS",
+            Tok::Eq => "EQ",
+            Tok::Neq => "NEQ",
+            Tok::Re => "RE",
+            Tok::Nre => "NRE",
+            Tok::Npa => "NPA",
+            Tok::PipeExact => "PIPE_EXACT",
+            Tok::PipeMatch => "PIPE_MATCH",
+            Tok::PipePattern => "PIPE_PATTERN",
+            Tok::Pipe => "PIPE",
+            Tok::CmpEq => "CMP_EQ",
+            Tok::Gt => "GT",
+            Tok::Gte => "GTE",
+            Tok::Lt => "LT",
+            Tok::Lte => "LTE",
+            Tok::Add => "ADD",
+            Tok::Sub => "SUB",
+            Tok::Mul => "MUL",
+            Tok::Div => "DIV",
+            Tok::Mod => "MOD",
+            Tok::Pow => "POW",
+            Tok::LabelFmt => "LABEL_FMT",
+            Tok::LineFmt => "LINE_FMT",
+            Tok::LabelReplace => "LABEL_REPLACE",
+            Tok::GroupLeft => "GROUP_LEFT",
+            Tok::GroupRight => "GROUP_RIGHT",
+            _ => "",
+        };
+        if named.is_empty() {
+            name.to_uppercase()
+        } else {
+            named.to_string()
+        }
+    }
+
+    /// Loki's `TestLex` table (`pkg/logql/syntax/lex_test.go`), token kinds only.
+    #[test]
+    fn loki_lex_table() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "{foo=\"bar\"}",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE",
+            ),
+            (
+                "{variants=\"bar\"}",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE",
+            ),
+            (
+                "{of=\"bar\"}",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE",
+            ),
+            (
+                "{foo=\"bar\"} |~  `\\w+`",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\" | latency > 250ms",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE IDENTIFIER GT DURATION",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\" | foo = 0ms",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE IDENTIFIER EQ DURATION",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\" | latency > 1h15m30.918273645s",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE IDENTIFIER GT DURATION",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\" | latency > 1h0.0m0s",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE IDENTIFIER GT DURATION",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\" | latency > 1h0.0m0s or foo == 4.00 and bar =\"foo\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE IDENTIFIER GT DURATION OR IDENTIFIER CMP_EQ NUMBER AND IDENTIFIER EQ STRING",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\" | duration > 1h0.0m0s or avg == 4.00 and bar =\"foo\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE IDENTIFIER GT DURATION OR IDENTIFIER CMP_EQ NUMBER AND IDENTIFIER EQ STRING",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\" | latency > 1h0.0m0s or foo == 4.00 and bar =\"foo\" | unwrap foo",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE IDENTIFIER GT DURATION OR IDENTIFIER CMP_EQ NUMBER AND IDENTIFIER EQ STRING PIPE UNWRAP IDENTIFIER",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\" | size > 250kB",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE IDENTIFIER GT BYTES",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\" | size > 250kB and latency <= 1h15m30s or bar=1",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE IDENTIFIER GT BYTES AND IDENTIFIER LTE DURATION OR IDENTIFIER EQ NUMBER",
+            ),
+            (
+                "{foo=\"bar\"} |~ \"\\\\w+\" | size > 200MiB or foo == 4.00",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE IDENTIFIER GT BYTES OR IDENTIFIER CMP_EQ NUMBER",
+            ),
+            (
+                "{ foo = \"bar\" }",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE",
+            ),
+            (
+                "{ foo != \"bar\" }",
+                "OPEN_BRACE IDENTIFIER NEQ STRING CLOSE_BRACE",
+            ),
+            (
+                "{ foo =~ \"bar\" }",
+                "OPEN_BRACE IDENTIFIER RE STRING CLOSE_BRACE",
+            ),
+            (
+                "{ foo !~ \"bar\" }",
+                "OPEN_BRACE IDENTIFIER NRE STRING CLOSE_BRACE",
+            ),
+            (
+                "{ foo = \"bar\", bar != \"baz\" }",
+                "OPEN_BRACE IDENTIFIER EQ STRING COMMA IDENTIFIER NEQ STRING CLOSE_BRACE",
+            ),
+            (
+                "{ foo = \"ba\\\"r\" }",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE",
+            ),
+            (
+                "rate({foo=\"bar\"}[10s])",
+                "RATE OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE RANGE CLOSE_PARENTHESIS",
+            ),
+            (
+                "rate_counter({foo=\"bar\"} | unwrap foo[10s])",
+                "RATE_COUNTER OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE UNWRAP IDENTIFIER RANGE CLOSE_PARENTHESIS",
+            ),
+            (
+                "count_over_time({foo=\"bar\"}[5m])",
+                "COUNT_OVER_TIME OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE RANGE CLOSE_PARENTHESIS",
+            ),
+            (
+                "count_over_time({foo=\"bar\"} |~ \"\\\\w+\" | unwrap foo[5m])",
+                "COUNT_OVER_TIME OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE_MATCH STRING PIPE UNWRAP IDENTIFIER RANGE CLOSE_PARENTHESIS",
+            ),
+            (
+                "sum(count_over_time({foo=\"bar\"}[5m])) by (foo,bar)",
+                "SUM OPEN_PARENTHESIS COUNT_OVER_TIME OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE RANGE CLOSE_PARENTHESIS CLOSE_PARENTHESIS BY OPEN_PARENTHESIS IDENTIFIER COMMA IDENTIFIER CLOSE_PARENTHESIS",
+            ),
+            (
+                "SUM(Count_Over_Time({foo=\"bar\"}[5m])) BY (foo,bar)",
+                "SUM OPEN_PARENTHESIS COUNT_OVER_TIME OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE RANGE CLOSE_PARENTHESIS CLOSE_PARENTHESIS BY OPEN_PARENTHESIS IDENTIFIER COMMA IDENTIFIER CLOSE_PARENTHESIS",
+            ),
+            (
+                "SUM BY (foo, bar) (Count_Over_Time({foo=\"bar\"}[5m]))",
+                "SUM BY OPEN_PARENTHESIS IDENTIFIER COMMA IDENTIFIER CLOSE_PARENTHESIS OPEN_PARENTHESIS COUNT_OVER_TIME OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE RANGE CLOSE_PARENTHESIS CLOSE_PARENTHESIS",
+            ),
+            (
+                "topk(3,count_over_time({foo=\"bar\"}[5m])) by (foo,bar)",
+                "TOPK OPEN_PARENTHESIS NUMBER COMMA COUNT_OVER_TIME OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE RANGE CLOSE_PARENTHESIS CLOSE_PARENTHESIS BY OPEN_PARENTHESIS IDENTIFIER COMMA IDENTIFIER CLOSE_PARENTHESIS",
+            ),
+            (
+                "bottomk(10,sum(count_over_time({foo=\"bar\"}[5m])) by (foo,bar))",
+                "BOTTOMK OPEN_PARENTHESIS NUMBER COMMA SUM OPEN_PARENTHESIS COUNT_OVER_TIME OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE RANGE CLOSE_PARENTHESIS CLOSE_PARENTHESIS BY OPEN_PARENTHESIS IDENTIFIER COMMA IDENTIFIER CLOSE_PARENTHESIS CLOSE_PARENTHESIS",
+            ),
+            (
+                "BOTTOMK(10,Sum(COUNT_OVER_TIME({foo=\"bar\"}[5m])) By (foo,bar))",
+                "BOTTOMK OPEN_PARENTHESIS NUMBER COMMA SUM OPEN_PARENTHESIS COUNT_OVER_TIME OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE RANGE CLOSE_PARENTHESIS CLOSE_PARENTHESIS BY OPEN_PARENTHESIS IDENTIFIER COMMA IDENTIFIER CLOSE_PARENTHESIS CLOSE_PARENTHESIS",
+            ),
+            (
+                "sum(max(rate({foo=\"bar\"}[5m])) by (foo,bar)) by (foo)",
+                "SUM OPEN_PARENTHESIS MAX OPEN_PARENTHESIS RATE OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE RANGE CLOSE_PARENTHESIS CLOSE_PARENTHESIS BY OPEN_PARENTHESIS IDENTIFIER COMMA IDENTIFIER CLOSE_PARENTHESIS CLOSE_PARENTHESIS BY OPEN_PARENTHESIS IDENTIFIER CLOSE_PARENTHESIS",
+            ),
+            (
+                "{foo=\"bar\"} #|~ \"\\\\w+\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE",
+            ),
+            ("#{foo=\"bar\"} |~ \"\\\\w+\"", ""),
+            ("{foo=\"#\"}", "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE"),
+            (
+                "{foo=\"bar\"}|logfmt --strict\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT FUNCTION_FLAG",
+            ),
+            (
+                "{foo=\"bar\"}|LOGFMT --strict\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT FUNCTION_FLAG",
+            ),
+            (
+                "{foo=\"bar\"}|logfmt|ip=\"b\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT PIPE IDENTIFIER EQ STRING",
+            ),
+            (
+                "{foo=\"bar\"}|logfmt|rate=\"b\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT PIPE IDENTIFIER EQ STRING",
+            ),
+            (
+                "{foo=\"bar\"}|logfmt|b=ip(\"b\")",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT PIPE IDENTIFIER EQ IP OPEN_PARENTHESIS STRING CLOSE_PARENTHESIS",
+            ),
+            (
+                "{foo=\"bar\"}|logfmt|=ip(\"b\")",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT PIPE_EXACT IP OPEN_PARENTHESIS STRING CLOSE_PARENTHESIS",
+            ),
+            (
+                "{foo=\"bar\"}|logfmt --strict --keep-empty|=ip(\"b\")",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT FUNCTION_FLAG FUNCTION_FLAG PIPE_EXACT IP OPEN_PARENTHESIS STRING CLOSE_PARENTHESIS",
+            ),
+            ("ip", "IDENTIFIER"),
+            ("rate", "IDENTIFIER"),
+            (
+                "{foo=\"bar\"} | json | baz=\"#\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE JSON PIPE IDENTIFIER EQ STRING",
+            ),
+            (
+                "{foo=\"bar\"}\n\t\t\t\t\t# |~ \"\\\\w+\"\n\t\t\t\t\t| json",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE JSON",
+            ),
+            (
+                "{foo=\"bar\"} | json code=\"response.code\", param=\"request.params[0]\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE JSON IDENTIFIER EQ STRING COMMA IDENTIFIER EQ STRING",
+            ),
+            (
+                "{foo=\"bar\"} | logfmt code=\"response.code\", IPAddress=\"host\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT IDENTIFIER EQ STRING COMMA IDENTIFIER EQ STRING",
+            ),
+            (
+                "{foo=\"bar\"} | logfmt --strict code\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT FUNCTION_FLAG IDENTIFIER",
+            ),
+            (
+                "{foo=\"bar\"} | logfmt --keep-empty --strict code=\"response.code\", IPAddress=\"host\"",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT FUNCTION_FLAG FUNCTION_FLAG IDENTIFIER EQ STRING COMMA IDENTIFIER EQ STRING",
+            ),
+            ("decolorize", "DECOLORIZE"),
+            ("123", "NUMBER"),
+            ("-123", "SUB NUMBER"),
+            ("123.45", "NUMBER"),
+            ("-123.45", "SUB NUMBER"),
+            ("123KB", "BYTES"),
+            ("123PB", "BYTES"),
+            ("123PiB", "BYTES"),
+            ("123ms", "DURATION"),
+            ("1e6", "NUMBER"),
+            ("-123ms", "DURATION"),
+            ("34 + - 123", "NUMBER ADD SUB NUMBER"),
+            ("34 + -123", "NUMBER ADD SUB NUMBER"),
+            ("34+-123", "NUMBER ADD SUB NUMBER"),
+            ("34-123", "NUMBER SUB NUMBER"),
+            (
+                "sum(rate({foo=\"bar\"}[5m])-1 > 30",
+                "SUM OPEN_PARENTHESIS RATE OPEN_PARENTHESIS OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE RANGE CLOSE_PARENTHESIS SUB NUMBER GT NUMBER",
+            ),
+            (
+                "{foo=\"bar\"} | logfmt | bytes  < 0B",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT PIPE IDENTIFIER LT BYTES",
+            ),
+            (
+                "{foo=\"bar\"} | logfmt | bytes  < 1B",
+                "OPEN_BRACE IDENTIFIER EQ STRING CLOSE_BRACE PIPE LOGFMT PIPE IDENTIFIER LT BYTES",
+            ),
+            ("0b01", "NUMBER"),
+            ("0b10", "NUMBER"),
+            ("0x1A", "NUMBER"),
+            ("0x1p3", "NUMBER"),
+            ("0x1P3", "NUMBER"),
+        ];
+        for (input, expected) in cases {
+            let mut lx = Lexer::new(input);
+            let mut kinds = Vec::new();
+            loop {
+                let t = lx.next_token();
+                if t.tok == Tok::Eof {
+                    break;
+                }
+                kinds.push(go_kind(&t.tok));
+            }
+            assert_eq!(kinds.join(" "), *expected, "input {input:?}");
+        }
+    }
+
     #[test]
     fn selectors_and_filters() {
         assert_eq!(

@@ -1353,3 +1353,433 @@ fn make_vector_aggregation(
         err,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    //! Tree shapes for the constructs the evaluator cares about. Loki's own parser test queries
+    //! (with Loki's answers) run in `tests/loki_reference.rs`; these pin the tree itself.
+
+    use super::*;
+
+    fn parse(q: &str) -> Expr {
+        crate::parse_expr(q).unwrap_or_else(|e| panic!("{q}: {e}"))
+    }
+
+    fn err(q: &str) -> String {
+        crate::parse_expr(q)
+            .map(|e| e.to_string())
+            .expect_err(q)
+            .to_string()
+    }
+
+    fn log(q: &str) -> LogSelectorExpr {
+        match parse(q) {
+            Expr::Log(l) => l,
+            other => panic!("not a log query: {other}"),
+        }
+    }
+
+    fn sample(q: &str) -> SampleExpr {
+        match parse(q) {
+            Expr::Sample(s) => s,
+            other => panic!("not a metric query: {other}"),
+        }
+    }
+
+    fn m(name: &str, op: MatchOp, value: &str) -> LabelMatcher {
+        LabelMatcher::new(name, op, value).expect("valid matcher")
+    }
+
+    fn text(s: &str) -> LineMatch {
+        LineMatch::Text(s.to_string())
+    }
+
+    fn lf_str(name: &str, value: &str) -> LabelFilter {
+        LabelFilter::String(m(name, MatchOp::Eq, value))
+    }
+
+    fn and(l: LabelFilter, r: LabelFilter) -> LabelFilter {
+        LabelFilter::And(Box::new(l), Box::new(r))
+    }
+
+    fn or(l: LabelFilter, r: LabelFilter) -> LabelFilter {
+        LabelFilter::Or(Box::new(l), Box::new(r))
+    }
+
+    fn range_agg(q: &str) -> RangeAggregation {
+        match sample(q) {
+            SampleExpr::RangeAggregation(r) => r,
+            other => panic!("not a range aggregation: {other}"),
+        }
+    }
+
+    const MIN: i64 = 60_000_000_000;
+
+    #[test]
+    fn selector() {
+        let l = log(r#"{app="api", ns=~"prod|dev", x!="", y!~"a.*"}"#);
+        assert_eq!(
+            l.matchers,
+            vec![
+                m("app", MatchOp::Eq, "api"),
+                m("ns", MatchOp::Re, "prod|dev"),
+                m("x", MatchOp::Neq, ""),
+                m("y", MatchOp::Nre, "a.*")
+            ]
+        );
+        assert!(l.stages.is_empty());
+        assert_eq!(
+            parse(r#"{app="api"}"#).selector_matchers(),
+            vec![l.matchers[..1].to_vec().as_slice()]
+        );
+    }
+
+    #[test]
+    fn line_filters_group_and_split_negations() {
+        let l = log(r#"{a="b"} |= "x" or "y" != "z" or "w" |~ "r" | json |> "<_> p""#);
+        assert_eq!(
+            l.stages,
+            vec![
+                Stage::LineFilters(vec![
+                    LineFilter {
+                        op: LineFilterOp::Contains,
+                        value: text("x"),
+                        or: vec![text("y")]
+                    },
+                    LineFilter {
+                        op: LineFilterOp::NotContains,
+                        value: text("z"),
+                        or: vec![]
+                    },
+                    LineFilter {
+                        op: LineFilterOp::NotContains,
+                        value: text("w"),
+                        or: vec![]
+                    },
+                    LineFilter {
+                        op: LineFilterOp::Regex,
+                        value: text("r"),
+                        or: vec![]
+                    },
+                ]),
+                Stage::Json(vec![]),
+                Stage::LineFilters(vec![LineFilter {
+                    op: LineFilterOp::Pattern,
+                    value: text("<_> p"),
+                    or: vec![]
+                }]),
+            ]
+        );
+        let l = log(r#"{a="b"} |= ip("10.0.0.0/8") or "x""#);
+        assert_eq!(
+            l.stages,
+            vec![Stage::LineFilters(vec![LineFilter {
+                op: LineFilterOp::Contains,
+                value: LineMatch::Ip("10.0.0.0/8".into()),
+                or: vec![text("x")]
+            }])]
+        );
+    }
+
+    #[test]
+    fn label_filter_grouping() {
+        let label_filter = |q: &str| match log(q).stages.pop() {
+            Some(Stage::LabelFilter(f)) => f,
+            other => panic!("{other:?}"),
+        };
+        let (a, c, e) = (lf_str("a", "b"), lf_str("c", "d"), lf_str("e", "f"));
+        assert_eq!(
+            label_filter(r#"{x="y"} | a="b" and c="d" or e="f""#),
+            or(and(a.clone(), c.clone()), e.clone())
+        );
+        assert_eq!(
+            label_filter(r#"{x="y"} | a="b" or c="d" and e="f""#),
+            or(a.clone(), and(c.clone(), e.clone()))
+        );
+        assert_eq!(
+            label_filter(r#"{x="y"} | a="b", c="d" or e="f""#),
+            and(a.clone(), or(c.clone(), e.clone()))
+        );
+        assert_eq!(
+            label_filter(r#"{x="y"} | a="b" c="d" e="f""#),
+            and(a.clone(), and(c.clone(), e.clone()))
+        );
+        assert_eq!(
+            label_filter(r#"{x="y"} | (a="b" or c="d") e="f""#),
+            and(or(a, c), e)
+        );
+    }
+
+    #[test]
+    fn typed_label_filters() {
+        let l = log(r#"{x="y"} | n >= -1.5 | d < 1.5h | s == 20MB | i != ip("::1") | e =~ "a.+""#);
+        assert_eq!(
+            l.stages,
+            vec![
+                Stage::LabelFilter(LabelFilter::Number {
+                    name: "n".into(),
+                    op: CmpOp::Gte,
+                    value: -1.5
+                }),
+                Stage::LabelFilter(LabelFilter::Duration {
+                    name: "d".into(),
+                    op: CmpOp::Lt,
+                    value: 90 * MIN
+                }),
+                Stage::LabelFilter(LabelFilter::Bytes {
+                    name: "s".into(),
+                    op: CmpOp::Eq,
+                    value: 20_000_000
+                }),
+                Stage::LabelFilter(LabelFilter::Ip {
+                    name: "i".into(),
+                    negated: true,
+                    pattern: "::1".into()
+                }),
+                Stage::LabelFilter(LabelFilter::String(m("e", MatchOp::Re, "a.+"))),
+            ]
+        );
+    }
+
+    #[test]
+    fn parsers_and_formatters() {
+        let l = log(
+            r#"{x="y"} | logfmt --keep-empty a, b="c" | json d="e[0]" | regexp "(?P<f>.)" | pattern "<g> _" | unpack | decolorize | line_format "{{.a}}" | label_format h=a, i="{{.b}}" | drop j, k="v" | keep l"#,
+        );
+        let ext = |n: &str, e: &str| LabelExtraction {
+            name: n.into(),
+            expression: e.into(),
+        };
+        assert_eq!(
+            l.stages,
+            vec![
+                Stage::Logfmt(LogfmtParser {
+                    strict: false,
+                    keep_empty: true,
+                    extractions: vec![ext("a", "a"), ext("b", "c")]
+                }),
+                Stage::Json(vec![ext("d", "e[0]")]),
+                Stage::Regexp("(?P<f>.)".into()),
+                Stage::Pattern("<g> _".into()),
+                Stage::Unpack,
+                Stage::Decolorize,
+                Stage::LineFormat("{{.a}}".into()),
+                Stage::LabelFormat(vec![
+                    LabelFormat {
+                        name: "h".into(),
+                        value: LabelFormatValue::Rename("a".into())
+                    },
+                    LabelFormat {
+                        name: "i".into(),
+                        value: LabelFormatValue::Template("{{.b}}".into())
+                    },
+                ]),
+                Stage::Drop(vec![
+                    NamedMatcher::Name("j".into()),
+                    NamedMatcher::Matcher(m("k", MatchOp::Eq, "v"))
+                ]),
+                Stage::Keep(vec![NamedMatcher::Name("l".into())]),
+            ]
+        );
+    }
+
+    #[test]
+    fn range_aggregations_in_every_form() {
+        let expected =
+            range_agg(r#"sum_over_time({a="b"} | json | unwrap bytes(x) | x > 1 [5m] offset 1h)"#);
+        assert_eq!(expected.op, RangeOp::SumOverTime);
+        assert_eq!(expected.range.range, 5 * MIN);
+        assert_eq!(expected.range.offset, 60 * MIN);
+        assert_eq!(
+            expected.range.unwrap,
+            Some(Unwrap {
+                label: "x".into(),
+                conversion: Some(UnwrapConversion::Bytes),
+                post_filters: vec![LabelFilter::Number {
+                    name: "x".into(),
+                    op: CmpOp::Gt,
+                    value: 1.0
+                }],
+            })
+        );
+        for q in [
+            r#"sum_over_time({a="b"}[5m] offset 1h | json | unwrap bytes(x) | x > 1)"#,
+            r#"sum_over_time(({a="b"} | json | unwrap bytes(x) | x > 1)[5m] offset 1h)"#,
+            r#"sum_over_time(({a="b"} | json | unwrap bytes(x) | x > 1 [5m] offset 1h))"#,
+        ] {
+            assert_eq!(range_agg(q), expected, "{q}");
+        }
+        let q = range_agg(r#"quantile_over_time(0.99, {a="b"} | unwrap x [1m]) by (c)"#);
+        assert_eq!(
+            (q.param, q.grouping),
+            (
+                Some(0.99),
+                Some(Grouping {
+                    without: false,
+                    labels: vec!["c".into()]
+                })
+            )
+        );
+        let c = range_agg(r#"count_over_time({a="b"}[1m] offset -5m)"#);
+        assert_eq!(
+            (c.range.offset, c.param, c.grouping),
+            (-5 * MIN, None, None)
+        );
+    }
+
+    #[test]
+    fn vector_aggregations() {
+        let before = sample(r#"topk by (a) (5, count_over_time({a="b"}[1m]))"#);
+        let after = sample(r#"topk(5, count_over_time({a="b"}[1m])) by (a)"#);
+        assert_eq!(before, after);
+        let SampleExpr::VectorAggregation(v) = before else {
+            panic!()
+        };
+        assert_eq!((v.op, v.param), (VectorOp::Topk, Some(5)));
+        assert_eq!(
+            v.grouping,
+            Grouping {
+                without: false,
+                labels: vec!["a".into()]
+            }
+        );
+        let SampleExpr::VectorAggregation(v) = sample(r#"sum(count_over_time({a="b"}[1m]))"#)
+        else {
+            panic!()
+        };
+        assert!(v.grouping.is_singleton());
+    }
+
+    #[test]
+    fn binary_operations_precedence_and_folding() {
+        assert_eq!(sample("1 + 2 * 3"), SampleExpr::Literal(7.0));
+        assert_eq!(sample("2 ^ 3 ^ 2"), SampleExpr::Literal(512.0));
+        assert_eq!(sample("-1 + -2"), SampleExpr::Literal(-3.0));
+        assert_eq!(sample("(1 + 2) * 3"), SampleExpr::Literal(9.0));
+        assert_eq!(sample("2 > 1"), SampleExpr::Literal(1.0));
+        let SampleExpr::Literal(nan) = sample("1 / 0") else {
+            panic!()
+        };
+        assert!(nan.is_nan());
+        let SampleExpr::BinOp(b) = sample("vector(1) + vector(2) * 3") else {
+            panic!()
+        };
+        assert_eq!(b.op, BinOpKind::Add);
+        assert!(matches!(
+            *b.rhs,
+            SampleExpr::BinOp(BinOp {
+                op: BinOpKind::Mul,
+                ..
+            })
+        ));
+        let SampleExpr::BinOp(b) = sample("vector(1) > bool on (a, b) group_left (c) vector(2)")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            b.modifier,
+            BinOpModifier {
+                return_bool: true,
+                matching: VectorMatching {
+                    card: Cardinality::ManyToOne,
+                    on: true,
+                    labels: vec!["a".into(), "b".into()],
+                    include: vec!["c".into()]
+                }
+            }
+        );
+        let SampleExpr::BinOp(b) = sample("vector(1) or vector(2) and vector(3)") else {
+            panic!()
+        };
+        assert_eq!(b.op, BinOpKind::Or);
+    }
+
+    #[test]
+    fn functions() {
+        assert_eq!(sample("vector(2.5)"), SampleExpr::Vector(2.5));
+        let SampleExpr::LabelReplace(l) =
+            sample(r#"label_replace(vector(1), "dst", "$1", "src", "(.*)")"#)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                l.dst.as_str(),
+                l.replacement.as_str(),
+                l.src.as_str(),
+                l.regex.as_str()
+            ),
+            ("dst", "$1", "src", "(.*)")
+        );
+    }
+
+    #[test]
+    fn error_precedence() {
+        // An invalid matcher regex stops the parse before a later syntax error is seen.
+        assert_eq!(
+            err(r#"{a=~"("} + 1 +"#),
+            "parse error : error parsing regexp: missing closing ): `(`"
+        );
+        // A syntax error wins over a type error found earlier.
+        assert_eq!(
+            err(r#"1 + {a="b"} )"#),
+            "parse error at line 1, col 13: syntax error: unexpected )"
+        );
+        // Deferred errors come in validation order: the outer operation first.
+        assert_eq!(
+            err(r#"sum_over_time({a="b"}[5m]) and 1"#),
+            "parse error : unexpected literal for right leg of logical/set binary operation (and): 1.000000"
+        );
+        // A lexer error recorded before a syntax error is the one reported.
+        assert_eq!(
+            err(r#"{a="\q"}"#),
+            "parse error at line 1, col 4: invalid char escape"
+        );
+        // Stage checks run after parse-time validation.
+        assert_eq!(
+            err(r#"{a=""} |~ "(""#),
+            crate::parse_expr_syntax(r#"{a=""} |~ "(""#)
+                .unwrap_err()
+                .to_string()
+        );
+        assert_eq!(
+            err(r#"{a="b"} |~ "(""#),
+            "parse error : stage '|~ \"(\"' : error parsing regexp: missing closing ): `(`"
+        );
+    }
+
+    #[test]
+    fn entry_points() {
+        assert_eq!(
+            crate::parse_matchers(r#"{a="b", c!="d"}"#).unwrap().len(),
+            2
+        );
+        assert_eq!(
+            crate::parse_matchers(r#"{a="b"} |= "x""#)
+                .unwrap_err()
+                .to_string(),
+            "only label matchers are supported"
+        );
+        assert!(crate::parse_matchers(r#"{a=""}"#).is_err());
+        assert_eq!(
+            crate::parse_log_selector(r#"{a="b"} | json"#)
+                .unwrap()
+                .stages,
+            vec![Stage::Json(vec![])]
+        );
+        assert_eq!(
+            crate::parse_log_selector(r#"count_over_time({a="b"}[1m])"#)
+                .unwrap_err()
+                .to_string(),
+            "only log selector is supported"
+        );
+        let big = format!("{{a=\"{}\"}}", "x".repeat(MAX_INPUT_SIZE));
+        assert_eq!(
+            crate::parse_expr(&big).unwrap_err().to_string(),
+            format!(
+                "parse error : input size too long ({} > {MAX_INPUT_SIZE})",
+                big.len()
+            )
+        );
+    }
+}
