@@ -222,6 +222,32 @@ pub enum LabelFilter {
     },
 }
 
+impl LabelFilter {
+    /// The labels the filter reads (Loki's `RequiredLabelNames`), in order, without duplicates.
+    pub fn label_names(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let mut stack = vec![self];
+        while let Some(f) = stack.pop() {
+            let name = match f {
+                LabelFilter::And(l, r) | LabelFilter::Or(l, r) => {
+                    stack.push(r);
+                    stack.push(l);
+                    continue;
+                }
+                LabelFilter::String(m) => m.name.as_str(),
+                LabelFilter::Number { name, .. }
+                | LabelFilter::Duration { name, .. }
+                | LabelFilter::Bytes { name, .. }
+                | LabelFilter::Ip { name, .. } => name.as_str(),
+            };
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        out
+    }
+}
+
 /// Comparison operators of numeric, duration and bytes label filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CmpOp {
@@ -710,6 +736,21 @@ impl LogSelectorExpr {
             }),
             _ => false,
         })
+    }
+
+    /// Every line filter of the pipeline, in query order (for pre-filtering data, e.g. with
+    /// n-gram filters: a `|=` literal must occur in every kept line unless it has `or`
+    /// alternatives).
+    pub fn line_filters(&self) -> impl Iterator<Item = &LineFilter> {
+        self.stages.iter().flat_map(|s| match s {
+            Stage::LineFilters(fs) => fs.as_slice(),
+            _ => &[],
+        })
+    }
+
+    /// The stages in the order Loki runs them; see [`crate::validate::execution_order`].
+    pub fn stages_in_execution_order(&self) -> Vec<Stage> {
+        crate::validate::execution_order(&self.stages)
     }
 
     /// The matchers an index can look up: those that do not match the empty string (Loki's

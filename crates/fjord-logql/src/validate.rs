@@ -34,6 +34,20 @@ enum Reordered<'a> {
     Other(&'a Stage),
 }
 
+/// The stages in the order Loki runs them (`reorderStages`): every line filter moves up to just
+/// after the previous label filter, `line_format` or `unpack` (the stages that can change what a
+/// line filter sees), and adjacent line filters merge into one stage. Note that `decolorize` is
+/// not a barrier in Loki: a line filter written after it runs before it, on the coloured line.
+pub fn execution_order(stages: &[Stage]) -> Vec<Stage> {
+    reorder(stages)
+        .into_iter()
+        .map(|s| match s {
+            Reordered::Filters(fs) => Stage::LineFilters(fs),
+            Reordered::Other(st) => st.clone(),
+        })
+        .collect()
+}
+
 /// Loki's `reorderStages`: line filters move up to the last label filter, `line_format` or
 /// `unpack`, and adjacent line filters merge.
 fn reorder(stages: &[Stage]) -> Vec<Reordered<'_>> {
@@ -215,6 +229,29 @@ pub fn parse_ip_pattern(p: &str) -> Option<IpPattern> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn execution_order_moves_line_filters_up() {
+        let q =
+            r#"{a="b"} | json |= "x" | decolorize != "y" | line_format "z" |~ "w" | c="d" |= "v""#;
+        let sel = crate::parse_log_selector(q).unwrap();
+        let order: Vec<String> = execution_order(&sel.stages)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            order,
+            [
+                r#"|= "x" != "y""#,
+                "| json",
+                "| decolorize",
+                r#"| line_format "z""#,
+                r#"|~ "w""#,
+                r#"| c="d""#,
+                r#"|= "v""#
+            ]
+        );
+    }
 
     #[test]
     fn ip_patterns() {
