@@ -19,9 +19,11 @@ use crate::funcs::{Func, Ty};
 use crate::goquote::quote;
 use crate::value::{Kind, TemplateData, Value, sorted_labels};
 
-/// How deep `{{template}}` calls may nest before execution stops with an error (Go allows
-/// 100000 on a growable stack; ours is a fixed native stack).
-pub(crate) const MAX_EXEC_DEPTH: usize = 1000;
+/// How deeply execution may recurse — `{{template}}` calls, `if`/`range`/`with` bodies and
+/// parenthesized pipelines together — before stopping with Go's "exceeded maximum template
+/// depth" error. Go allows 100000 template calls on its growable stacks; native thread stacks
+/// are fixed (this bound keeps a debug build within 1 MiB).
+pub(crate) const MAX_EXEC_DEPTH: usize = 200;
 
 /// Non-local exits from a walk.
 pub(crate) enum Flow {
@@ -173,7 +175,24 @@ impl<'a, 'o> Exec<'a, 'o> {
         Ok(())
     }
 
+    fn enter(&mut self) -> R<()> {
+        if self.depth >= MAX_EXEC_DEPTH {
+            return Err(self.errorf(format!(
+                "exceeded maximum template depth ({MAX_EXEC_DEPTH})"
+            )));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn walk_if_or_with(&mut self, dot: &Value<'a>, b: &'a Branch, with: bool) -> R<()> {
+        self.enter()?;
+        let r = self.walk_if_or_with_inner(dot, b, with);
+        self.depth -= 1;
+        r
+    }
+
+    fn walk_if_or_with_inner(&mut self, dot: &Value<'a>, b: &'a Branch, with: bool) -> R<()> {
         let mark = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let val = val.indirect_interface();
@@ -254,6 +273,13 @@ impl<'a, 'o> Exec<'a, 'o> {
 
     fn walk_range(&mut self, dot: &Value<'a>, b: &'a Branch) -> R<()> {
         self.at = At::Branch(b, "range");
+        self.enter()?;
+        let r = self.walk_range_inner(dot, b);
+        self.depth -= 1;
+        r
+    }
+
+    fn walk_range_inner(&mut self, dot: &Value<'a>, b: &'a Branch) -> R<()> {
         let outer = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?.indirect_interface();
         let mark = self.vars.len();
@@ -416,7 +442,10 @@ impl<'a, 'o> Exec<'a, 'o> {
             }
             ArgKind::Pipe(p) => {
                 self.not_a_function(&cmd.args, &fin)?;
-                return self.eval_pipeline(dot, p);
+                self.enter()?;
+                let v = self.eval_pipeline(dot, p);
+                self.depth -= 1;
+                return v;
             }
             ArgKind::Variable(idents) => {
                 return self.eval_variable_node(dot, first, idents, &cmd.args, fin);
@@ -736,8 +765,10 @@ impl<'a, 'o> Exec<'a, 'o> {
                 return self.validate_type(v, typ);
             }
             ArgKind::Pipe(p) => {
-                let v = self.eval_pipeline(dot, p)?;
-                return self.validate_type(v, typ);
+                self.enter()?;
+                let v = self.eval_pipeline(dot, p);
+                self.depth -= 1;
+                return self.validate_type(v?, typ);
             }
             ArgKind::Ident(f) => {
                 let v = self.eval_function(dot, n, *f, None, &[], None)?;

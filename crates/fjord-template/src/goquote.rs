@@ -179,6 +179,10 @@ fn unquote_char(s: &str, quote: u8) -> Result<(Unit, &str), SyntaxError> {
         return Ok((Unit::Char(c), &s[c.len_utf8()..]));
     }
     let c = *bytes.get(1).ok_or(SyntaxError)?;
+    if !c.is_ascii() {
+        // No escape starts with a non-ASCII character.
+        return Err(SyntaxError);
+    }
     let rest = &s[2..];
     let simple = match c {
         b'a' => Some('\x07'),
@@ -321,6 +325,8 @@ mod tests {
         assert_eq!(unquote("`a\\n\r`").unwrap(), "a\\n");
         assert!(unquote(r#""\'""#).is_err());
         assert!(unquote(r#""\q""#).is_err());
+        assert!(unquote("\"\\ල\"").is_err());
+        assert!(unquote_char_constant("'\\ල'").is_err());
         assert_eq!(unquote(r#""\xff""#).unwrap(), "\u{FFFD}");
         assert_eq!(unquote_char_constant("'a'").unwrap(), 97);
         assert_eq!(unquote_char_constant(r"'\n'").unwrap(), 10);

@@ -16,8 +16,10 @@ use crate::funcs::Func;
 use crate::goquote::unquote;
 use crate::lexer::{Item, ItemType, lex};
 
-/// Go's `maxStackDepth` for nested parentheses.
-const MAX_STACK_DEPTH: usize = 10000;
+/// How deeply parentheses, `if`/`range`/`with` bodies (an `else if` counts as one more level)
+/// and definitions may nest. Go allows 10000 parentheses and unbounded control nesting on its
+/// growable stacks; native threads have fixed stacks, so Fjord stops earlier with Go's message.
+pub(crate) const MAX_NESTING: usize = 100;
 
 /// The named trees a source defines.
 pub(crate) type TreeSet = HashMap<String, Arc<List>>;
@@ -32,7 +34,7 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<TreeSet, String> {
         hw: 0,
         vars: vec!["$".to_string()],
         range_depth: 0,
-        stack_depth: 0,
+        depth: 0,
         action_line: 0,
         trees: HashMap::new(),
     };
@@ -57,7 +59,8 @@ struct Parser<'s> {
     hw: usize,
     vars: Vec<String>,
     range_depth: usize,
-    stack_depth: usize,
+    /// Current nesting (parentheses and control structures), bounded by [`MAX_NESTING`].
+    depth: usize,
     action_line: usize,
     trees: HashMap<String, List>,
 }
@@ -180,11 +183,13 @@ impl<'s> Parser<'s> {
     /// Runs `f` as the parse of a separate tree (a define or block body): fresh variables and
     /// range depth, restored afterwards.
     fn in_new_tree<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        self.enter()?;
         let vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
         let depth = std::mem::replace(&mut self.range_depth, 0);
         let r = f(self);
         self.vars = vars;
         self.range_depth = depth;
+        self.depth -= 1;
         r
     }
 
@@ -386,10 +391,20 @@ impl<'s> Parser<'s> {
     /// Parses the pipeline and body of `if`/`range`/`with`; variables declared in the
     /// pipeline go out of scope at `{{end}}`.
     fn parse_control(&mut self, context: &str) -> PResult<Branch> {
+        self.enter()?;
         let saved_vars = self.vars.len();
         let r = self.parse_control_inner(context);
         self.vars.truncate(saved_vars);
+        self.depth -= 1;
         r
+    }
+
+    fn enter(&mut self) -> PResult<()> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.errorf("max expression depth exceeded"));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn parse_control_inner(&mut self, context: &str) -> PResult<Branch> {
@@ -593,12 +608,9 @@ impl<'s> Parser<'s> {
                 ArgKind::Number(Box::new(n))
             }
             ItemType::LeftParen => {
-                if self.stack_depth >= MAX_STACK_DEPTH {
-                    return Err(self.errorf("max expression depth exceeded"));
-                }
-                self.stack_depth += 1;
+                self.enter()?;
                 let r = self.pipeline("parenthesized pipeline", ItemType::RightParen);
-                self.stack_depth -= 1;
+                self.depth -= 1;
                 ArgKind::Pipe(Box::new(r?))
             }
             ItemType::String | ItemType::RawString => {
@@ -708,6 +720,22 @@ mod tests {
         assert_eq!(
             err("{{define \"a\"}}x{{end}}{{define \"a\"}}y{{end}}"),
             "template: line:1: template: multiple definition of template \"a\""
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = |n: usize| format!("{}x{}", "{{if 1}}".repeat(n), "{{end}}".repeat(n));
+        assert!(parse("line", &deep(MAX_NESTING)).is_ok());
+        assert_eq!(
+            err(&deep(MAX_NESTING + 1)),
+            "template: line:1: max expression depth exceeded"
+        );
+        let parens = |n: usize| format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
+        assert!(parse("line", &parens(MAX_NESTING)).is_ok());
+        assert_eq!(
+            err(&parens(MAX_NESTING + 1)),
+            "template: line:1: max expression depth exceeded"
         );
     }
 

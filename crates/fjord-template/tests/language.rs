@@ -270,7 +270,7 @@ fn templates_and_blocks() {
         ),
         (
             r#"{{ define "r" }}{{ template "r" }}{{ end }}{{ template "r" }}"#,
-            r#"template: line:1:28: executing "r" at <{{template "r"}}>: exceeded maximum template depth (1000)"#,
+            r#"template: line:1:28: executing "r" at <{{template "r"}}>: exceeded maximum template depth (200)"#,
         ),
     ]);
 }
