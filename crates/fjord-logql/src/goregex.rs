@@ -134,6 +134,7 @@ fn parse_ast(re: &str) -> Result<Option<ast::Ast>, String> {
     let rewritten = to_rust(re);
     match parser.parse(&rewritten) {
         Ok(ast) => {
+            check_posix_classes(re)?;
             check_go_rules(&rewritten, &ast)?;
             Ok(Some(ast))
         }
@@ -250,6 +251,46 @@ fn repetition_op_at(s: &str) -> &str {
         len
     };
     &s[..len]
+}
+
+/// Go rejects unknown POSIX class names inside a class (`[[:foo:]]`); Rust reads them as a
+/// nested class.
+fn check_posix_classes(re: &str) -> Result<(), String> {
+    const NAMES: [&str; 14] = [
+        "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+        "space", "upper", "word", "xdigit",
+    ];
+    let b = re.as_bytes();
+    let mut i = 0;
+    let mut in_class = false;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' if !in_class => {
+                in_class = true;
+                if b.get(i + 1) == Some(&b'^') {
+                    i += 1;
+                }
+                if b.get(i + 1) == Some(&b']') {
+                    i += 1;
+                }
+            }
+            b'[' if b.get(i + 1) == Some(&b':') => {
+                if let Some(end) = re[i + 2..].find(":]") {
+                    let text = &re[i..i + 2 + end + 2];
+                    let name = &re[i + 2..i + 2 + end];
+                    if !NAMES.contains(&name.strip_prefix('^').unwrap_or(name)) {
+                        return Err(go_error("invalid character class range", text));
+                    }
+                    i += 2 + end + 1;
+                }
+            }
+            b']' if in_class => in_class = false,
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// Go-only restrictions on a tree Rust accepted.
@@ -537,6 +578,11 @@ mod tests {
             "error parsing regexp: invalid repeat count: `{1001}`"
         );
         assert!(validate("a.*b|c").is_ok());
+        assert!(validate("[[:alpha:][:^digit:]]").is_ok());
+        assert_eq!(
+            validate("[[:foo:]]").unwrap_err(),
+            "error parsing regexp: invalid character class range: `[:foo:]`"
+        );
         assert!(validate("(?P<a>x)(?P<a>y)").is_ok());
     }
 

@@ -468,7 +468,11 @@ impl Parser {
                 }
                 let bare = stages.is_empty() && unwrap.is_none();
                 if !self.eat(&Tok::RParen) {
-                    return Err(self.unexpected(if unwrap.is_some() { ") or |" } else { "" }));
+                    return Err(self.unexpected(if unwrap.is_some() {
+                        "RANGE or ) or |"
+                    } else {
+                        ""
+                    }));
                 }
                 let Tok::Range(range) = *self.peek_tok() else {
                     return Err(self.unexpected("RANGE"));
@@ -677,11 +681,21 @@ impl Parser {
         }
         let name = self.expect_ident("IDENTIFIER or }")?;
         matchers.push(self.parse_matcher_after_name(name)?);
+        // Loki's grammar recovers from an error after the first matcher (`OPEN_BRACE matchers
+        // error`): the selector ends there and parsing goes on.
+        match self.parse_more_matchers(&mut matchers) {
+            Err(Fail::Syntax(e)) => self.recover(e)?,
+            other => other?,
+        }
+        Ok(matchers)
+    }
+
+    fn parse_more_matchers(&mut self, matchers: &mut Vec<LabelMatcher>) -> PResult<()> {
         loop {
             match self.peek_tok() {
                 Tok::RBrace => {
                     self.bump();
-                    return Ok(matchers);
+                    return Ok(());
                 }
                 Tok::Comma => {
                     self.bump();
@@ -689,6 +703,32 @@ impl Parser {
                     matchers.push(self.parse_matcher_after_name(name)?);
                 }
                 _ => return Err(self.unexpected("} or ,")),
+            }
+        }
+    }
+
+    /// Loki's yacc error recovery, simplified: the syntax error is recorded (the first recorded
+    /// error is what Loki reports, unless a later grammar action fails with its own error),
+    /// tokens that cannot follow the recovered construct are skipped, and parsing resumes.
+    /// A syntax error outside the recovering constructs still ends the parse.
+    fn recover(&mut self, e: ParseError) -> PResult<()> {
+        self.lx.errors.push(e);
+        loop {
+            match self.peek_tok() {
+                Tok::Eof
+                | Tok::Pipe
+                | Tok::PipeExact
+                | Tok::PipeMatch
+                | Tok::PipePattern
+                | Tok::Neq
+                | Tok::Nre
+                | Tok::Npa
+                | Tok::Range(_)
+                | Tok::RParen => return Ok(()),
+                t if binop_of(t).is_some() => return Ok(()),
+                _ => {
+                    self.bump();
+                }
             }
         }
     }
@@ -871,7 +911,15 @@ impl Parser {
                 self.bump();
                 let mut formats = vec![self.parse_label_format()?];
                 while self.eat(&Tok::Comma) {
-                    formats.push(self.parse_label_format()?);
+                    // Loki's grammar recovers here (`labelsFormat COMMA error`).
+                    match self.parse_label_format() {
+                        Ok(f) => formats.push(f),
+                        Err(Fail::Syntax(e)) => {
+                            self.recover(e)?;
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 Ok(Stage::LabelFormat(formats))
             }
