@@ -7,15 +7,35 @@
 //! no async.
 //!
 //! How the pieces fit:
-//! * [`lexer`](crate::lexer) reproduces Loki's tokenizer (Go's `text/scanner` underneath), so
+//! * `lexer` reproduces Loki's tokenizer (Go's `text/scanner` underneath), so
 //!   keywords, durations, byte sizes and error positions come out as in Loki.
-//! * [`parser`](crate::parser) is a recursive-descent parser for Loki's yacc grammar, with
+//! * `parser` is a recursive-descent parser for Loki's yacc grammar, with
 //!   Loki's error precedence and its parse-time rewrites (literal folding, `!= a or b` splitting).
 //! * [`validate`] runs the pipeline checks Loki does when it builds a pipeline (line-filter
 //!   regexes, IP patterns, JSON paths, `label_format` names).
-//! * [`ast`] is the tree the evaluator walks; [`printer`](crate::printer) and [`pretty`] print it.
+//! * [`ast`] is the tree the evaluator walks; `printer` and [`pretty`] print it.
 //! * [`units`], [`goregex`], [`pattern`] and [`paths`] hold Loki's sub-languages (durations,
 //!   byte sizes, Go regexes, patterns, JSON/logfmt paths) for the evaluator to reuse.
+//!
+//! # Known differences from Loki
+//!
+//! Measured against Loki's own parser on 6,197 queries (`tests/loki_reference.rs`) and the
+//! conformance corpus (`tests/conformance.rs`), where everything matches, these remain:
+//! * Go templates (`line_format`, `label_format`) are not parsed here; Loki rejects a bad
+//!   template when it builds the pipeline (`stage '| line_format ...' : invalid line template:
+//!   ...`), so the evaluator/template crate must report it, with [`ParseError::stage`].
+//! * Queries nesting deeper than [`MAX_NESTING`] levels, or with trees deeper than
+//!   [`MAX_DEPTH`], are rejected (`expression nests too deeply`); Loki has no limit.
+//! * Regexes: Go's RE2 rules are emulated on the Rust `regex` parser ([`goregex`]); rare
+//!   constructs may be accepted or rejected differently. A stream matcher whose regex is valid
+//!   in Go but not for `fjord_model::LabelMatcher` (a literal `{` such as `a{`, a group name
+//!   starting with a digit) is rejected.
+//! * Folding `x ^ y` between literals uses Rust's `powf`, which can differ from Go's `math.Pow`
+//!   in the last bit.
+//! * Yacc error recovery (after a bad matcher list or `label_format` item, Loki keeps parsing and
+//!   may report a later error instead) is emulated in a simplified form.
+//! * The label-filter regex printing choice (`a=~"re"` or `` a=~`re` ``) follows Loki's regex
+//!   simplifier approximately ([`goregex::label_regex_is_raw`]).
 //!
 //! ```
 //! let expr = fjord_logql::parse_expr(r#"sum by (app) (rate({app="api"} |= "error" [5m]))"#).unwrap();
