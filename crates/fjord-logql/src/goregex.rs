@@ -14,7 +14,7 @@
 use regex_syntax::ast::{self, ErrorKind};
 use regex_syntax::hir::{self, Hir, HirKind};
 
-/// Checks a regex; the error is Go's message, `error parsing regexp: <code>: `<expr>``.
+/// Checks a regex; the error is Go's message, ``error parsing regexp: <code>: `<expr>` ``.
 pub fn validate(re: &str) -> Result<(), String> {
     parse_ast(re).map(|_| ())
 }
