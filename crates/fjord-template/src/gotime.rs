@@ -817,10 +817,10 @@ fn parse_time_zone(value: &str) -> Option<usize> {
     if b.len() < 3 {
         return None;
     }
-    if b.len() >= 4 && (&value[..4] == "ChST" || &value[..4] == "MeST") {
+    if b.starts_with(b"ChST") || b.starts_with(b"MeST") {
         return Some(4);
     }
-    if &value[..3] == "GMT" {
+    if b.starts_with(b"GMT") {
         return Some(parse_gmt(value));
     }
     if b[0] == b'+' || b[0] == b'-' {
@@ -835,7 +835,7 @@ fn parse_time_zone(value: &str) -> Option<usize> {
     match n_upper {
         0..=2 | 6 => None,
         5 if b[4] == b'T' => Some(5),
-        4 if b[3] == b'T' || &value[..4] == "WITA" => Some(4),
+        4 if b[3] == b'T' || b.starts_with(b"WITA") => Some(4),
         3 => Some(3),
         _ => None,
     }
@@ -1108,7 +1108,10 @@ pub(crate) fn parse_in_location(layout0: &str, value0: &str, loc: &Loc) -> Resul
                     value = &value[1..];
                     z = Some(Loc::Utc);
                 } else {
-                    let vb = value.as_bytes();
+                    // Offsets are ASCII: look only at the ASCII prefix, so slicing stays on
+                    // character boundaries.
+                    let ascii_len = value.bytes().take_while(u8::is_ascii).count();
+                    let vb = &value.as_bytes()[..ascii_len];
                     let parts: Option<(u8, &str, &str, &str, usize)> = match std {
                         Std::Iso8601ColonTZ | Std::NumColonTZ => (vb.len() >= 6 && vb[3] == b':')
                             .then(|| (vb[0], &value[1..3], &value[4..6], "00", 6)),
@@ -1635,6 +1638,11 @@ mod tests {
                 .unwrap_err()
                 .contains("extra text")
         );
+        // Non-ASCII where an offset or zone is expected is a parse error, not a panic.
+        for layout in ["Z07:00", "-0700", "-07", "Z07:00:00", "-070000", "MST"] {
+            assert!(parse_in_location(layout, "+€€", &Loc::Utc).is_err());
+            assert!(parse_in_location(layout, "€UTC", &Loc::Utc).is_err());
+        }
     }
 
     fn time_rfc3339() -> &'static str {

@@ -30,6 +30,8 @@ mod ast;
 mod decimal;
 mod exec;
 mod funcs;
+#[cfg(test)]
+mod fuzz_tests;
 mod gofmt;
 mod goquote;
 mod goregex;
