@@ -92,7 +92,7 @@ pub(crate) struct Exec<'a, 'o> {
     pub(crate) source: &'a str,
     pub(crate) data: &'a dyn TemplateData,
     pub(crate) out: &'o mut String,
-    vars: Vec<(&'a str, Value<'a>)>,
+    vars: smallvec::SmallVec<[(&'a str, Value<'a>); 4]>,
     at: At<'a>,
     name: &'a str,
     depth: usize,
@@ -112,7 +112,7 @@ impl<'a, 'o> Exec<'a, 'o> {
             source,
             data,
             out,
-            vars: vec![("$", Value::Labels)],
+            vars: smallvec::smallvec![("$", Value::Labels)],
             at: At::Nothing,
             name: parse_name,
             depth: 0,
@@ -384,7 +384,8 @@ impl<'a, 'o> Exec<'a, 'o> {
             Some(p) => self.eval_pipeline(dot, p)?,
             None => Value::Invalid,
         };
-        let saved_vars = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
+        let saved_vars =
+            std::mem::replace(&mut self.vars, smallvec::smallvec![("$", new_dot.clone())]);
         let saved_name = std::mem::replace(&mut self.name, t.name.as_str());
         self.depth += 1;
         let r = self.walk(&new_dot, tree);
@@ -659,7 +660,7 @@ impl<'a, 'o> Exec<'a, 'o> {
             return Ok(v);
         }
 
-        let mut argv: Vec<Value<'a>> = Vec::with_capacity(num_in);
+        let mut argv: crate::funcs::Args<'a> = crate::funcs::Args::with_capacity(num_in);
         let mut i = 0;
         while i < num_fixed && i < args.len() {
             argv.push(self.eval_arg(dot, Some(sig.params[i]), &args[i])?);

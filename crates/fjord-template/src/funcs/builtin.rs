@@ -17,7 +17,7 @@ use crate::value::{Kind, TemplateData, Value, sorted_labels};
 pub(crate) fn call<'a>(
     data: &'a dyn TemplateData,
     f: Func,
-    mut args: Vec<Value<'a>>,
+    mut args: super::Args<'a>,
 ) -> Result<Value<'a>, String> {
     match f {
         Func::Not => Ok(Value::Bool(
@@ -84,7 +84,7 @@ pub(crate) fn call<'a>(
     }
 }
 
-fn two<'a>(args: Vec<Value<'a>>) -> (Value<'a>, Value<'a>) {
+fn two<'a>(args: super::Args<'a>) -> (Value<'a>, Value<'a>) {
     let mut it = args.into_iter();
     (
         it.next().unwrap_or(Value::Invalid),
@@ -93,7 +93,7 @@ fn two<'a>(args: Vec<Value<'a>>) -> (Value<'a>, Value<'a>) {
 }
 
 /// Go's `evalArgs`: a lone string as is, otherwise `fmt.Sprint` with nil shown as `<no value>`.
-fn eval_args(args: Vec<Value<'_>>, data: &dyn TemplateData) -> String {
+fn eval_args(args: super::Args<'_>, data: &dyn TemplateData) -> String {
     if let [Value::Str(s)] = args.as_slice() {
         return s.to_string();
     }

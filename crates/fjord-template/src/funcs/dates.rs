@@ -16,7 +16,7 @@ use crate::value::{TemplateData, Value};
 pub(crate) fn call<'a>(
     data: &'a dyn TemplateData,
     f: Func,
-    args: Vec<Value<'a>>,
+    args: super::Args<'a>,
 ) -> Result<Value<'a>, String> {
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Invalid);
     let time = |i: usize| match args.get(i) {
@@ -177,7 +177,7 @@ impl Method {
     pub(crate) fn call<'a>(
         self,
         recv: Value<'a>,
-        args: Vec<Value<'a>>,
+        args: super::Args<'a>,
     ) -> Result<Value<'a>, String> {
         use Method::*;
         let other = || match args.first() {

@@ -181,7 +181,7 @@ pub(crate) fn parse_bytes(s: &str) -> Result<f64, String> {
     Ok((f as u64) as f64)
 }
 
-pub(crate) fn call<'a>(f: Func, args: Vec<Value<'a>>) -> Result<Value<'a>, String> {
+pub(crate) fn call<'a>(f: Func, args: super::Args<'a>) -> Result<Value<'a>, String> {
     let first = args.first().cloned().unwrap_or(Value::Invalid);
     let rest = args.get(1..).unwrap_or(&[]);
     Ok(match f {

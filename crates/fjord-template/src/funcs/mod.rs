@@ -23,6 +23,9 @@ use crate::value::Value;
 /// Go would try to allocate anything; a query must not exhaust the querier's memory.
 pub(crate) const MAX_STRING: usize = 64 << 20;
 
+/// Evaluated arguments of one call; most calls have at most four, kept off the heap.
+pub(crate) type Args<'a> = smallvec::SmallVec<[Value<'a>; 4]>;
+
 /// The string of an argument already checked to be a `string`.
 pub(crate) fn arg_str<'x>(v: &'x Value<'_>) -> &'x str {
     match v {
@@ -50,7 +53,7 @@ pub(crate) fn take_str<'a>(v: Value<'a>) -> Cow<'a, str> {
 pub(crate) fn call<'a>(
     ex: &mut Exec<'a, '_>,
     f: Func,
-    args: Vec<Value<'a>>,
+    args: Args<'a>,
     regex: Option<&Result<GoRegex, String>>,
 ) -> Result<Value<'a>, String> {
     use Func::*;

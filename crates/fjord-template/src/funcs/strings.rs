@@ -15,7 +15,7 @@ use crate::value::Value;
 
 pub(crate) fn call<'a>(
     f: Func,
-    args: Vec<Value<'a>>,
+    args: super::Args<'a>,
     regex: Option<&Result<GoRegex, String>>,
 ) -> Result<Value<'a>, String> {
     let mut it = args.into_iter();

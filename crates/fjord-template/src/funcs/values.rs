@@ -32,7 +32,7 @@ pub(crate) fn empty(v: &Value<'_>, data: &dyn TemplateData) -> bool {
 pub(crate) fn call<'a>(
     data: &'a dyn TemplateData,
     f: Func,
-    args: Vec<Value<'a>>,
+    args: super::Args<'a>,
 ) -> Result<Value<'a>, String> {
     match f {
         Func::Default => {
