@@ -27,7 +27,10 @@ pub fn text_error(status: StatusCode, msg: impl AsRef<str>) -> Response {
     }
     (
         status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
         body,
     )
         .into_response()
@@ -38,7 +41,11 @@ fn bad_request(msg: impl AsRef<str>) -> Response {
 }
 
 fn json(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+        body,
+    )
+        .into_response()
 }
 
 fn engine_error(e: EngineError) -> Response {
@@ -55,7 +62,11 @@ fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<TenantId, Response> {
     if !state.auth_enabled {
         return Ok(state.default_tenant.clone());
     }
-    let Some(h) = headers.get("x-scope-orgid").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else {
+    let Some(h) = headers
+        .get("x-scope-orgid")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    else {
         return Err(text_error(StatusCode::UNAUTHORIZED, "no org id"));
     };
     TenantId::from_header_single(h).map_err(|e| text_error(StatusCode::BAD_REQUEST, e.to_string()))
@@ -63,7 +74,10 @@ fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<TenantId, Response> {
 
 /// Reads a body up to `limit` bytes; 413 with Loki's message beyond it.
 async fn read_body(body: Body, limit: u64) -> Result<Bytes, Response> {
-    match http_body_util::Limited::new(body, limit as usize).collect().await {
+    match http_body_util::Limited::new(body, limit as usize)
+        .collect()
+        .await
+    {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(text_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -74,7 +88,12 @@ async fn read_body(body: Body, limit: u64) -> Result<Bytes, Response> {
 }
 
 /// Merges the query string with a form body (POST).
-async fn read_params(method: &Method, headers: &HeaderMap, query: Option<String>, body: Body) -> Result<Params, Response> {
+async fn read_params(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: Body,
+) -> Result<Params, Response> {
     let form = if method == Method::POST
         && headers
             .get(header::CONTENT_TYPE)
@@ -90,17 +109,28 @@ async fn read_params(method: &Method, headers: &HeaderMap, query: Option<String>
 
 // ---------------------------------------------------------------- push
 
-pub async fn push_v1(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Response {
+pub async fn push_v1(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     push(state, headers, body, false).await
 }
 
-pub async fn push_legacy(State(state): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Response {
+pub async fn push_legacy(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     push(state, headers, body, true).await
 }
 
 async fn push(state: Arc<ApiState>, headers: HeaderMap, body: Body, legacy: bool) -> Response {
     let Some(distributor) = state.distributor.clone() else {
-        return text_error(StatusCode::NOT_FOUND, "this process does not run the distributor");
+        return text_error(
+            StatusCode::NOT_FOUND,
+            "this process does not run the distributor",
+        );
     };
     let tenant = match tenant(&state, &headers) {
         Ok(t) => t,
@@ -110,15 +140,27 @@ async fn push(state: Arc<ApiState>, headers: HeaderMap, body: Body, legacy: bool
         Ok(b) => b,
         Err(r) => return r,
     };
-    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let inflate = match encoding.as_str() {
         "" | "snappy" => None,
         "gzip" => Some(Inflate::Gzip),
         "deflate" => Some(Inflate::Deflate),
         other => return bad_request(format!("Content-Encoding {other:?} not supported")),
     };
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if media.is_empty() {
         return bad_request("mime: no media type");
     }
@@ -126,21 +168,31 @@ async fn push(state: Arc<ApiState>, headers: HeaderMap, body: Body, legacy: bool
         Some(kind) => match push::inflate(&body, kind, state.max_decompressed_size) {
             Ok(b) => Bytes::from(b),
             Err(push::DecodeError::TooLarge { size, limit }) => {
-                return text_error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large: {size} bytes, limit: {limit} bytes"));
+                return text_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body too large: {size} bytes, limit: {limit} bytes"),
+                );
             }
             Err(e) => return bad_request(e.to_string()),
         },
         None => body,
     };
     let decoded = if media == "application/json" {
-        if legacy { push::decode_json_v0(&body) } else { push::decode_json(&body) }
+        if legacy {
+            push::decode_json_v0(&body)
+        } else {
+            push::decode_json(&body)
+        }
     } else {
         push::decode_protobuf_snappy(&body, state.max_decompressed_size)
     };
     let req = match decoded {
         Ok(r) => r,
         Err(push::DecodeError::TooLarge { size, limit }) => {
-            return text_error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large: {size} bytes, limit: {limit} bytes"));
+            return text_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body too large: {size} bytes, limit: {limit} bytes"),
+            );
         }
         Err(e) => return bad_request(e.to_string()),
     };
@@ -148,7 +200,10 @@ async fn push(state: Arc<ApiState>, headers: HeaderMap, body: Body, legacy: bool
     if reply.status == 204 {
         return StatusCode::NO_CONTENT.into_response();
     }
-    text_error(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), reply.body)
+    text_error(
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        reply.body,
+    )
 }
 
 // ---------------------------------------------------------------- queries
@@ -168,7 +223,9 @@ pub async fn query_range(
     let parsed = (|| {
         let (start, end) = params.bounds(now)?;
         if end < start {
-            return Err(crate::params::ParamError("end timestamp must not be before or equal to start time".into()));
+            return Err(crate::params::ParamError(
+                "end timestamp must not be before or equal to start time".into(),
+            ));
         }
         let limit = params.limit()?;
         let forward = params.forward()?;
@@ -240,7 +297,10 @@ pub async fn query_instant(
 
 async fn run_query(state: Arc<ApiState>, headers: HeaderMap, req: QueryRequest) -> Response {
     let Some(querier) = state.querier.clone() else {
-        return text_error(StatusCode::NOT_FOUND, "this process does not run the querier");
+        return text_error(
+            StatusCode::NOT_FOUND,
+            "this process does not run the querier",
+        );
     };
     let tenant = match tenant(&state, &headers) {
         Ok(t) => t,
@@ -305,9 +365,19 @@ pub async fn label_values(
     metadata(state, method, headers, q, body, Some(name)).await
 }
 
-async fn metadata(state: Arc<ApiState>, method: Method, headers: HeaderMap, q: Option<String>, body: Body, name: Option<String>) -> Response {
+async fn metadata(
+    state: Arc<ApiState>,
+    method: Method,
+    headers: HeaderMap,
+    q: Option<String>,
+    body: Body,
+    name: Option<String>,
+) -> Response {
     let Some(querier) = state.querier.clone() else {
-        return text_error(StatusCode::NOT_FOUND, "this process does not run the querier");
+        return text_error(
+            StatusCode::NOT_FOUND,
+            "this process does not run the querier",
+        );
     };
     let tenant = match tenant(&state, &headers) {
         Ok(t) => t,
@@ -329,7 +399,11 @@ async fn metadata(state: Arc<ApiState>, method: Method, headers: HeaderMap, q: O
     let end = end.saturating_add(1);
     let res = match &name {
         None => querier.label_names(&tenant, &matchers, start, end).await,
-        Some(n) => querier.label_values(&tenant, n, &matchers, start, end).await,
+        Some(n) => {
+            querier
+                .label_values(&tenant, n, &matchers, start, end)
+                .await
+        }
     };
     match res {
         Ok(v) => json(render::string_list(&v)),
@@ -345,7 +419,10 @@ pub async fn series(
     body: Body,
 ) -> Response {
     let Some(querier) = state.querier.clone() else {
-        return text_error(StatusCode::NOT_FOUND, "this process does not run the querier");
+        return text_error(
+            StatusCode::NOT_FOUND,
+            "this process does not run the querier",
+        );
     };
     let tenant = match tenant(&state, &headers) {
         Ok(t) => t,
@@ -368,13 +445,21 @@ pub async fn series(
             Err(r) => return r,
         }
     }
-    match querier.series(&tenant, &selectors, start, end.saturating_add(1)).await {
+    match querier
+        .series(&tenant, &selectors, start, end.saturating_add(1))
+        .await
+    {
         Ok(v) => json(render::series_list(&v)),
         Err(e) => engine_error(e),
     }
 }
 
-pub async fn format_query(method: Method, headers: HeaderMap, RawQuery(q): RawQuery, body: Body) -> Response {
+pub async fn format_query(
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> Response {
     let params = match read_params(&method, &headers, q, body).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -402,13 +487,27 @@ pub async fn ready(State(state): State<Arc<ApiState>>) -> Response {
 pub async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
     let mut out = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &state.registry) {
-        return text_error(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {e}"));
+        return text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding metrics: {e}"),
+        );
     }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], out).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 pub async fn config(State(state): State<Arc<ApiState>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], state.config_yaml.clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        state.config_yaml.clone(),
+    )
+        .into_response()
 }
 
 pub async fn buildinfo(State(state): State<Arc<ApiState>>) -> Response {
@@ -425,18 +524,35 @@ pub async fn buildinfo(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 pub async fn services(State(state): State<Arc<ApiState>>) -> Response {
-    let state_word = if state.stopping.load(Ordering::Acquire) { "Stopping" } else { "Running" };
-    let body: String = state.services.iter().map(|s| format!("{s} => {state_word}\n")).collect();
+    let state_word = if state.stopping.load(Ordering::Acquire) {
+        "Stopping"
+    } else {
+        "Running"
+    };
+    let body: String = state
+        .services
+        .iter()
+        .map(|s| format!("{s} => {state_word}\n"))
+        .collect();
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
 pub async fn flush(State(state): State<Arc<ApiState>>) -> Response {
     let Some(ing) = state.ingester.clone() else {
-        return text_error(StatusCode::NOT_FOUND, "this process does not run the ingester");
+        return text_error(
+            StatusCode::NOT_FOUND,
+            "this process does not run the ingester",
+        );
     };
     let stats = ing.flush(true).await;
     if stats.failures > 0 {
-        return text_error(StatusCode::INTERNAL_SERVER_ERROR, format!("{} flush batches failed; they will be retried", stats.failures));
+        return text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "{} flush batches failed; they will be retried",
+                stats.failures
+            ),
+        );
     }
     StatusCode::NO_CONTENT.into_response()
 }

@@ -34,7 +34,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
             match esc {
                 Some(e) => out.extend_from_slice(e),
                 None if b == 0x7f => out.push(b),
-                None => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]),
+                None => out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ]),
             }
             i += 1;
             start = i;
@@ -49,9 +56,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
             start = i;
             continue;
         }
-        if width == 3 && s[i] == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9) {
+        if width == 3 && s[i] == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)
+        {
             out.extend_from_slice(&s[start..i]);
-            out.extend_from_slice(if s[i + 2] == 0xA8 { b"\\u2028" } else { b"\\u2029" });
+            out.extend_from_slice(if s[i + 2] == 0xA8 {
+                b"\\u2028"
+            } else {
+                b"\\u2029"
+            });
             i += 3;
             start = i;
             continue;
@@ -172,6 +184,9 @@ mod tests {
         write_time_secs(&mut out, 1_705_316_400_000_000_000);
         out.push(b' ');
         write_time_secs(&mut out, 1_705_316_400_500_600_000);
-        assert_eq!(String::from_utf8(out).unwrap(), "1705314599.999 1705316400 1705316400.5");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "1705314599.999 1705316400 1705316400.5"
+        );
     }
 }

@@ -29,16 +29,25 @@ pub fn router(state: Arc<ApiState>, request_metrics: HttpMetrics) -> Router {
     let api = Router::new()
         .route("/loki/api/v1/push", post(push_v1))
         .route("/api/prom/push", post(push_legacy))
-        .route("/loki/api/v1/query_range", get(query_range).post(query_range))
+        .route(
+            "/loki/api/v1/query_range",
+            get(query_range).post(query_range),
+        )
         .route("/loki/api/v1/query", get(query_instant).post(query_instant))
         .route("/loki/api/v1/labels", get(labels).post(labels))
         .route("/loki/api/v1/label", get(labels).post(labels))
-        .route("/loki/api/v1/label/{name}/values", get(label_values).post(label_values))
+        .route(
+            "/loki/api/v1/label/{name}/values",
+            get(label_values).post(label_values),
+        )
         .route("/loki/api/v1/series", get(series).post(series))
         .route("/api/prom/label", get(labels))
         .route("/api/prom/label/{name}/values", get(label_values))
         .route("/api/prom/series", get(series).post(series))
-        .route("/loki/api/v1/format_query", get(format_query).post(format_query))
+        .route(
+            "/loki/api/v1/format_query",
+            get(format_query).post(format_query),
+        )
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -49,5 +58,8 @@ pub fn router(state: Arc<ApiState>, request_metrics: HttpMetrics) -> Router {
         // Bodies are read with explicit limits in the handlers (Loki's sizes and messages).
         .layer(DefaultBodyLimit::disable())
         .with_state(state);
-    api.layer(axum::middleware::from_fn_with_state(request_metrics, http_metrics::track))
+    api.layer(axum::middleware::from_fn_with_state(
+        request_metrics,
+        http_metrics::track,
+    ))
 }

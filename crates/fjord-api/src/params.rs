@@ -25,7 +25,10 @@ fn err(msg: impl Into<String>) -> ParamError {
 pub const NS_PER_SEC: i64 = 1_000_000_000;
 
 pub fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 impl Params {
@@ -43,12 +46,20 @@ impl Params {
 
     /// The first value of `key`, or `""` (Go's `Form.Get`).
     pub fn get(&self, key: &str) -> &str {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("")
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
     }
 
     /// Every value of `key`.
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn limit(&self) -> Result<u32, ParamError> {
@@ -56,7 +67,8 @@ impl Params {
         if l <= 0 {
             return Err(err("limit must be a positive value"));
         }
-        u32::try_from(l).map_err(|_| err(format!("limit value {l} is out of range [0, {}]", u32::MAX)))
+        u32::try_from(l)
+            .map_err(|_| err(format!("limit value {l} is out of range [0, {}]", u32::MAX)))
     }
 
     /// `direction`: `true` for forward. Default backward.
@@ -64,7 +76,10 @@ impl Params {
         match self.get("direction").to_ascii_uppercase().as_str() {
             "" | "BACKWARD" => Ok(false),
             "FORWARD" => Ok(true),
-            _ => Err(err(format!("invalid direction '{}'", self.get("direction")))),
+            _ => Err(err(format!(
+                "invalid direction '{}'",
+                self.get("direction")
+            ))),
         }
     }
 
@@ -73,9 +88,11 @@ impl Params {
     pub fn bounds(&self, now: i64) -> Result<(i64, i64), ParamError> {
         let since = match self.get("since") {
             "" => 3600 * NS_PER_SEC,
-            s => parse_prom_duration(s).map_err(|e| err(format!("could not parse 'since' parameter: {e}")))?,
+            s => parse_prom_duration(s)
+                .map_err(|e| err(format!("could not parse 'since' parameter: {e}")))?,
         };
-        let end = parse_timestamp(self.get("end"), now).map_err(|e| err(format!("could not parse 'end' parameter: {e}")))?;
+        let end = parse_timestamp(self.get("end"), now)
+            .map_err(|e| err(format!("could not parse 'end' parameter: {e}")))?;
         let end_or_now = end.min(now);
         let start = parse_timestamp(self.get("start"), end_or_now.saturating_sub(since))
             .map_err(|e| err(format!("could not parse 'start' parameter: {e}")))?;
@@ -108,7 +125,8 @@ fn parse_int(v: &str, default: i64) -> Result<i64, ParamError> {
     if v.is_empty() {
         return Ok(default);
     }
-    v.parse::<i64>().map_err(|_| err(format!("strconv.Atoi: parsing {v:?}: invalid syntax")))
+    v.parse::<i64>()
+        .map_err(|_| err(format!("strconv.Atoi: parsing {v:?}: invalid syntax")))
 }
 
 /// A Prometheus duration (`5m`, `1h30m`, `1d`), in ns.
@@ -124,7 +142,9 @@ pub fn parse_seconds_or_duration(s: &str) -> Result<i64, ParamError> {
     if let Ok(f) = s.parse::<f64>() {
         let ns = f * 1e9;
         if !ns.is_finite() || ns > i64::MAX as f64 || ns < i64::MIN as f64 {
-            return Err(err(format!("cannot parse {s:?} to a valid duration. It overflows int64")));
+            return Err(err(format!(
+                "cannot parse {s:?} to a valid duration. It overflows int64"
+            )));
         }
         return Ok(ns as i64);
     }
@@ -141,7 +161,9 @@ pub fn parse_timestamp(v: &str, default: i64) -> Result<i64, ParamError> {
             if f.is_finite() {
                 let secs = f.trunc();
                 let frac = ((f - secs) * 1000.0).round() / 1000.0;
-                return Ok((secs as i64).saturating_mul(NS_PER_SEC).saturating_add((frac * 1e9) as i64));
+                return Ok((secs as i64)
+                    .saturating_mul(NS_PER_SEC)
+                    .saturating_add((frac * 1e9) as i64));
             }
         }
     }
@@ -161,11 +183,26 @@ mod tests {
 
     #[test]
     fn timestamps_in_every_form() {
-        assert_eq!(parse_timestamp("1705312800", 0).unwrap(), 1_705_312_800 * NS_PER_SEC);
-        assert_eq!(parse_timestamp("1705312800.5", 0).unwrap(), 1_705_312_800_500_000_000);
-        assert_eq!(parse_timestamp("1705312800000000000", 0).unwrap(), 1_705_312_800 * NS_PER_SEC);
-        assert_eq!(parse_timestamp("2024-01-15T10:00:00Z", 0).unwrap(), 1_705_312_800 * NS_PER_SEC);
-        assert_eq!(parse_timestamp("2024-01-15T10:00:00.123456789Z", 0).unwrap(), 1_705_312_800_123_456_789);
+        assert_eq!(
+            parse_timestamp("1705312800", 0).unwrap(),
+            1_705_312_800 * NS_PER_SEC
+        );
+        assert_eq!(
+            parse_timestamp("1705312800.5", 0).unwrap(),
+            1_705_312_800_500_000_000
+        );
+        assert_eq!(
+            parse_timestamp("1705312800000000000", 0).unwrap(),
+            1_705_312_800 * NS_PER_SEC
+        );
+        assert_eq!(
+            parse_timestamp("2024-01-15T10:00:00Z", 0).unwrap(),
+            1_705_312_800 * NS_PER_SEC
+        );
+        assert_eq!(
+            parse_timestamp("2024-01-15T10:00:00.123456789Z", 0).unwrap(),
+            1_705_312_800_123_456_789
+        );
         assert_eq!(parse_timestamp("", 7).unwrap(), 7);
         assert!(parse_timestamp("yesterday", 0).is_err());
     }
@@ -176,7 +213,10 @@ mod tests {
         let p = Params::parse(Some(""), None);
         assert_eq!(p.bounds(now).unwrap(), (now - 3600 * NS_PER_SEC, now));
         let p = Params::parse(Some("end=5000&since=10m"), None);
-        assert_eq!(p.bounds(now).unwrap(), (4400 * NS_PER_SEC, 5000 * NS_PER_SEC));
+        assert_eq!(
+            p.bounds(now).unwrap(),
+            (4400 * NS_PER_SEC, 5000 * NS_PER_SEC)
+        );
         let p = Params::parse(Some("start=1&end=2"), Some(b"start=3"));
         assert_eq!(p.bounds(now).unwrap(), (NS_PER_SEC, 2 * NS_PER_SEC));
     }

@@ -50,7 +50,10 @@ fn write_result(out: &mut Vec<u8>, value: &QueryValue, categorize: bool) {
                     if categorize {
                         out.extend_from_slice(b",{");
                         let mut first = true;
-                        for (key, labels) in [("structuredMetadata", &e.structured_metadata), ("parsed", &e.parsed)] {
+                        for (key, labels) in [
+                            ("structuredMetadata", &e.structured_metadata),
+                            ("parsed", &e.parsed),
+                        ] {
                             if labels.is_empty() {
                                 continue;
                             }
@@ -60,7 +63,10 @@ fn write_result(out: &mut Vec<u8>, value: &QueryValue, categorize: bool) {
                             first = false;
                             write_str(out, key.as_bytes());
                             out.push(b':');
-                            write_label_map(out, labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+                            write_label_map(
+                                out,
+                                labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+                            );
                         }
                         out.push(b'}');
                     }
@@ -127,7 +133,11 @@ fn write_stats(out: &mut Vec<u8>, s: &QueryStats) {
     let zero_cache = r#"{"entriesFound":0,"entriesRequested":0,"entriesStored":0,"bytesReceived":0,"bytesSent":0,"requests":0,"downloadTime":0,"queryLengthServed":0}"#;
     let chunk = format!(
         r#"{{"headChunkBytes":0,"headChunkLines":0,"decompressedBytes":{},"decompressedLines":{},"compressedBytes":{},"totalDuplicates":{},"postFilterLines":{},"headChunkStructuredMetadataBytes":0,"decompressedStructuredMetadataBytes":0}}"#,
-        s.decompressed_bytes, s.lines_processed, s.compressed_bytes, s.duplicates, s.post_filter_lines
+        s.decompressed_bytes,
+        s.lines_processed,
+        s.compressed_bytes,
+        s.duplicates,
+        s.post_filter_lines
     );
     let text = format!(
         concat!(
@@ -208,30 +218,61 @@ mod tests {
             }],
         }]);
         let j = parse(&query_response(&v, &QueryStats::default(), false));
-        assert_eq!(j["data"]["result"][0]["values"][0], serde_json::json!(["5", "<hi>"]));
+        assert_eq!(
+            j["data"]["result"][0]["values"][0],
+            serde_json::json!(["5", "<hi>"])
+        );
         assert!(j["data"]["stats"]["summary"]["execTime"].is_number());
         let j = parse(&query_response(&v, &QueryStats::default(), true));
-        assert_eq!(j["data"]["encodingFlags"], serde_json::json!(["categorize-labels"]));
-        assert_eq!(j["data"]["result"][0]["values"][0][2], serde_json::json!({"structuredMetadata": {"trace_id": "t"}}));
+        assert_eq!(
+            j["data"]["encodingFlags"],
+            serde_json::json!(["categorize-labels"])
+        );
+        assert_eq!(
+            j["data"]["result"][0]["values"][0][2],
+            serde_json::json!({"structuredMetadata": {"trace_id": "t"}})
+        );
     }
 
     #[test]
     fn metric_shapes() {
-        let m = QueryValue::Matrix(vec![Series { labels: Labels::empty(), points: vec![(1_000_000_000_000, 1.5), (1_000_500_000_000, f64::NAN)] }]);
+        let m = QueryValue::Matrix(vec![Series {
+            labels: Labels::empty(),
+            points: vec![(1_000_000_000_000, 1.5), (1_000_500_000_000, f64::NAN)],
+        }]);
         let j = parse(&query_response(&m, &QueryStats::default(), false));
-        assert_eq!(j["data"]["result"][0]["values"], serde_json::json!([[1000, "1.5"], [1000.5, "NaN"]]));
-        let v = QueryValue::Vector(vec![Sample { labels: Labels::empty(), ts: 4_000_000_000_000_000_000, value: 2.0 }]);
+        assert_eq!(
+            j["data"]["result"][0]["values"],
+            serde_json::json!([[1000, "1.5"], [1000.5, "NaN"]])
+        );
+        let v = QueryValue::Vector(vec![Sample {
+            labels: Labels::empty(),
+            ts: 4_000_000_000_000_000_000,
+            value: 2.0,
+        }]);
         let j = parse(&query_response(&v, &QueryStats::default(), false));
-        assert_eq!(j["data"]["result"][0], serde_json::json!({"metric": {}, "value": [4000000000u64, "2"]}));
-        let s = QueryValue::Scalar { ts: 1_705_316_400_000_000_000, value: 512.0 };
+        assert_eq!(
+            j["data"]["result"][0],
+            serde_json::json!({"metric": {}, "value": [4000000000u64, "2"]})
+        );
+        let s = QueryValue::Scalar {
+            ts: 1_705_316_400_000_000_000,
+            value: 512.0,
+        };
         let j = parse(&query_response(&s, &QueryStats::default(), false));
-        assert_eq!(j["data"]["result"], serde_json::json!([1705316400000u64, "512"]));
+        assert_eq!(
+            j["data"]["result"],
+            serde_json::json!([1705316400000u64, "512"])
+        );
     }
 
     #[test]
     fn lists() {
         assert_eq!(string_list(&[]), br#"{"status":"success"}"#);
-        assert_eq!(parse(&string_list(&["a".into()]))["data"], serde_json::json!(["a"]));
+        assert_eq!(
+            parse(&string_list(&["a".into()]))["data"],
+            serde_json::json!(["a"])
+        );
         assert_eq!(parse(&series_list(&[]))["data"], serde_json::json!([]));
     }
 }

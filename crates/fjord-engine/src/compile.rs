@@ -7,7 +7,9 @@ use crate::EngineError;
 use crate::ip::IpPattern;
 use crate::line_filter::{LineFilter, compile_regex};
 use crate::pattern::Pattern;
-use crate::stages::{Cmp, LabelFilter, NamedMatcher, Stage, StringMatch, anchored_regex, decolorize_regex};
+use crate::stages::{
+    Cmp, LabelFilter, NamedMatcher, Stage, StringMatch, anchored_regex, decolorize_regex,
+};
 use crate::template_stage::{LabelsFormatter, LineFormatter};
 
 fn bad(msg: impl Into<String>) -> EngineError {
@@ -31,10 +33,12 @@ fn line_match(op: ast::LineFilterOp, m: &ast::LineMatch) -> Result<LineFilter, E
         ast::LineMatch::Ip(p) => LineFilter::Ip(IpPattern::parse(p).map_err(bad)?),
         ast::LineMatch::Text(t) => match op {
             Op::Contains | Op::NotContains => LineFilter::contains(t.as_bytes()),
-            Op::Regex | Op::NotRegex => {
-                LineFilter::Regex(compile_regex(t).map_err(|e| bad(format!("error parsing regexp: {e}")))?)
+            Op::Regex | Op::NotRegex => LineFilter::Regex(
+                compile_regex(t).map_err(|e| bad(format!("error parsing regexp: {e}")))?,
+            ),
+            Op::Pattern | Op::NotPattern => {
+                LineFilter::Pattern(Pattern::filter(t).map_err(|e| bad(e.0))?)
             }
-            Op::Pattern | Op::NotPattern => LineFilter::Pattern(Pattern::filter(t).map_err(|e| bad(e.0))?),
         },
     };
     Ok(positive)
@@ -52,30 +56,60 @@ pub fn line_filter(f: &ast::LineFilter) -> Result<LineFilter, EngineError> {
         }
         LineFilter::Or(alts)
     };
-    Ok(if f.op.is_positive() { combined } else { combined.negate() })
+    Ok(if f.op.is_positive() {
+        combined
+    } else {
+        combined.negate()
+    })
 }
 
 pub fn label_filter(f: &ast::LabelFilter) -> Result<LabelFilter, EngineError> {
     Ok(match f {
-        ast::LabelFilter::And(a, b) => LabelFilter::And(Box::new(label_filter(a)?), Box::new(label_filter(b)?)),
-        ast::LabelFilter::Or(a, b) => LabelFilter::Or(Box::new(label_filter(a)?), Box::new(label_filter(b)?)),
+        ast::LabelFilter::And(a, b) => {
+            LabelFilter::And(Box::new(label_filter(a)?), Box::new(label_filter(b)?))
+        }
+        ast::LabelFilter::Or(a, b) => {
+            LabelFilter::Or(Box::new(label_filter(a)?), Box::new(label_filter(b)?))
+        }
         ast::LabelFilter::String(m) => {
             use fjord_model::MatchOp;
-            let re = || anchored_regex(&m.value).map_err(|e| bad(format!("error parsing regexp: {e}")));
+            let re =
+                || anchored_regex(&m.value).map_err(|e| bad(format!("error parsing regexp: {e}")));
             let matcher = match m.op {
                 MatchOp::Eq => StringMatch::Eq(m.value.clone()),
                 MatchOp::Neq => StringMatch::Ne(m.value.clone()),
                 MatchOp::Re => StringMatch::Re(re()?),
                 MatchOp::Nre => StringMatch::Nre(re()?),
             };
-            LabelFilter::String { name: m.name.clone(), matcher }
+            LabelFilter::String {
+                name: m.name.clone(),
+                matcher,
+            }
         }
-        ast::LabelFilter::Number { name, op, value } => LabelFilter::Numeric { name: name.clone(), cmp: cmp(*op), value: *value },
-        ast::LabelFilter::Duration { name, op, value } => LabelFilter::Duration { name: name.clone(), cmp: cmp(*op), value: *value },
-        ast::LabelFilter::Bytes { name, op, value } => LabelFilter::Bytes { name: name.clone(), cmp: cmp(*op), value: *value },
-        ast::LabelFilter::Ip { name, negated, pattern } => {
-            LabelFilter::Ip { name: name.clone(), negate: *negated, pattern: IpPattern::parse(pattern).map_err(bad)? }
-        }
+        ast::LabelFilter::Number { name, op, value } => LabelFilter::Numeric {
+            name: name.clone(),
+            cmp: cmp(*op),
+            value: *value,
+        },
+        ast::LabelFilter::Duration { name, op, value } => LabelFilter::Duration {
+            name: name.clone(),
+            cmp: cmp(*op),
+            value: *value,
+        },
+        ast::LabelFilter::Bytes { name, op, value } => LabelFilter::Bytes {
+            name: name.clone(),
+            cmp: cmp(*op),
+            value: *value,
+        },
+        ast::LabelFilter::Ip {
+            name,
+            negated,
+            pattern,
+        } => LabelFilter::Ip {
+            name: name.clone(),
+            negate: *negated,
+            pattern: IpPattern::parse(pattern).map_err(bad)?,
+        },
     })
 }
 
@@ -107,7 +141,10 @@ pub fn json_path(expr: &str) -> Result<Vec<String>, EngineError> {
             }
             b'[' => {
                 flush(&mut cur, &mut out);
-                let end = expr[i..].find(']').map(|e| i + e).ok_or_else(|| bad(format!("cannot parse expression [{expr}]")))?;
+                let end = expr[i..]
+                    .find(']')
+                    .map(|e| i + e)
+                    .ok_or_else(|| bad(format!("cannot parse expression [{expr}]")))?;
                 let inner = expr[i + 1..end].trim();
                 if let Some(q) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
                     out.push(q.replace("\\\"", "\""));
@@ -136,28 +173,51 @@ pub fn pipeline(stages: &[ast::Stage]) -> Result<Vec<Stage>, EngineError> {
         out.push(match s {
             ast::Stage::LineFilters(fs) => {
                 let mut compiled = fs.iter().map(line_filter).collect::<Result<Vec<_>, _>>()?;
-                Stage::LineFilter(if compiled.len() == 1 { compiled.remove(0) } else { LineFilter::And(compiled) })
+                Stage::LineFilter(if compiled.len() == 1 {
+                    compiled.remove(0)
+                } else {
+                    LineFilter::And(compiled)
+                })
             }
-            ast::Stage::Logfmt(p) if p.extractions.is_empty() => Stage::Logfmt { strict: p.strict, keep_empty: p.keep_empty },
+            ast::Stage::Logfmt(p) if p.extractions.is_empty() => Stage::Logfmt {
+                strict: p.strict,
+                keep_empty: p.keep_empty,
+            },
             ast::Stage::Logfmt(p) => Stage::LogfmtExpr {
-                exprs: p.extractions.iter().map(|e| (e.name.clone(), e.expression.clone())).collect(),
+                exprs: p
+                    .extractions
+                    .iter()
+                    .map(|e| (e.name.clone(), e.expression.clone()))
+                    .collect(),
                 strict: p.strict,
             },
             ast::Stage::Json(ex) if ex.is_empty() => Stage::Json,
             ast::Stage::Json(ex) => Stage::JsonExpr {
                 ids: ex.iter().map(|e| e.name.clone()).collect(),
-                paths: ex.iter().map(|e| json_path(&e.expression)).collect::<Result<Vec<_>, _>>()?,
+                paths: ex
+                    .iter()
+                    .map(|e| json_path(&e.expression))
+                    .collect::<Result<Vec<_>, _>>()?,
             },
             ast::Stage::Regexp(re) => {
-                let re = compile_regex(re).map_err(|e| bad(format!("invalid regexp parser: {e}")))?;
-                let names = re.capture_names().enumerate().filter_map(|(i, n)| n.map(|n| (i, n.to_string()))).collect();
+                let re =
+                    compile_regex(re).map_err(|e| bad(format!("invalid regexp parser: {e}")))?;
+                let names = re
+                    .capture_names()
+                    .enumerate()
+                    .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
+                    .collect();
                 Stage::Regexp { re, names }
             }
-            ast::Stage::Pattern(p) => Stage::Pattern(Pattern::parser(p).map_err(|e| bad(format!("invalid pattern parser: {e}")))?),
+            ast::Stage::Pattern(p) => Stage::Pattern(
+                Pattern::parser(p).map_err(|e| bad(format!("invalid pattern parser: {e}")))?,
+            ),
             ast::Stage::Unpack => Stage::Unpack,
             ast::Stage::Decolorize => Stage::Decolorize(decolorize_regex()),
             ast::Stage::LabelFilter(f) => Stage::LabelFilter(label_filter(f)?),
-            ast::Stage::LineFormat(t) => Stage::LineFormat(Box::new(LineFormatter::new(t).map_err(bad)?)),
+            ast::Stage::LineFormat(t) => {
+                Stage::LineFormat(Box::new(LineFormatter::new(t).map_err(bad)?))
+            }
             ast::Stage::LabelFormat(fs) => {
                 let terms: Vec<(String, String, bool)> = fs
                     .iter()

@@ -43,7 +43,9 @@ impl IpPattern {
             let bits: u8 = bits
                 .parse()
                 .ok()
-                .filter(|b: &u8| *b <= max && !bits.starts_with('+') && (bits == "0" || !bits.starts_with('0')))
+                .filter(|b: &u8| {
+                    *b <= max && !bits.starts_with('+') && (bits == "0" || !bits.starts_with('0'))
+                })
                 .ok_or_else(|| invalid_pattern(pattern))?;
             return Ok(IpPattern::Prefix { net, bits });
         }
@@ -92,8 +94,14 @@ impl IpPattern {
                 None
             };
             if let Some(charset) = hint {
-                let len = line[i..].iter().position(|c| !charset.contains(c)).unwrap_or(n - i);
-                if let Some(ip) = std::str::from_utf8(&line[i..i + len]).ok().and_then(|s| s.parse::<IpAddr>().ok()) {
+                let len = line[i..]
+                    .iter()
+                    .position(|c| !charset.contains(c))
+                    .unwrap_or(n - i);
+                if let Some(ip) = std::str::from_utf8(&line[i..i + len])
+                    .ok()
+                    .and_then(|s| s.parse::<IpAddr>().ok())
+                {
                     if self.contains(&ip) {
                         return true;
                     }
@@ -141,7 +149,10 @@ mod tests {
         assert!(!v6.matches_in(b"client=192.168.0.1"));
         assert!(IpPattern::parse("300.1.1.1").is_err());
         assert!(IpPattern::parse("10.0.0.9-10.0.0.1").is_err());
-        assert_eq!(IpPattern::parse("nope").unwrap_err(), "ip: invalid pattern: \"nope\"");
+        assert_eq!(
+            IpPattern::parse("nope").unwrap_err(),
+            "ip: invalid pattern: \"nope\""
+        );
         let all = IpPattern::parse("0.0.0.0/0").unwrap();
         assert!(all.contains(&"8.8.8.8".parse().unwrap()));
     }

@@ -43,20 +43,29 @@ impl fmt::Display for JsonError {
             JsonError::MalformedJson => "Malformed JSON error",
             JsonError::MalformedString => "Value is string, but can't find closing '\"' symbol",
             JsonError::MalformedArray => "Value is array, but can't find closing ']' symbol",
-            JsonError::MalformedObject => "Value looks like object, but can't find closing '}' symbol",
-            JsonError::MalformedValue => "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol",
-            JsonError::MalformedStringEscape => "Encountered an invalid escape sequence in a string",
+            JsonError::MalformedObject => {
+                "Value looks like object, but can't find closing '}' symbol"
+            }
+            JsonError::MalformedValue => {
+                "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol"
+            }
+            JsonError::MalformedStringEscape => {
+                "Encountered an invalid escape sequence in a string"
+            }
         })
     }
 }
 
 fn token_end(data: &[u8]) -> usize {
-    data.iter().position(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'}' | b']')).unwrap_or(data.len())
+    data.iter()
+        .position(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'}' | b']'))
+        .unwrap_or(data.len())
 }
 
 /// Position of the next non-whitespace byte.
 fn next_token(data: &[u8]) -> Option<usize> {
-    data.iter().position(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+    data.iter()
+        .position(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
 }
 
 /// End (exclusive, after the closing quote) of a string whose opening quote was consumed, and
@@ -112,7 +121,11 @@ fn block_end(data: &[u8], open: u8, close: u8) -> Option<usize> {
 fn get_type(data: &[u8], offset: usize) -> Result<(&[u8], ValueType, usize), JsonError> {
     match data[offset] {
         b'"' => match string_end(&data[offset + 1..]).0 {
-            Some(idx) => Ok((&data[offset..offset + idx + 1], ValueType::String, offset + idx + 1)),
+            Some(idx) => Ok((
+                &data[offset..offset + idx + 1],
+                ValueType::String,
+                offset + idx + 1,
+            )),
             None => Err(JsonError::MalformedString),
         },
         b'[' => match block_end(&data[offset..], b'[', b']') {
@@ -142,13 +155,21 @@ fn get_type(data: &[u8], offset: usize) -> Result<(&[u8], ValueType, usize), Jso
 pub fn get_value(data: &[u8]) -> Result<(&[u8], ValueType, usize), JsonError> {
     let offset = next_token(data).ok_or(JsonError::MalformedJson)?;
     let (v, t, end) = get_type(data, offset)?;
-    let v = if t == ValueType::String { &v[1..v.len() - 1] } else { v };
+    let v = if t == ValueType::String {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    };
     Ok((v, t, end))
 }
 
 /// The value at a path of keys (`"[0]"` selects an array element), as `jsonparser.Get`.
 pub fn get<'a>(data: &'a [u8], keys: &[&str]) -> Result<(&'a [u8], ValueType), JsonError> {
-    let offset = if keys.is_empty() { 0 } else { search_keys(data, keys).ok_or(JsonError::KeyPathNotFound)? };
+    let offset = if keys.is_empty() {
+        0
+    } else {
+        search_keys(data, keys).ok_or(JsonError::KeyPathNotFound)?
+    };
     let (v, t, _) = get_value(&data[offset..])?;
     Ok((v, t))
 }
@@ -177,7 +198,11 @@ fn search_keys(data: &[u8], keys: &[&str]) -> Option<usize> {
                         return None;
                     }
                     let key = &data[key_begin..key_end];
-                    let key: Cow<[u8]> = if escaped { unescape(key).ok()? } else { Cow::Borrowed(key) };
+                    let key: Cow<[u8]> = if escaped {
+                        unescape(key).ok()?
+                    } else {
+                        Cow::Borrowed(key)
+                    };
                     if level <= lk as isize {
                         if *key == *keys[(level - 1) as usize].as_bytes() {
                             last_matched = true;
@@ -324,7 +349,9 @@ fn unicode_escape(s: &[u8]) -> Option<u32> {
 /// Interprets JSON escapes; invalid sequences are an error, surrogate pairs are combined, and
 /// values that are not valid characters become U+FFFD.
 pub fn unescape(s: &[u8]) -> Result<Cow<'_, [u8]>, JsonError> {
-    let Some(first) = memchr::memchr(b'\\', s) else { return Ok(Cow::Borrowed(s)) };
+    let Some(first) = memchr::memchr(b'\\', s) else {
+        return Ok(Cow::Borrowed(s));
+    };
     let mut out = Vec::with_capacity(s.len());
     out.extend_from_slice(&s[..first]);
     let mut i = first;
@@ -363,7 +390,10 @@ pub fn unescape(s: &[u8]) -> Result<Cow<'_, [u8]>, JsonError> {
             if r2 < 0xDC00 {
                 return Err(JsonError::MalformedStringEscape);
             }
-            (0x10000 + ((r.wrapping_sub(0xD800)) << 10) + r2.wrapping_sub(0xDC00), 12)
+            (
+                0x10000 + ((r.wrapping_sub(0xD800)) << 10) + r2.wrapping_sub(0xDC00),
+                12,
+            )
         };
         let ch = char::from_u32(cp).unwrap_or('\u{fffd}');
         let mut buf = [0u8; 4];
@@ -380,7 +410,11 @@ mod tests {
     fn members(s: &str) -> Result<Vec<(String, String, ValueType)>, JsonError> {
         let mut out = Vec::new();
         object_each::<JsonError>(s.as_bytes(), |k, v, t| {
-            out.push((String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned(), t));
+            out.push((
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+                t,
+            ));
             Ok(())
         })?;
         Ok(out)
@@ -393,17 +427,38 @@ mod tests {
         assert_eq!(m[1], ("n".into(), "-1.5e3".into(), ValueType::Number));
         assert_eq!(m[2].2, ValueType::Boolean);
         assert_eq!(m[3].2, ValueType::Null);
-        assert_eq!(m[4], ("arr".into(), "[1,{\"b\":2}]".into(), ValueType::Array));
-        assert_eq!(m[5], ("o".into(), "{\"k\":\"v\"}".into(), ValueType::Object));
+        assert_eq!(
+            m[4],
+            ("arr".into(), "[1,{\"b\":2}]".into(), ValueType::Array)
+        );
+        assert_eq!(
+            m[5],
+            ("o".into(), "{\"k\":\"v\"}".into(), ValueType::Object)
+        );
     }
 
     #[test]
     fn errors_have_the_librarys_texts() {
-        assert_eq!(members("not json").unwrap_err().to_string(), "Value looks like object, but can't find closing '}' symbol");
-        assert_eq!(members(r#"{"a":"unterminated"#).unwrap_err().to_string(), "Value is string, but can't find closing '\"' symbol");
-        assert_eq!(members(r#"{"a":{"b":1}"#).unwrap_err(), JsonError::MalformedArray);
-        assert_eq!(members(r#"{"a":{"b":1"#).unwrap_err(), JsonError::MalformedObject);
-        assert_eq!(members(r#"{"a":xyz}"#).unwrap_err(), JsonError::UnknownValueType);
+        assert_eq!(
+            members("not json").unwrap_err().to_string(),
+            "Value looks like object, but can't find closing '}' symbol"
+        );
+        assert_eq!(
+            members(r#"{"a":"unterminated"#).unwrap_err().to_string(),
+            "Value is string, but can't find closing '\"' symbol"
+        );
+        assert_eq!(
+            members(r#"{"a":{"b":1}"#).unwrap_err(),
+            JsonError::MalformedArray
+        );
+        assert_eq!(
+            members(r#"{"a":{"b":1"#).unwrap_err(),
+            JsonError::MalformedObject
+        );
+        assert_eq!(
+            members(r#"{"a":xyz}"#).unwrap_err(),
+            JsonError::UnknownValueType
+        );
         // Partial results before the error are kept by the caller.
         let mut seen = 0;
         let r = object_each::<JsonError>(br#"{"a":1,"b":"#, |_, _, _| {
@@ -417,16 +472,28 @@ mod tests {
     #[test]
     fn paths() {
         let doc = br#"{"a":{"b":[10,{"c":"deep"}]},"x y":"sp"}"#;
-        assert_eq!(get(doc, &["a", "b", "[0]"]).unwrap(), (&b"10"[..], ValueType::Number));
-        assert_eq!(get(doc, &["a", "b", "[1]", "c"]).unwrap(), (&b"deep"[..], ValueType::String));
+        assert_eq!(
+            get(doc, &["a", "b", "[0]"]).unwrap(),
+            (&b"10"[..], ValueType::Number)
+        );
+        assert_eq!(
+            get(doc, &["a", "b", "[1]", "c"]).unwrap(),
+            (&b"deep"[..], ValueType::String)
+        );
         assert_eq!(get(doc, &["x y"]).unwrap().0, b"sp");
-        assert_eq!(get(doc, &["a", "missing"]).unwrap_err(), JsonError::KeyPathNotFound);
+        assert_eq!(
+            get(doc, &["a", "missing"]).unwrap_err(),
+            JsonError::KeyPathNotFound
+        );
         assert_eq!(get(doc, &["a"]).unwrap().1, ValueType::Object);
     }
 
     #[test]
     fn unescapes() {
-        assert_eq!(&*unescape(br#"a\"b\\c\/\n\u00e9\ud83d\ude00"#).unwrap(), "a\"b\\c/\né😀".as_bytes());
+        assert_eq!(
+            &*unescape(br#"a\"b\\c\/\n\u00e9\ud83d\ude00"#).unwrap(),
+            "a\"b\\c/\né😀".as_bytes()
+        );
         assert!(unescape(br#"\x"#).is_err());
         assert_eq!(&*unescape(b"plain").unwrap(), b"plain");
     }

@@ -56,7 +56,10 @@ fn find<'a>(v: &'a [Label], name: &str) -> Option<&'a str> {
 
 impl LabelsBuilder {
     pub fn new(base: Arc<Labels>) -> Self {
-        LabelsBuilder { base, ..Default::default() }
+        LabelsBuilder {
+            base,
+            ..Default::default()
+        }
     }
 
     /// Starts over for the next entry of the same stream.
@@ -119,7 +122,14 @@ impl LabelsBuilder {
 
     /// A label's value and category. `__error__` and `__error_details__` are answered too.
     pub fn get_with_category(&self, key: &str) -> Option<(&str, Category)> {
-        for (i, c) in [Category::Stream, Category::StructuredMetadata, Category::Parsed].into_iter().enumerate() {
+        for (i, c) in [
+            Category::Stream,
+            Category::StructuredMetadata,
+            Category::Parsed,
+        ]
+        .into_iter()
+        .enumerate()
+        {
             if let Some(v) = find(&self.add[i], key) {
                 return Some((v, c));
             }
@@ -127,7 +137,10 @@ impl LabelsBuilder {
         if self.del.iter().any(|d| d == key) {
             return None;
         }
-        self.base.get(key).filter(|v| !v.is_empty()).map(|v| (v, Category::Stream))
+        self.base
+            .get(key)
+            .filter(|v| !v.is_empty())
+            .map(|v| (v, Category::Stream))
     }
 
     /// A label's value as a pipeline stage sees it (errors included).
@@ -145,7 +158,11 @@ impl LabelsBuilder {
 
     /// Removes labels from every category and hides base labels of those names.
     pub fn del(&mut self, name: &str) {
-        for c in [Category::Stream, Category::StructuredMetadata, Category::Parsed] {
+        for c in [
+            Category::Stream,
+            Category::StructuredMetadata,
+            Category::Parsed,
+        ] {
             self.delete_in(c, name);
         }
         self.del.push(name.to_string());
@@ -165,7 +182,9 @@ impl LabelsBuilder {
                 }
             }
             Category::Stream => {
-                if self.has_in(name, Category::StructuredMetadata) || self.has_in(name, Category::Parsed) {
+                if self.has_in(name, Category::StructuredMetadata)
+                    || self.has_in(name, Category::Parsed)
+                {
                     return;
                 }
             }
@@ -238,7 +257,12 @@ impl LabelsBuilder {
     pub fn result(&self) -> CategorizedLabels {
         if !self.has_changes() && self.err.is_empty() && self.err_details.is_empty() {
             let all = (*self.base).clone();
-            return CategorizedLabels { stream: all.clone(), all, structured_metadata: Labels::empty(), parsed: Labels::empty() };
+            return CategorizedLabels {
+                stream: all.clone(),
+                all,
+                structured_metadata: Labels::empty(),
+                parsed: Labels::empty(),
+            };
         }
         let mut buf = Vec::new();
         self.unsorted(&mut buf);
@@ -246,7 +270,10 @@ impl LabelsBuilder {
         let mut meta = Vec::new();
         let mut parsed = Vec::new();
         for l in &buf {
-            if l.name == ERROR_LABEL || l.name == ERROR_DETAILS_LABEL || self.has_in(&l.name, Category::Parsed) {
+            if l.name == ERROR_LABEL
+                || l.name == ERROR_DETAILS_LABEL
+                || self.has_in(&l.name, Category::Parsed)
+            {
                 parsed.push(l.clone());
             } else if self.has_in(&l.name, Category::StructuredMetadata) {
                 meta.push(l.clone());
@@ -254,7 +281,8 @@ impl LabelsBuilder {
                 stream.push(l.clone());
             }
         }
-        let pairs = |v: Vec<Label>| Labels::from_pairs_keep_empty(v.into_iter().map(|l| (l.name, l.value)));
+        let pairs =
+            |v: Vec<Label>| Labels::from_pairs_keep_empty(v.into_iter().map(|l| (l.name, l.value)));
         CategorizedLabels {
             all: pairs(buf),
             stream: pairs(stream),
@@ -308,19 +336,28 @@ mod tests {
     use super::*;
 
     fn b() -> LabelsBuilder {
-        LabelsBuilder::new(Arc::new(Labels::from_pairs([("app", "api"), ("level", "info")])))
+        LabelsBuilder::new(Arc::new(Labels::from_pairs([
+            ("app", "api"),
+            ("level", "info"),
+        ])))
     }
 
     #[test]
     fn precedence_and_extracted_suffix() {
         let mut l = b();
-        l.add(Category::StructuredMetadata, &[Label::new("trace_id", "t1"), Label::new("app", "x")]);
+        l.add(
+            Category::StructuredMetadata,
+            &[Label::new("trace_id", "t1"), Label::new("app", "x")],
+        );
         assert_eq!(l.get("app"), Some("api"));
         assert_eq!(l.get("app_extracted"), Some("x"));
         l.set(Category::Parsed, "trace_id", "parsed");
         assert_eq!(l.get("trace_id"), Some("parsed"));
         let r = l.result();
-        assert_eq!(r.all.to_string(), r#"{app="api", app_extracted="x", level="info", trace_id="parsed"}"#);
+        assert_eq!(
+            r.all.to_string(),
+            r#"{app="api", app_extracted="x", level="info", trace_id="parsed"}"#
+        );
         assert_eq!(r.parsed.to_string(), r#"{trace_id="parsed"}"#);
         assert_eq!(r.structured_metadata.to_string(), r#"{app_extracted="x"}"#);
     }
@@ -332,7 +369,10 @@ mod tests {
         assert_eq!(l.get("level"), None);
         l.set_err("JSONParserErr");
         assert_eq!(l.get(ERROR_LABEL), Some("JSONParserErr"));
-        assert_eq!(l.result().all.to_string(), r#"{__error__="JSONParserErr", app="api"}"#);
+        assert_eq!(
+            l.result().all.to_string(),
+            r#"{__error__="JSONParserErr", app="api"}"#
+        );
         l.reset();
         assert_eq!(l.result().all.to_string(), r#"{app="api", level="info"}"#);
     }
@@ -341,7 +381,14 @@ mod tests {
     fn grouping() {
         let mut l = b();
         l.set(Category::Parsed, "status", "200");
-        assert_eq!(l.grouped(&["status".into(), "app".into()], false).to_string(), r#"{app="api", status="200"}"#);
-        assert_eq!(l.grouped(&["status".into()], true).to_string(), r#"{app="api", level="info"}"#);
+        assert_eq!(
+            l.grouped(&["status".into(), "app".into()], false)
+                .to_string(),
+            r#"{app="api", status="200"}"#
+        );
+        assert_eq!(
+            l.grouped(&["status".into()], true).to_string(),
+            r#"{app="api", level="info"}"#
+        );
     }
 }

@@ -45,7 +45,9 @@ pub enum EngineError {
     #[error("{0}")]
     Execution(String),
     /// The query ran past its timeout: 504.
-    #[error("request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed")]
+    #[error(
+        "request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed"
+    )]
     Timeout,
     /// Reading data failed: 500.
     #[error("{0}")]

@@ -58,8 +58,14 @@ impl LineFilter {
     pub fn required(&self) -> Vec<Vec<Vec<u8>>> {
         match self {
             LineFilter::Contains(f) if !f.needle().is_empty() => vec![vec![f.needle().to_vec()]],
-            LineFilter::Regex(r) => regex_required(r.as_str()).map(|alts| vec![alts]).unwrap_or_default(),
-            LineFilter::Pattern(p) => p.literals().filter(|l| !l.is_empty()).map(|l| vec![l.to_vec()]).collect(),
+            LineFilter::Regex(r) => regex_required(r.as_str())
+                .map(|alts| vec![alts])
+                .unwrap_or_default(),
+            LineFilter::Pattern(p) => p
+                .literals()
+                .filter(|l| !l.is_empty())
+                .map(|l| vec![l.to_vec()])
+                .collect(),
             LineFilter::And(fs) => fs.iter().flat_map(|f| f.required()).collect(),
             LineFilter::Or(fs) => {
                 // One alternative set per branch is needed; use each branch's first clause.
@@ -70,7 +76,11 @@ impl LineFilter {
                         None => return Vec::new(),
                     }
                 }
-                if alts.is_empty() { Vec::new() } else { vec![alts] }
+                if alts.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![alts]
+                }
             }
             _ => Vec::new(),
         }
@@ -100,7 +110,11 @@ mod tests {
     fn filters() {
         let f = LineFilter::And(vec![
             LineFilter::contains(b"error"),
-            LineFilter::Or(vec![LineFilter::contains(b"db"), LineFilter::contains(b"api")]).negate(),
+            LineFilter::Or(vec![
+                LineFilter::contains(b"db"),
+                LineFilter::contains(b"api"),
+            ])
+            .negate(),
         ]);
         assert!(f.matches(b"error in web"));
         assert!(!f.matches(b"error in db"));
@@ -108,17 +122,26 @@ mod tests {
         let r = LineFilter::Regex(compile_regex(r"status=\d{3}").unwrap());
         assert!(r.matches(b"x status=500 y"));
         let dot = LineFilter::Regex(compile_regex("a.b").unwrap());
-        assert!(!dot.matches(b"a\nb"), "`.` does not match a newline, as in Go");
+        assert!(
+            !dot.matches(b"a\nb"),
+            "`.` does not match a newline, as in Go"
+        );
     }
 
     #[test]
     fn required_literals() {
-        let f = LineFilter::And(vec![LineFilter::contains(b"NEEDLE"), LineFilter::Regex(compile_regex("foo(bar|baz)").unwrap())]);
+        let f = LineFilter::And(vec![
+            LineFilter::contains(b"NEEDLE"),
+            LineFilter::Regex(compile_regex("foo(bar|baz)").unwrap()),
+        ]);
         let req = f.required();
         assert_eq!(req[0], vec![b"NEEDLE".to_vec()]);
         assert!(req[1].iter().all(|l| l.starts_with(b"foo")));
         assert!(LineFilter::contains(b"x").negate().required().is_empty());
         let ci = LineFilter::Regex(compile_regex("(?i)needle").unwrap()).required();
-        assert!(ci.is_empty() || ci[0].iter().any(|l| l == b"NEEDLE"), "case variants are alternatives");
+        assert!(
+            ci.is_empty() || ci[0].iter().any(|l| l == b"NEEDLE"),
+            "case variants are alternatives"
+        );
     }
 }

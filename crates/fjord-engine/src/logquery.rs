@@ -80,10 +80,17 @@ pub struct LogQuery<'a> {
 }
 
 /// Runs a log query over prepared streams.
-pub fn run(streams: &[StreamData], q: &LogQuery<'_>, stats: &mut QueryStats) -> Result<Vec<StreamResult>, EngineError> {
+pub fn run(
+    streams: &[StreamData],
+    q: &LogQuery<'_>,
+    stats: &mut QueryStats,
+) -> Result<Vec<StreamResult>, EngineError> {
     // Units of every stream, nearest to the query's starting end first.
-    let mut order: Vec<(usize, usize)> =
-        streams.iter().enumerate().flat_map(|(s, d)| (0..d.units.len()).map(move |u| (s, u))).collect();
+    let mut order: Vec<(usize, usize)> = streams
+        .iter()
+        .enumerate()
+        .flat_map(|(s, d)| (0..d.units.len()).map(move |u| (s, u)))
+        .collect();
     if q.forward {
         order.sort_by_key(|&(s, u)| streams[s].units[u].meta().min_ts);
     } else {
@@ -113,14 +120,23 @@ pub fn run(streams: &[StreamData], q: &LogQuery<'_>, stats: &mut QueryStats) -> 
         let block = unit.decode()?;
         stats.decompressed_bytes += meta.raw_bytes;
         let range = entry_range(&block.ts, q.start, q.end);
-        let builder = builders[s].get_or_insert_with(|| LabelsBuilder::new(streams[s].labels.clone()));
-        let indices: Box<dyn Iterator<Item = usize>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+        let builder =
+            builders[s].get_or_insert_with(|| LabelsBuilder::new(streams[s].labels.clone()));
+        let indices: Box<dyn Iterator<Item = usize>> = if q.forward {
+            Box::new(range)
+        } else {
+            Box::new(range.rev())
+        };
         for i in indices {
             let ts = block.ts[i];
             let key = Key {
                 time: if q.forward { ts } else { -ts },
                 stream_hash: hashes[s],
-                pos: if q.forward { (u as i64, i as i64) } else { (-(u as i64), -(i as i64)) },
+                pos: if q.forward {
+                    (u as i64, i as i64)
+                } else {
+                    (-(u as i64), -(i as i64))
+                },
             };
             if heap.len() >= q.limit && heap.peek().is_some_and(|w| key >= w.key) {
                 // Entries of this unit only get worse from here in this direction.
@@ -149,7 +165,12 @@ pub fn run(streams: &[StreamData], q: &LogQuery<'_>, stats: &mut QueryStats) -> 
                 continue;
             }
             stats.post_filter_lines += 1;
-            heap.push(Hit { key, ts, line: Bytes::copy_from_slice(&cur), labels: builder.result() });
+            heap.push(Hit {
+                key,
+                ts,
+                line: Bytes::copy_from_slice(&cur),
+                labels: builder.result(),
+            });
             if heap.len() > q.limit {
                 heap.pop();
             }
@@ -172,10 +193,20 @@ fn apply_interval(hits: Vec<Hit>, interval: i64, forward: bool) -> Vec<Hit> {
         let ts = h.ts;
         let ok = match next_allowed {
             None => true,
-            Some(n) => if forward { ts >= n } else { ts <= n },
+            Some(n) => {
+                if forward {
+                    ts >= n
+                } else {
+                    ts <= n
+                }
+            }
         };
         if ok {
-            next_allowed = Some(if forward { ts + interval } else { ts - interval });
+            next_allowed = Some(if forward {
+                ts + interval
+            } else {
+                ts - interval
+            });
             out.push(h);
         }
     }
@@ -185,14 +216,33 @@ fn apply_interval(hits: Vec<Hit>, interval: i64, forward: bool) -> Vec<Hit> {
 fn group(hits: Vec<Hit>, categorize: bool) -> Vec<StreamResult> {
     let mut streams: BTreeMap<String, StreamResult> = BTreeMap::new();
     for h in hits {
-        let labels = if categorize { h.labels.stream.clone() } else { h.labels.all.clone() };
+        let labels = if categorize {
+            h.labels.stream.clone()
+        } else {
+            h.labels.all.clone()
+        };
         let entry = LogEntry {
             ts: h.ts,
             line: h.line,
-            structured_metadata: if categorize { h.labels.structured_metadata.clone().into_vec() } else { Vec::new() },
-            parsed: if categorize { h.labels.parsed.clone().into_vec() } else { Vec::new() },
+            structured_metadata: if categorize {
+                h.labels.structured_metadata.clone().into_vec()
+            } else {
+                Vec::new()
+            },
+            parsed: if categorize {
+                h.labels.parsed.clone().into_vec()
+            } else {
+                Vec::new()
+            },
         };
-        streams.entry(labels.to_string()).or_insert_with(|| StreamResult { labels, entries: Vec::new() }).entries.push(entry);
+        streams
+            .entry(labels.to_string())
+            .or_insert_with(|| StreamResult {
+                labels,
+                entries: Vec::new(),
+            })
+            .entries
+            .push(entry);
     }
     streams.into_values().collect()
 }

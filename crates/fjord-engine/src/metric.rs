@@ -21,7 +21,9 @@ use crate::labels_builder::{ERROR_LABEL, LabelsBuilder};
 use crate::logquery::stable_hash;
 use crate::range_fns::{self, RangeOp};
 use crate::scan::{self, StreamData, entry_range};
-use crate::stages::{ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, start_entry};
+use crate::stages::{
+    ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, start_entry,
+};
 use crate::{DataSource, EngineError, QueryStats};
 
 /// One instant vector per evaluation time.
@@ -110,7 +112,11 @@ fn grouped_labels(lbs: &LabelsBuilder, spec: &GroupSpec) -> Labels {
 enum Extract {
     Count,
     Bytes,
-    Unwrap { label: String, conversion: Option<ast::UnwrapConversion>, post: Option<LabelFilter> },
+    Unwrap {
+        label: String,
+        conversion: Option<ast::UnwrapConversion>,
+        post: Option<LabelFilter>,
+    },
 }
 
 struct RangePlan {
@@ -134,7 +140,10 @@ fn convert(conv: Option<ast::UnwrapConversion>, v: &str) -> Result<f64, String> 
 
 /// Builds the extraction plan of a range aggregation, with the grouping pushed down from an
 /// enclosing `sum` when Loki would do so.
-fn range_plan(r: &ast::RangeAggregation, injected: Option<&ast::Grouping>) -> Result<RangePlan, EngineError> {
+fn range_plan(
+    r: &ast::RangeAggregation,
+    injected: Option<&ast::Grouping>,
+) -> Result<RangePlan, EngineError> {
     let stages = compile::pipeline(&r.range.selector.stages)?;
     let grouping = r.grouping.as_ref().or(injected);
     let (mut spec, mut no_labels) = match grouping {
@@ -158,7 +167,10 @@ fn range_plan(r: &ast::RangeAggregation, injected: Option<&ast::Grouping>) -> Re
                 [] => None,
                 fs => {
                     let mut it = fs.iter();
-                    let mut acc = compile::label_filter(it.next().ok_or_else(|| EngineError::Execution("empty filter list".into()))?)?;
+                    let mut acc = compile::label_filter(
+                        it.next()
+                            .ok_or_else(|| EngineError::Execution("empty filter list".into()))?,
+                    )?;
                     for f in it {
                         acc = LabelFilter::And(Box::new(acc), Box::new(compile::label_filter(f)?));
                     }
@@ -182,11 +194,30 @@ fn range_plan(r: &ast::RangeAggregation, injected: Option<&ast::Grouping>) -> Re
             } else {
                 (groups, without)
             };
-            let hints = Hints::new(required, &groups, without, no_labels, Some(&u.label), &stages, post.as_ref());
+            let hints = Hints::new(
+                required,
+                &groups,
+                without,
+                no_labels,
+                Some(&u.label),
+                &stages,
+                post.as_ref(),
+            );
             if !no_labels {
-                spec = if without { GroupSpec::Without(groups) } else { GroupSpec::By(groups) };
+                spec = if without {
+                    GroupSpec::Without(groups)
+                } else {
+                    GroupSpec::By(groups)
+                };
             }
-            (Extract::Unwrap { label: u.label.clone(), conversion: u.conversion, post }, hints)
+            (
+                Extract::Unwrap {
+                    label: u.label.clone(),
+                    conversion: u.conversion,
+                    post,
+                },
+                hints,
+            )
         }
         None => {
             let extract = match r.op {
@@ -198,21 +229,37 @@ fn range_plan(r: &ast::RangeAggregation, injected: Option<&ast::Grouping>) -> Re
                 GroupSpec::Without(g) => (g.clone(), true),
                 _ => (Vec::new(), false),
             };
-            (extract, Hints::new(required, &groups, without, no_labels, None, &stages, None))
+            (
+                extract,
+                Hints::new(required, &groups, without, no_labels, None, &stages, None),
+            )
         }
     };
     if no_labels {
         spec = GroupSpec::NoLabels;
     }
     let skip_clauses = compile::skippable_literals(&stages);
-    Ok(RangePlan { stages, extract, spec, hints, skip_clauses })
+    Ok(RangePlan {
+        stages,
+        extract,
+        spec,
+        hints,
+        skip_clauses,
+    })
 }
 
 /// Samples of every series, time-ordered.
 type SeriesSamples = HashMap<Labels, Vec<(i64, u64, f64)>>;
 
 /// Turns one stream's entries in `(lo, hi]` into samples.
-fn extract_stream(plan: &RangePlan, stream: &StreamData, lo: i64, hi: i64, out: &mut SeriesSamples, stats: &mut QueryStats) -> Result<(), EngineError> {
+fn extract_stream(
+    plan: &RangePlan,
+    stream: &StreamData,
+    lo: i64,
+    hi: i64,
+    out: &mut SeriesSamples,
+    stats: &mut QueryStats,
+) -> Result<(), EngineError> {
     let mut lbs = LabelsBuilder::new(stream.labels.clone());
     let mut hints = plan.hints.clone();
     let hash = stable_hash(&stream.labels);
@@ -253,7 +300,11 @@ fn extract_stream(plan: &RangePlan, stream: &StreamData, lo: i64, hi: i64, out: 
             let value = match &plan.extract {
                 Extract::Count => 1.0,
                 Extract::Bytes => cur.len() as f64,
-                Extract::Unwrap { label, conversion, post } => {
+                Extract::Unwrap {
+                    label,
+                    conversion,
+                    post,
+                } => {
                     let raw = match lbs.get(label) {
                         Some(v) if !v.is_empty() => v.to_string(),
                         _ => continue,
@@ -275,7 +326,9 @@ fn extract_stream(plan: &RangePlan, stream: &StreamData, lo: i64, hi: i64, out: 
                 }
             };
             stats.post_filter_lines += 1;
-            out.entry(grouped_labels(&lbs, &plan.spec)).or_default().push((ts, hash, value));
+            out.entry(grouped_labels(&lbs, &plan.spec))
+                .or_default()
+                .push((ts, hash, value));
         }
     }
     Ok(())
@@ -285,7 +338,9 @@ fn range_op(r: &ast::RangeAggregation) -> RangeOp {
     use ast::RangeOp as A;
     match r.op {
         A::CountOverTime => RangeOp::Count,
-        A::Rate => RangeOp::Rate { unwrapped: r.range.unwrap.is_some() },
+        A::Rate => RangeOp::Rate {
+            unwrapped: r.range.unwrap.is_some(),
+        },
         A::RateCounter => RangeOp::RateCounter,
         A::BytesOverTime => RangeOp::Bytes,
         A::BytesRate => RangeOp::BytesRate,
@@ -352,44 +407,60 @@ async fn eval_range(
     // Entries in (start − offset − range, end − offset].
     let lo = timing.start - offset - range;
     let hi = timing.end - offset;
-    let selected = source.select(&r.range.selector.matchers, lo.saturating_add(1), hi.saturating_add(1)).await?;
-    let streams: Vec<StreamData> =
-        selected.into_iter().map(|s| scan::prepare(s, lo.saturating_add(1), hi.saturating_add(1))).collect::<Result<_, _>>()?;
+    let selected = source
+        .select(
+            &r.range.selector.matchers,
+            lo.saturating_add(1),
+            hi.saturating_add(1),
+        )
+        .await?;
+    let streams: Vec<StreamData> = selected
+        .into_iter()
+        .map(|s| scan::prepare(s, lo.saturating_add(1), hi.saturating_add(1)))
+        .collect::<Result<_, _>>()?;
     let op = range_op(r);
     let times = timing.times();
     let task_plan = plan.clone();
-    let (series, task_stats) = tokio::task::spawn_blocking(move || -> Result<(SeriesSamples, QueryStats), EngineError> {
-        let parts: Vec<Result<(SeriesSamples, QueryStats), EngineError>> = streams
-            .par_iter()
-            .map(|s| {
-                let mut out = SeriesSamples::new();
-                let mut st = QueryStats::default();
-                extract_stream(&task_plan, s, lo, hi, &mut out, &mut st)?;
-                Ok((out, st))
-            })
-            .collect();
-        let mut all = SeriesSamples::new();
-        let mut stats = QueryStats::default();
-        for p in parts {
-            let (part, st) = p?;
-            add_stats(&mut stats, &st);
-            for (k, mut v) in part {
-                all.entry(k).or_default().append(&mut v);
+    let (series, task_stats) = tokio::task::spawn_blocking(
+        move || -> Result<(SeriesSamples, QueryStats), EngineError> {
+            let parts: Vec<Result<(SeriesSamples, QueryStats), EngineError>> = streams
+                .par_iter()
+                .map(|s| {
+                    let mut out = SeriesSamples::new();
+                    let mut st = QueryStats::default();
+                    extract_stream(&task_plan, s, lo, hi, &mut out, &mut st)?;
+                    Ok((out, st))
+                })
+                .collect();
+            let mut all = SeriesSamples::new();
+            let mut stats = QueryStats::default();
+            for p in parts {
+                let (part, st) = p?;
+                add_stats(&mut stats, &st);
+                for (k, mut v) in part {
+                    all.entry(k).or_default().append(&mut v);
+                }
             }
-        }
-        for v in all.values_mut() {
-            // Time order; equal times ordered by stream hash, as Loki's sample merge does.
-            v.sort_by_key(|&(t, h, _)| (t, h));
-        }
-        Ok((all, stats))
-    })
+            for v in all.values_mut() {
+                // Time order; equal times ordered by stream hash, as Loki's sample merge does.
+                v.sort_by_key(|&(t, h, _)| (t, h));
+            }
+            Ok((all, stats))
+        },
+    )
     .await
     .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
     add_stats(stats, &task_stats);
 
-    let mut out = Steps { times: times.clone(), vectors: vec![Vec::new(); times.len()] };
+    let mut out = Steps {
+        times: times.clone(),
+        vectors: vec![Vec::new(); times.len()],
+    };
     let mut present = vec![false; times.len()];
-    let mut series: Vec<(Labels, Vec<(i64, f64)>)> = series.into_iter().map(|(k, v)| (k, v.into_iter().map(|(t, _, x)| (t, x)).collect())).collect();
+    let mut series: Vec<(Labels, Vec<(i64, f64)>)> = series
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().map(|(t, _, x)| (t, x)).collect()))
+        .collect();
     series.sort_by(|a, b| a.0.cmp(&b.0));
     for (labels, samples) in &series {
         let (mut from, mut to) = (0usize, 0usize);
@@ -409,7 +480,10 @@ async fn eval_range(
             }
             present[i] = true;
             if op != RangeOp::Absent {
-                out.vectors[i].push((labels.clone(), range_fns::eval(op, &samples[from..to], w_hi, range)));
+                out.vectors[i].push((
+                    labels.clone(),
+                    range_fns::eval(op, &samples[from..to], w_hi, range),
+                ));
             }
         }
     }
@@ -444,11 +518,21 @@ fn group_key(l: &Labels, g: &ast::Grouping, sorted_groups: &[String]) -> Labels 
         out.remove("__name__");
         out
     } else {
-        Labels::from_sorted_unchecked(l.iter().filter(|x| sorted_groups.contains(&x.name)).cloned().collect())
+        Labels::from_sorted_unchecked(
+            l.iter()
+                .filter(|x| sorted_groups.contains(&x.name))
+                .cloned()
+                .collect(),
+        )
     }
 }
 
-fn aggregate(op: VectorOp, param: Option<i64>, g: &ast::Grouping, vec: Vec<(Labels, f64)>) -> Vec<(Labels, f64)> {
+fn aggregate(
+    op: VectorOp,
+    param: Option<i64>,
+    g: &ast::Grouping,
+    vec: Vec<(Labels, f64)>,
+) -> Vec<(Labels, f64)> {
     let groups = sorted(&g.labels);
     let k = param.unwrap_or(0);
     if matches!(op, VectorOp::Topk | VectorOp::Bottomk) && k < 1 {
@@ -467,11 +551,24 @@ fn aggregate(op: VectorOp, param: Option<i64>, g: &ast::Grouping, vec: Vec<(Labe
         let key = group_key(&metric, g, &groups);
         match result.get_mut(&key) {
             None => {
-                let mut grp = Group { labels: key.clone(), value: v, mean: v, count: 1.0, members: Vec::new() };
+                let mut grp = Group {
+                    labels: key.clone(),
+                    value: v,
+                    mean: v,
+                    count: 1.0,
+                    members: Vec::new(),
+                };
                 if matches!(op, VectorOp::Stddev | VectorOp::Stdvar) {
                     grp.value = 0.0;
                 }
-                if matches!(op, VectorOp::Topk | VectorOp::Bottomk | VectorOp::Sort | VectorOp::SortDesc | VectorOp::ApproxTopk) {
+                if matches!(
+                    op,
+                    VectorOp::Topk
+                        | VectorOp::Bottomk
+                        | VectorOp::Sort
+                        | VectorOp::SortDesc
+                        | VectorOp::ApproxTopk
+                ) {
                     grp.members.push((metric, v));
                 }
                 order.push(key.clone());
@@ -508,7 +605,11 @@ fn aggregate(op: VectorOp, param: Option<i64>, g: &ast::Grouping, vec: Vec<(Labe
                     grp.mean += delta / grp.count;
                     grp.value += delta * (v - grp.mean);
                 }
-                VectorOp::Topk | VectorOp::Bottomk | VectorOp::Sort | VectorOp::SortDesc | VectorOp::ApproxTopk => {
+                VectorOp::Topk
+                | VectorOp::Bottomk
+                | VectorOp::Sort
+                | VectorOp::SortDesc
+                | VectorOp::ApproxTopk => {
                     grp.members.push((metric, v));
                 }
             },
@@ -516,7 +617,9 @@ fn aggregate(op: VectorOp, param: Option<i64>, g: &ast::Grouping, vec: Vec<(Labe
     }
     let mut out = Vec::new();
     for key in order {
-        let Some(grp) = result.remove(&key) else { continue };
+        let Some(grp) = result.remove(&key) else {
+            continue;
+        };
         match op {
             VectorOp::Avg => out.push((grp.labels, grp.mean)),
             VectorOp::Count => out.push((grp.labels, grp.count)),
@@ -562,7 +665,12 @@ fn signature(l: &Labels, m: &ast::VectorMatching, default_all: bool) -> Labels {
         return l.clone();
     }
     if m.on {
-        Labels::from_sorted_unchecked(l.iter().filter(|x| m.labels.contains(&x.name)).cloned().collect())
+        Labels::from_sorted_unchecked(
+            l.iter()
+                .filter(|x| m.labels.contains(&x.name))
+                .cloned()
+                .collect(),
+        )
     } else {
         let mut out = l.clone();
         for n in &m.labels {
@@ -576,7 +684,12 @@ fn result_metric(lhs: &Labels, rhs: &Labels, m: &ast::VectorMatching) -> Labels 
     let mut out = lhs.clone();
     if m.card == Cardinality::OneToOne {
         if m.on {
-            out = Labels::from_sorted_unchecked(lhs.iter().filter(|x| m.labels.contains(&x.name)).cloned().collect());
+            out = Labels::from_sorted_unchecked(
+                lhs.iter()
+                    .filter(|x| m.labels.contains(&x.name))
+                    .cloned()
+                    .collect(),
+            );
         } else {
             for n in &m.labels {
                 out.remove(n);
@@ -605,7 +718,11 @@ fn merge(op: BinOpKind, l: f64, r: f64, filter: bool, keep_left: bool) -> Option
     Some(res)
 }
 
-fn vector_binop(b: &ast::BinOp, lhs: Vec<(Labels, f64)>, rhs: Vec<(Labels, f64)>) -> Result<Vec<(Labels, f64)>, EngineError> {
+fn vector_binop(
+    b: &ast::BinOp,
+    lhs: Vec<(Labels, f64)>,
+    rhs: Vec<(Labels, f64)>,
+) -> Result<Vec<(Labels, f64)>, EngineError> {
     let m = &b.modifier.matching;
     let lsig: Vec<Labels> = lhs.iter().map(|(l, _)| signature(l, m, true)).collect();
     let rsig: Vec<Labels> = rhs.iter().map(|(l, _)| signature(l, m, true)).collect();
@@ -614,7 +731,12 @@ fn vector_binop(b: &ast::BinOp, lhs: Vec<(Labels, f64)>, rhs: Vec<(Labels, f64)>
             if lhs.is_empty() || rhs.is_empty() {
                 return Ok(Vec::new());
             }
-            return Ok(lhs.into_iter().zip(lsig).filter(|(_, s)| rsig.contains(s)).map(|(x, _)| x).collect());
+            return Ok(lhs
+                .into_iter()
+                .zip(lsig)
+                .filter(|(_, s)| rsig.contains(s))
+                .map(|(x, _)| x)
+                .collect());
         }
         BinOpKind::Or => {
             if lhs.is_empty() {
@@ -624,19 +746,33 @@ fn vector_binop(b: &ast::BinOp, lhs: Vec<(Labels, f64)>, rhs: Vec<(Labels, f64)>
                 return Ok(lhs);
             }
             let mut out = lhs;
-            out.extend(rhs.into_iter().zip(rsig).filter(|(_, s)| !lsig.contains(s)).map(|(x, _)| x));
+            out.extend(
+                rhs.into_iter()
+                    .zip(rsig)
+                    .filter(|(_, s)| !lsig.contains(s))
+                    .map(|(x, _)| x),
+            );
             return Ok(out);
         }
         BinOpKind::Unless => {
             if lhs.is_empty() || rhs.is_empty() {
                 return Ok(lhs);
             }
-            return Ok(lhs.into_iter().zip(lsig).filter(|(_, s)| !rsig.contains(s)).map(|(x, _)| x).collect());
+            return Ok(lhs
+                .into_iter()
+                .zip(lsig)
+                .filter(|(_, s)| !rsig.contains(s))
+                .map(|(x, _)| x)
+                .collect());
         }
         _ => {}
     }
     let one_to_many = m.card == Cardinality::OneToMany;
-    let (left, lsigs, right, rsigs) = if one_to_many { (rhs, rsig, lhs, lsig) } else { (lhs, lsig, rhs, rsig) };
+    let (left, lsigs, right, rsigs) = if one_to_many {
+        (rhs, rsig, lhs, lsig)
+    } else {
+        (lhs, lsig, rhs, rsig)
+    };
     let mut right_by_sig: HashMap<Labels, (Labels, f64)> = HashMap::new();
     for ((l, v), s) in right.into_iter().zip(rsigs) {
         if right_by_sig.contains_key(&s) {
@@ -650,7 +786,9 @@ fn vector_binop(b: &ast::BinOp, lhs: Vec<(Labels, f64)>, rhs: Vec<(Labels, f64)>
     let mut matched: HashMap<Labels, Vec<Labels>> = HashMap::new();
     let mut out = Vec::new();
     for ((ll, lv), s) in left.into_iter().zip(lsigs) {
-        let Some((rl, rv)) = right_by_sig.get(&s) else { continue };
+        let Some((rl, rv)) = right_by_sig.get(&s) else {
+            continue;
+        };
         // Loki derives the result labels from the side iterated here (the "many" side for
         // group_right), with `group_*` labels taken from the other side.
         let metric = result_metric(&ll, rl, m);
@@ -664,7 +802,10 @@ fn vector_binop(b: &ast::BinOp, lhs: Vec<(Labels, f64)>, rhs: Vec<(Labels, f64)>
         } else {
             let inserted = matched.entry(s.clone()).or_default();
             if inserted.contains(&metric) {
-                return Err(EngineError::Execution("multiple matches for labels: grouping labels must ensure unique matches".into()));
+                return Err(EngineError::Execution(
+                    "multiple matches for labels: grouping labels must ensure unique matches"
+                        .into(),
+                ));
             }
             inserted.push(metric.clone());
         }
@@ -688,16 +829,27 @@ pub fn eval<'a>(
 ) -> futures_like::BoxFuture<'a, Result<Steps, EngineError>> {
     Box::pin(async move {
         match e {
-            SampleExpr::RangeAggregation(r) => eval_range(r, None, source, timing, limits, stats).await,
+            SampleExpr::RangeAggregation(r) => {
+                eval_range(r, None, source, timing, limits, stats).await
+            }
             SampleExpr::VectorAggregation(v) => {
                 let inner = match &*v.inner {
-                    SampleExpr::RangeAggregation(r) if v.op == VectorOp::Sum && r.grouping.is_none() && can_inject(r.op) => {
+                    SampleExpr::RangeAggregation(r)
+                        if v.op == VectorOp::Sum && r.grouping.is_none() && can_inject(r.op) =>
+                    {
                         eval_range(r, Some(&v.grouping), source, timing, limits, stats).await?
                     }
                     other => eval(other, source, timing, limits, stats).await?,
                 };
-                let vectors = inner.vectors.into_iter().map(|vec| aggregate(v.op, v.param, &v.grouping, vec)).collect();
-                Ok(Steps { times: inner.times, vectors })
+                let vectors = inner
+                    .vectors
+                    .into_iter()
+                    .map(|vec| aggregate(v.op, v.param, &v.grouping, vec))
+                    .collect();
+                Ok(Steps {
+                    times: inner.times,
+                    vectors,
+                })
             }
             SampleExpr::Literal(x) | SampleExpr::Vector(x) => {
                 let times = timing.times();
@@ -706,8 +858,15 @@ pub fn eval<'a>(
             }
             SampleExpr::LabelReplace(lr) => {
                 let mut inner = eval(&lr.inner, source, timing, limits, stats).await?;
-                let re = regex::Regex::new(&format!("^(?s:{})$", fjord_model::goregex::translate(&lr.regex)))
-                    .map_err(|e| EngineError::BadRequest(format!("invalid regular expression in label_replace(): {e}")))?;
+                let re = regex::Regex::new(&format!(
+                    "^(?s:{})$",
+                    fjord_model::goregex::translate(&lr.regex)
+                ))
+                .map_err(|e| {
+                    EngineError::BadRequest(format!(
+                        "invalid regular expression in label_replace(): {e}"
+                    ))
+                })?;
                 let valid_dst = fjord_model::labels::is_valid_label_name(&lr.dst);
                 for v in &mut inner.vectors {
                     for (labels, _) in v.iter_mut() {
@@ -715,7 +874,9 @@ pub fn eval<'a>(
                             continue;
                         }
                         let src = labels.get(&lr.src).unwrap_or("").to_string();
-                        let Some(caps) = re.captures(&src) else { continue };
+                        let Some(caps) = re.captures(&src) else {
+                            continue;
+                        };
                         let mut res = String::new();
                         caps.expand(&lr.replacement, &mut res);
                         labels.remove(&lr.dst);
@@ -726,44 +887,55 @@ pub fn eval<'a>(
                 }
                 Ok(inner)
             }
-            SampleExpr::BinOp(b) => {
-                match (&*b.lhs, &*b.rhs) {
-                    (SampleExpr::Literal(x), other) | (other, SampleExpr::Literal(x)) => {
-                        let literal_left = matches!(&*b.lhs, SampleExpr::Literal(_));
-                        let inner = eval(other, source, timing, limits, stats).await?;
-                        let filter = !b.modifier.return_bool;
-                        let vectors = inner
-                            .vectors
-                            .into_iter()
-                            .map(|vec| {
-                                vec.into_iter()
-                                    .filter_map(|(l, v)| {
-                                        let merged = if literal_left { merge(b.op, *x, v, filter, false) } else { merge(b.op, v, *x, filter, true) };
-                                        merged.map(|m| (l, m))
-                                    })
-                                    .collect()
-                            })
-                            .collect();
-                        Ok(Steps { times: inner.times, vectors })
-                    }
-                    _ => {
-                        let rhs = eval(&b.rhs, source, timing, limits, stats).await?;
-                        let lhs = eval(&b.lhs, source, timing, limits, stats).await?;
-                        let mut vectors = Vec::with_capacity(lhs.vectors.len());
-                        for (l, r) in lhs.vectors.into_iter().zip(rhs.vectors) {
-                            vectors.push(vector_binop(b, l, r)?);
-                        }
-                        Ok(Steps { times: lhs.times, vectors })
-                    }
+            SampleExpr::BinOp(b) => match (&*b.lhs, &*b.rhs) {
+                (SampleExpr::Literal(x), other) | (other, SampleExpr::Literal(x)) => {
+                    let literal_left = matches!(&*b.lhs, SampleExpr::Literal(_));
+                    let inner = eval(other, source, timing, limits, stats).await?;
+                    let filter = !b.modifier.return_bool;
+                    let vectors = inner
+                        .vectors
+                        .into_iter()
+                        .map(|vec| {
+                            vec.into_iter()
+                                .filter_map(|(l, v)| {
+                                    let merged = if literal_left {
+                                        merge(b.op, *x, v, filter, false)
+                                    } else {
+                                        merge(b.op, v, *x, filter, true)
+                                    };
+                                    merged.map(|m| (l, m))
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    Ok(Steps {
+                        times: inner.times,
+                        vectors,
+                    })
                 }
-            }
+                _ => {
+                    let rhs = eval(&b.rhs, source, timing, limits, stats).await?;
+                    let lhs = eval(&b.lhs, source, timing, limits, stats).await?;
+                    let mut vectors = Vec::with_capacity(lhs.vectors.len());
+                    for (l, r) in lhs.vectors.into_iter().zip(rhs.vectors) {
+                        vectors.push(vector_binop(b, l, r)?);
+                    }
+                    Ok(Steps {
+                        times: lhs.times,
+                        vectors,
+                    })
+                }
+            },
         }
     })
 }
 
 fn can_inject(op: ast::RangeOp) -> bool {
     use ast::RangeOp as A;
-    matches!(op, A::BytesOverTime | A::BytesRate | A::SumOverTime | A::Rate | A::CountOverTime)
+    matches!(
+        op,
+        A::BytesOverTime | A::BytesRate | A::SumOverTime | A::Rate | A::CountOverTime
+    )
 }
 
 /// A boxed future, for recursion without extra dependencies.

@@ -49,7 +49,9 @@ fn is_ident(c: u8) -> bool {
 /// Tokenizes a pattern into captures and literal runs.
 fn lex(input: &[u8]) -> Result<Vec<Node>, PatternError> {
     if std::str::from_utf8(input).is_err() {
-        return Err(PatternError("syntax error: invalid UTF-8 in pattern".into()));
+        return Err(PatternError(
+            "syntax error: invalid UTF-8 in pattern".into(),
+        ));
     }
     let mut nodes: Vec<Node> = Vec::new();
     let mut i = 0;
@@ -60,7 +62,9 @@ fn lex(input: &[u8]) -> Result<Vec<Node>, PatternError> {
                 j += 1;
             }
             if j < input.len() && input[j] == b'>' {
-                nodes.push(Node::Capture(String::from_utf8_lossy(&input[i + 1..j]).into_owned()));
+                nodes.push(Node::Capture(
+                    String::from_utf8_lossy(&input[i + 1..j]).into_owned(),
+                ));
                 i = j + 1;
                 continue;
             }
@@ -77,7 +81,9 @@ fn lex(input: &[u8]) -> Result<Vec<Node>, PatternError> {
 fn no_consecutive_captures(nodes: &[Node]) -> Result<(), PatternError> {
     for w in nodes.windows(2) {
         if let (Node::Capture(a), Node::Capture(b)) = (&w[0], &w[1]) {
-            return Err(PatternError(format!("found consecutive capture '<{a}><{b}>': invalid expression")));
+            return Err(PatternError(format!(
+                "found consecutive capture '<{a}><{b}>': invalid expression"
+            )));
         }
     }
     Ok(())
@@ -102,7 +108,9 @@ impl Pattern {
         let mut seen = std::collections::HashSet::new();
         for n in &names {
             if !seen.insert(n) {
-                return Err(PatternError(format!("duplicate capture name ({n}): invalid expression")));
+                return Err(PatternError(format!(
+                    "duplicate capture name ({n}): invalid expression"
+                )));
             }
         }
         Ok(Pattern { nodes, names })
@@ -112,10 +120,18 @@ impl Pattern {
     pub fn filter(input: &str) -> Result<Pattern, PatternError> {
         let nodes = lex(input.as_bytes())?;
         no_consecutive_captures(&nodes)?;
-        if let Some(Node::Capture(c)) = nodes.iter().find(|n| matches!(n, Node::Capture(c) if c != "_")) {
-            return Err(PatternError(format!("named captures are not allowed: found '<{c}>'")));
+        if let Some(Node::Capture(c)) = nodes
+            .iter()
+            .find(|n| matches!(n, Node::Capture(c) if c != "_"))
+        {
+            return Err(PatternError(format!(
+                "named captures are not allowed: found '<{c}>'"
+            )));
         }
-        Ok(Pattern { nodes, names: Vec::new() })
+        Ok(Pattern {
+            nodes,
+            names: Vec::new(),
+        })
     }
 
     /// Names of the named captures, in order.
@@ -153,7 +169,9 @@ impl Pattern {
                 return;
             }
             let named = !nodes[0].is_unnamed_capture();
-            let Node::Literal(lit) = &nodes[1] else { return };
+            let Node::Literal(lit) = &nodes[1] else {
+                return;
+            };
             nodes = &nodes[2..];
             match memchr::memmem::find(line, lit) {
                 None => {
@@ -180,7 +198,9 @@ impl Pattern {
         let mut off = 0;
         for (i, n) in self.nodes.iter().enumerate() {
             let Node::Literal(lit) = n else { continue };
-            let Some(j) = memchr::memmem::find(&line[off..], lit) else { return false };
+            let Some(j) = memchr::memmem::find(&line[off..], lit) else {
+                return false;
+            };
             if i != 0 && j == 0 {
                 return false;
             }
@@ -199,15 +219,27 @@ mod tests {
         let p = Pattern::parser(p).unwrap();
         let mut out = Vec::new();
         p.captures(line.as_bytes(), &mut out);
-        out.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect()
+        out.iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect()
     }
 
     #[test]
     fn extracts_like_loki() {
         let nginx = r#"10.0.0.1 - - [15/Jan/2024:10:00:00 +0000] "GET /api/x HTTP/1.1" 200 512"#;
         assert_eq!(
-            caps(r#"<ip> - <_> [<ts>] "<method> <path> <_>" <status> <size>"#, nginx),
-            vec!["10.0.0.1", "15/Jan/2024:10:00:00 +0000", "GET", "/api/x", "200", "512"]
+            caps(
+                r#"<ip> - <_> [<ts>] "<method> <path> <_>" <status> <size>"#,
+                nginx
+            ),
+            vec![
+                "10.0.0.1",
+                "15/Jan/2024:10:00:00 +0000",
+                "GET",
+                "/api/x",
+                "200",
+                "512"
+            ]
         );
         // Stops at the first literal not found, keeping what it has.
         assert_eq!(caps("<a> x <b> y <c>", "1 x 2 z"), vec!["1", "2 z"]);
@@ -217,8 +249,16 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert_eq!(Pattern::parser("<_>").unwrap_err().0, "at least one capture is required");
-        assert!(Pattern::parser("<a><b>").unwrap_err().0.contains("consecutive capture"));
+        assert_eq!(
+            Pattern::parser("<_>").unwrap_err().0,
+            "at least one capture is required"
+        );
+        assert!(
+            Pattern::parser("<a><b>")
+                .unwrap_err()
+                .0
+                .contains("consecutive capture")
+        );
         assert!(Pattern::parser("<a> <a>").is_err());
         assert!(Pattern::filter("<a> x").is_err());
         assert!(Pattern::filter("<_> x <_>").is_ok());

@@ -37,12 +37,20 @@ fn ns(d: Duration) -> i64 {
 }
 
 fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// Parses and evaluates a query.
-pub async fn execute(source: &dyn DataSource, req: &QueryRequest, limits: &Limits) -> Result<(QueryValue, QueryStats), EngineError> {
-    let expr = fjord_logql::parse_expr(&req.query).map_err(|e| EngineError::BadRequest(e.to_string()))?;
+pub async fn execute(
+    source: &dyn DataSource,
+    req: &QueryRequest,
+    limits: &Limits,
+) -> Result<(QueryValue, QueryStats), EngineError> {
+    let expr =
+        fjord_logql::parse_expr(&req.query).map_err(|e| EngineError::BadRequest(e.to_string()))?;
     let mut stats = QueryStats::default();
     let (mut start, end) = (req.start, req.end);
     let max_len = ns(limits.max_query_length);
@@ -78,11 +86,28 @@ pub async fn execute(source: &dyn DataSource, req: &QueryRequest, limits: &Limit
             let clauses = crate::compile::skippable_literals(&stages);
             let selected = source.select(&sel.matchers, start, end).await?;
             stats.chunks_ref = selected.iter().map(|s| s.blocks.len() as u64).sum();
-            let (forward, limit, interval, categorize) = (req.forward, req.limit as usize, req.interval, req.categorize);
+            let (forward, limit, interval, categorize) = (
+                req.forward,
+                req.limit as usize,
+                req.interval,
+                req.categorize,
+            );
             let (result, st) = tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
-                let streams: Vec<scan::StreamData> = selected.into_iter().map(|s| scan::prepare(s, start, end)).collect::<Result<_, _>>()?;
+                let streams: Vec<scan::StreamData> = selected
+                    .into_iter()
+                    .map(|s| scan::prepare(s, start, end))
+                    .collect::<Result<_, _>>()?;
                 let mut st = QueryStats::default();
-                let q = LogQuery { stages: &stages, skip_clauses: &clauses, start, end, limit, forward, interval, categorize };
+                let q = LogQuery {
+                    stages: &stages,
+                    skip_clauses: &clauses,
+                    start,
+                    end,
+                    limit,
+                    forward,
+                    interval,
+                    categorize,
+                };
                 let r = logquery::run(&streams, &q, &mut st)?;
                 Ok((r, st))
             })
@@ -92,8 +117,23 @@ pub async fn execute(source: &dyn DataSource, req: &QueryRequest, limits: &Limit
             Ok((QueryValue::Streams(result), stats))
         }
         Expr::Sample(s) => {
-            let timing = if req.instant { Timing { start: end, end, step: 1 } } else { Timing { start, end, step: req.step.max(1) } };
-            let mlimits = MetricLimits { max_series: limits.max_query_series, max_range: ns(limits.max_query_range) };
+            let timing = if req.instant {
+                Timing {
+                    start: end,
+                    end,
+                    step: 1,
+                }
+            } else {
+                Timing {
+                    start,
+                    end,
+                    step: req.step.max(1),
+                }
+            };
+            let mlimits = MetricLimits {
+                max_series: limits.max_query_series,
+                max_range: ns(limits.max_query_range),
+            };
             let steps = metric::eval(&s, source, timing, &mlimits, &mut stats).await?;
             let value = if req.instant {
                 if let SampleExpr::Literal(v) = s {
@@ -106,7 +146,11 @@ pub async fn execute(source: &dyn DataSource, req: &QueryRequest, limits: &Limit
                         .next()
                         .unwrap_or_default()
                         .into_iter()
-                        .map(|(labels, value)| Sample { labels, ts: t, value })
+                        .map(|(labels, value)| Sample {
+                            labels,
+                            ts: t,
+                            value,
+                        })
                         .collect();
                     check_series(vec.len(), limits)?;
                     QueryValue::Vector(vec)
@@ -119,7 +163,12 @@ pub async fn execute(source: &dyn DataSource, req: &QueryRequest, limits: &Limit
                     }
                     check_series(series.len(), limits)?;
                 }
-                QueryValue::Matrix(series.into_iter().map(|(labels, points)| Series { labels, points }).collect())
+                QueryValue::Matrix(
+                    series
+                        .into_iter()
+                        .map(|(labels, points)| Series { labels, points })
+                        .collect(),
+                )
             };
             Ok((value, stats))
         }

@@ -10,7 +10,9 @@
 pub enum RangeOp {
     Count,
     /// `rate` over log lines: count ÷ range seconds; with `unwrap`, sum ÷ range seconds.
-    Rate { unwrapped: bool },
+    Rate {
+        unwrapped: bool,
+    },
     RateCounter,
     Bytes,
     BytesRate,
@@ -177,7 +179,10 @@ mod tests {
     fn basic_functions() {
         let w = [(S, 1.0), (2 * S, 4.0), (3 * S, 2.0)];
         assert_eq!(eval(RangeOp::Count, &w, 3 * S, 60 * S), 3.0);
-        assert_eq!(eval(RangeOp::Rate { unwrapped: false }, &w, 3 * S, 60 * S), 0.05);
+        assert_eq!(
+            eval(RangeOp::Rate { unwrapped: false }, &w, 3 * S, 60 * S),
+            0.05
+        );
         assert_eq!(eval(RangeOp::Sum, &w, 3 * S, 60 * S), 7.0);
         assert_eq!(eval(RangeOp::Max, &w, 3 * S, 60 * S), 4.0);
         assert_eq!(eval(RangeOp::Min, &w, 3 * S, 60 * S), 1.0);
@@ -186,7 +191,10 @@ mod tests {
         assert!((eval(RangeOp::Avg, &w, 3 * S, 60 * S) - 7.0 / 3.0).abs() < 1e-12);
         assert!((eval(RangeOp::Stdvar, &w, 3 * S, 60 * S) - 1.5555555555555556).abs() < 1e-12);
         assert_eq!(eval(RangeOp::Quantile(0.5), &w, 3 * S, 60 * S), 2.0);
-        assert_eq!(eval(RangeOp::Quantile(2.0), &w, 3 * S, 60 * S), f64::INFINITY);
+        assert_eq!(
+            eval(RangeOp::Quantile(2.0), &w, 3 * S, 60 * S),
+            f64::INFINITY
+        );
     }
 
     #[test]

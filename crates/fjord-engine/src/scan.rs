@@ -28,7 +28,10 @@ impl Unit {
     /// All columns, decoded.
     pub fn decode(&self) -> Result<Arc<DecodedBlock>, EngineError> {
         match self {
-            Unit::Encoded(b) => b.decode().map(Arc::new).map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Encoded(b) => b
+                .decode()
+                .map(Arc::new)
+                .map_err(|e| EngineError::Storage(e.to_string())),
             Unit::Merged(d) => Ok(d.clone()),
         }
     }
@@ -42,7 +45,9 @@ impl Unit {
                     return true;
                 }
                 match b.filter() {
-                    Ok(Some(f)) => clauses.iter().all(|alts| alts.iter().any(|l| f.may_contain(l))),
+                    Ok(Some(f)) => clauses
+                        .iter()
+                        .all(|alts| alts.iter().any(|l| f.may_contain(l))),
                     _ => true,
                 }
             }
@@ -61,7 +66,11 @@ pub struct StreamData {
 
 /// Merges overlapping blocks (closed time intervals that intersect or touch).
 pub fn prepare(stream: SelectedStream, start: i64, end: i64) -> Result<StreamData, EngineError> {
-    let mut blocks: Vec<EncodedBlock> = stream.blocks.into_iter().filter(|b| b.meta.overlaps(start, end)).collect();
+    let mut blocks: Vec<EncodedBlock> = stream
+        .blocks
+        .into_iter()
+        .filter(|b| b.meta.overlaps(start, end))
+        .collect();
     blocks.sort_by_key(|b| (b.meta.min_ts, b.meta.max_ts));
     let mut units: Vec<Unit> = Vec::with_capacity(blocks.len());
     let mut group: Vec<EncodedBlock> = Vec::new();
@@ -70,13 +79,20 @@ pub fn prepare(stream: SelectedStream, start: i64, end: i64) -> Result<StreamDat
         if !group.is_empty() && b.meta.min_ts > group_max {
             units.push(close_group(std::mem::take(&mut group))?);
         }
-        group_max = if group.is_empty() { b.meta.max_ts } else { group_max.max(b.meta.max_ts) };
+        group_max = if group.is_empty() {
+            b.meta.max_ts
+        } else {
+            group_max.max(b.meta.max_ts)
+        };
         group.push(b);
     }
     if !group.is_empty() {
         units.push(close_group(group)?);
     }
-    Ok(StreamData { labels: Arc::new(stream.labels), units })
+    Ok(StreamData {
+        labels: Arc::new(stream.labels),
+        units,
+    })
 }
 
 fn close_group(mut group: Vec<EncodedBlock>) -> Result<Unit, EngineError> {
@@ -85,7 +101,9 @@ fn close_group(mut group: Vec<EncodedBlock>) -> Result<Unit, EngineError> {
     }
     let mut builder = BlockBuilder::new();
     for b in &group {
-        let d = b.decode().map_err(|e| EngineError::Storage(e.to_string()))?;
+        let d = b
+            .decode()
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
         for i in 0..d.len() {
             builder.push(d.ts[i], d.line(i), d.metadata(i));
         }
@@ -117,7 +135,12 @@ mod tests {
     fn overlapping_blocks_merge_without_duplicates() {
         let s = SelectedStream {
             labels: Labels::from_pairs([("a", "b")]),
-            blocks: vec![block(&[(1, "x"), (5, "y")]), block(&[(5, "y"), (6, "z")]), block(&[(10, "w")]), block(&[(20, "out")])],
+            blocks: vec![
+                block(&[(1, "x"), (5, "y")]),
+                block(&[(5, "y"), (6, "z")]),
+                block(&[(10, "w")]),
+                block(&[(20, "out")]),
+            ],
         };
         let d = prepare(s, 0, 15).unwrap();
         assert_eq!(d.units.len(), 2);

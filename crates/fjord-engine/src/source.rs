@@ -19,5 +19,10 @@ pub struct SelectedStream {
 #[async_trait]
 pub trait DataSource: Send + Sync {
     /// Blocks of streams matching `matchers` that may hold entries in `[start, end)`.
-    async fn select(&self, matchers: &[LabelMatcher], start: i64, end: i64) -> Result<Vec<SelectedStream>, EngineError>;
+    async fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<SelectedStream>, EngineError>;
 }

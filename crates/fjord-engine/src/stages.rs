@@ -16,7 +16,9 @@ use regex::bytes::Regex;
 
 use crate::ip::IpPattern;
 use crate::jsonscan::{self, JsonError, ValueType};
-use crate::labels_builder::{Category, ERROR_DETAILS_LABEL, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder};
+use crate::labels_builder::{
+    Category, ERROR_DETAILS_LABEL, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder,
+};
 use crate::line_filter::LineFilter;
 use crate::pattern::Pattern;
 use crate::template_stage::{LabelsFormatter, LineFormatter};
@@ -59,13 +61,32 @@ pub enum LabelFilter {
     And(Box<LabelFilter>, Box<LabelFilter>),
     Or(Box<LabelFilter>, Box<LabelFilter>),
     /// `name = "v"`, `!=`, `=~`, `!~` (regexes anchored; `.` does not match a newline).
-    String { name: String, matcher: StringMatch },
-    Numeric { name: String, cmp: Cmp, value: f64 },
+    String {
+        name: String,
+        matcher: StringMatch,
+    },
+    Numeric {
+        name: String,
+        cmp: Cmp,
+        value: f64,
+    },
     /// Duration in nanoseconds.
-    Duration { name: String, cmp: Cmp, value: i64 },
-    Bytes { name: String, cmp: Cmp, value: u64 },
+    Duration {
+        name: String,
+        cmp: Cmp,
+        value: i64,
+    },
+    Bytes {
+        name: String,
+        cmp: Cmp,
+        value: u64,
+    },
     /// `name = ip("…")` (`negate` for `!=`).
-    Ip { name: String, negate: bool, pattern: IpPattern },
+    Ip {
+        name: String,
+        negate: bool,
+        pattern: IpPattern,
+    },
     /// Always true (a matcher that accepts anything).
     Noop,
 }
@@ -106,37 +127,52 @@ impl LabelFilter {
             }
             LabelFilter::Or(a, b) => a.process(lbs) || b.process(lbs),
             LabelFilter::String { name, matcher } => {
-                let v = if name == ERROR_LABEL { lbs.err().to_string() } else { lbs.get(name).unwrap_or("").to_string() };
+                let v = if name == ERROR_LABEL {
+                    lbs.err().to_string()
+                } else {
+                    lbs.get(name).unwrap_or("").to_string()
+                };
                 matcher.matches(&v)
             }
             LabelFilter::Numeric { name, cmp, value } => {
-                let Some(v) = lbs.get(name).map(str::to_string) else { return false };
+                let Some(v) = lbs.get(name).map(str::to_string) else {
+                    return false;
+                };
                 match parse_go_float(&v) {
                     Ok(x) => cmp.test(x, *value),
                     Err(e) => conversion_failed(lbs, &e.to_string()),
                 }
             }
             LabelFilter::Duration { name, cmp, value } => {
-                let Some(v) = lbs.get(name).map(str::to_string) else { return false };
+                let Some(v) = lbs.get(name).map(str::to_string) else {
+                    return false;
+                };
                 match parse_go_duration(&v) {
                     Ok(x) => cmp.test(x, *value),
                     Err(e) => conversion_failed(lbs, &e),
                 }
             }
             LabelFilter::Bytes { name, cmp, value } => {
-                let Some(v) = lbs.get(name).map(str::to_string) else { return false };
+                let Some(v) = lbs.get(name).map(str::to_string) else {
+                    return false;
+                };
                 match parse_bytes(&v) {
                     Ok(x) => cmp.test(x, *value),
                     Err(e) => conversion_failed(lbs, &e),
                 }
             }
-            LabelFilter::Ip { name, negate, pattern } => {
+            LabelFilter::Ip {
+                name,
+                negate,
+                pattern,
+            } => {
                 if lbs.has_err() {
                     return true;
                 }
                 let Some(v) = lbs.get(name) else { return false };
                 let ip = v.parse::<std::net::IpAddr>().ok();
-                let hit = ip.is_some_and(|ip| pattern.contains(&ip)) || pattern.matches_in(v.as_bytes());
+                let hit =
+                    ip.is_some_and(|ip| pattern.contains(&ip)) || pattern.matches_in(v.as_bytes());
                 hit != *negate
             }
             LabelFilter::Noop => true,
@@ -181,11 +217,23 @@ pub enum Stage {
     LineFilter(LineFilter),
     Json,
     /// `| json a="x.y", b` — identifiers and their paths (`"[0]"` for array indexes).
-    JsonExpr { ids: Vec<String>, paths: Vec<Vec<String>> },
-    Logfmt { strict: bool, keep_empty: bool },
+    JsonExpr {
+        ids: Vec<String>,
+        paths: Vec<Vec<String>>,
+    },
+    Logfmt {
+        strict: bool,
+        keep_empty: bool,
+    },
     /// `| logfmt a="key", b` — identifiers and the keys they read.
-    LogfmtExpr { exprs: Vec<(String, String)>, strict: bool },
-    Regexp { re: Regex, names: Vec<(usize, String)> },
+    LogfmtExpr {
+        exprs: Vec<(String, String)>,
+        strict: bool,
+    },
+    Regexp {
+        re: Regex,
+        names: Vec<(usize, String)>,
+    },
     Pattern(Pattern),
     Unpack,
     LabelFilter(LabelFilter),
@@ -217,7 +265,15 @@ impl Hints {
     }
 
     /// Builds hints as Loki's `NewParserHint` does.
-    pub fn new(mut required: Vec<String>, groups: &[String], without: bool, no_labels: bool, metric_label: Option<&str>, stages: &[Stage], post: Option<&LabelFilter>) -> Hints {
+    pub fn new(
+        mut required: Vec<String>,
+        groups: &[String],
+        without: bool,
+        no_labels: bool,
+        metric_label: Option<&str>,
+        stages: &[Stage],
+        post: Option<&LabelFilter>,
+    ) -> Hints {
         let mut hints = Vec::new();
         required.extend(groups.iter().cloned());
         if let Some(m) = metric_label {
@@ -240,10 +296,14 @@ impl Hints {
         }
         let hints = uniq;
         let mut filters = Vec::new();
-        for f in stages.iter().filter_map(|s| match s {
-            Stage::LabelFilter(f) => Some(f),
-            _ => None,
-        }).chain(post) {
+        for f in stages
+            .iter()
+            .filter_map(|s| match s {
+                Stage::LabelFilter(f) => Some(f),
+                _ => None,
+            })
+            .chain(post)
+        {
             if matches!(f, LabelFilter::And(..) | LabelFilter::Or(..)) {
                 continue;
             }
@@ -256,14 +316,29 @@ impl Hints {
         let preserve_error = hints.iter().any(|h| h == ERROR_LABEL);
         if no_labels {
             if !hints.is_empty() {
-                return Hints { required: hints, preserve_error, filters, ..Default::default() };
+                return Hints {
+                    required: hints,
+                    preserve_error,
+                    filters,
+                    ..Default::default()
+                };
             }
-            return Hints { no_labels: true, ..Default::default() };
+            return Hints {
+                no_labels: true,
+                ..Default::default()
+            };
         }
         if without || groups.is_empty() {
-            return Hints { filters, ..Default::default() };
+            return Hints {
+                filters,
+                ..Default::default()
+            };
         }
-        Hints { required: hints, preserve_error, ..Default::default() }
+        Hints {
+            required: hints,
+            preserve_error,
+            ..Default::default()
+        }
     }
 
     pub fn reset(&mut self) {
@@ -329,7 +404,11 @@ pub fn sanitize_label_key(key: &str, is_prefix: bool) -> String {
         out.push('_');
     }
     for c in key.chars() {
-        out.push(if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' });
+        out.push(if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        });
     }
     out
 }
@@ -346,7 +425,11 @@ fn sanitize_bytes_into(out: &mut String, key: &[u8], first: bool) {
     }
     for chunk in key.utf8_chunks() {
         for c in chunk.valid().chars() {
-            out.push(if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' });
+            out.push(if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            });
         }
         for _ in chunk.invalid() {
             out.push('_');
@@ -381,7 +464,13 @@ fn json_value_text(v: &[u8], t: ValueType) -> String {
     match t {
         ValueType::String => json_string_value(v),
         ValueType::Number => String::from_utf8_lossy(v).into_owned(),
-        ValueType::Boolean => if v == b"true" { "true".into() } else { "false".into() },
+        ValueType::Boolean => {
+            if v == b"true" {
+                "true".into()
+            } else {
+                "false".into()
+            }
+        }
         _ => String::new(),
     }
 }
@@ -430,14 +519,25 @@ fn sanitized_prefix(prefix: &[Vec<u8>]) -> String {
     out
 }
 
-fn json_walk(data: &[u8], prefix: &mut Vec<Vec<u8>>, lbs: &mut LabelsBuilder, hints: &mut Hints) -> Result<(), JsonStop> {
+fn json_walk(
+    data: &[u8],
+    prefix: &mut Vec<Vec<u8>>,
+    lbs: &mut LabelsBuilder,
+    hints: &mut Hints,
+) -> Result<(), JsonStop> {
     jsonscan::object_each(data, |key, value, t| -> Result<(), JsonStop> {
         match t {
-            ValueType::String | ValueType::Number | ValueType::Boolean => json_label(key, value, t, prefix, lbs, hints)?,
+            ValueType::String | ValueType::Number | ValueType::Boolean => {
+                json_label(key, value, t, prefix, lbs, hints)?
+            }
             ValueType::Object => {
                 let len = prefix.len();
                 prefix.push(key.to_vec());
-                let res = if hints.should_extract_prefix(&sanitized_prefix(prefix)) { json_walk(value, prefix, lbs, hints) } else { Ok(()) };
+                let res = if hints.should_extract_prefix(&sanitized_prefix(prefix)) {
+                    json_walk(value, prefix, lbs, hints)
+                } else {
+                    Ok(())
+                };
                 prefix.truncate(len);
                 return res;
             }
@@ -450,7 +550,14 @@ fn json_walk(data: &[u8], prefix: &mut Vec<Vec<u8>>, lbs: &mut LabelsBuilder, hi
     })
 }
 
-fn json_label(key: &[u8], value: &[u8], t: ValueType, prefix: &mut Vec<Vec<u8>>, lbs: &mut LabelsBuilder, hints: &mut Hints) -> Result<(), JsonStop> {
+fn json_label(
+    key: &[u8],
+    value: &[u8],
+    t: ValueType,
+    prefix: &mut Vec<Vec<u8>>,
+    lbs: &mut LabelsBuilder,
+    hints: &mut Hints,
+) -> Result<(), JsonStop> {
     let name = if prefix.is_empty() {
         let mut k = sanitize_label_key(&String::from_utf8_lossy(key), true);
         if key.is_empty() || k.is_empty() {
@@ -488,7 +595,13 @@ fn json_label(key: &[u8], value: &[u8], t: ValueType, prefix: &mut Vec<Vec<u8>>,
     Ok(())
 }
 
-fn json_expr_parse(line: &[u8], ids: &[String], paths: &[Vec<String>], lbs: &mut LabelsBuilder, hints: &mut Hints) {
+fn json_expr_parse(
+    line: &[u8],
+    ids: &[String],
+    paths: &[Vec<String>],
+    lbs: &mut LabelsBuilder,
+    hints: &mut Hints,
+) {
     if line.is_empty() || hints.no_labels() {
         return;
     }
@@ -529,7 +642,13 @@ fn json_expr_parse(line: &[u8], ids: &[String], paths: &[Vec<String>], lbs: &mut
     }
 }
 
-fn logfmt_parse(line: &[u8], strict: bool, keep_empty: bool, lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
+fn logfmt_parse(
+    line: &[u8],
+    strict: bool,
+    keep_empty: bool,
+    lbs: &mut LabelsBuilder,
+    hints: &mut Hints,
+) -> bool {
     if hints.no_labels() {
         return true;
     }
@@ -556,7 +675,11 @@ fn logfmt_parse(line: &[u8], strict: bool, keep_empty: bool, lbs: &mut LabelsBui
         if !hints.should_extract(&key) || hints.extracted(&key) {
             continue;
         }
-        let val = pair.value.as_deref().map(clean_value).unwrap_or(Cow::Borrowed(""));
+        let val = pair
+            .value
+            .as_deref()
+            .map(clean_value)
+            .unwrap_or(Cow::Borrowed(""));
         if !keep_empty && val.is_empty() {
             continue;
         }
@@ -581,7 +704,13 @@ fn logfmt_parse(line: &[u8], strict: bool, keep_empty: bool, lbs: &mut LabelsBui
     true
 }
 
-fn logfmt_expr_parse(line: &[u8], exprs: &[(String, String)], strict: bool, lbs: &mut LabelsBuilder, hints: &mut Hints) {
+fn logfmt_expr_parse(
+    line: &[u8],
+    exprs: &[(String, String)],
+    strict: bool,
+    lbs: &mut LabelsBuilder,
+    hints: &mut Hints,
+) {
     if hints.no_labels() {
         return;
     }
@@ -616,7 +745,11 @@ fn logfmt_expr_parse(line: &[u8], exprs: &[(String, String)], strict: bool, lbs:
             Some(v) => String::from_utf8_lossy(v).into_owned(),
             None => String::new(),
         };
-        let mut key = exprs.iter().find(|(_, k)| *k == sanitized).map(|(id, _)| id.clone()).unwrap_or(sanitized);
+        let mut key = exprs
+            .iter()
+            .find(|(_, k)| *k == sanitized)
+            .map(|(id, _)| id.clone())
+            .unwrap_or(sanitized);
         if exprs.iter().any(|(id, _)| *id == key) {
             if lbs.base_has(&key) || lbs.has_in(&key, Category::StructuredMetadata) {
                 key.push_str(EXTRACTED_SUFFIX);
@@ -638,8 +771,16 @@ fn logfmt_expr_parse(line: &[u8], exprs: &[(String, String)], strict: bool, lbs:
     }
 }
 
-fn regexp_parse(line: &[u8], re: &Regex, names: &[(usize, String)], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
-    let Some(caps) = re.captures(line) else { return true };
+fn regexp_parse(
+    line: &[u8],
+    re: &Regex,
+    names: &[(usize, String)],
+    lbs: &mut LabelsBuilder,
+    hints: &mut Hints,
+) -> bool {
+    let Some(caps) = re.captures(line) else {
+        return true;
+    };
     for (i, name) in names {
         let Some(m) = caps.get(*i) else { continue };
         let mut key = sanitize_label_key(name, true);
@@ -686,12 +827,21 @@ fn pattern_parse(line: &[u8], p: &Pattern, lbs: &mut LabelsBuilder, hints: &mut 
 
 /// `| unpack`: the string fields of a JSON object become labels, and `_entry` (if present)
 /// becomes the line. Labels are only set for packed lines, as in Loki.
-fn unpack<'a>(line: Cow<'a, [u8]>, lbs: &mut LabelsBuilder, hints: &mut Hints) -> (Cow<'a, [u8]>, bool) {
+fn unpack<'a>(
+    line: Cow<'a, [u8]>,
+    lbs: &mut LabelsBuilder,
+    hints: &mut Hints,
+) -> (Cow<'a, [u8]>, bool) {
     if line.is_empty() || hints.no_labels() {
         return (line, true);
     }
     if line[0] != b'{' {
-        add_error(lbs, hints, ERR_JSON, Some("expecting json object(6), but it is not"));
+        add_error(
+            lbs,
+            hints,
+            ERR_JSON,
+            Some("expecting json object(6), but it is not"),
+        );
         return (line, true);
     }
     let mut fields: Vec<(String, String)> = Vec::new();
@@ -718,7 +868,9 @@ fn unpack<'a>(line: Cow<'a, [u8]>, lbs: &mut LabelsBuilder, hints: &mut Hints) -
         add_error(lbs, hints, ERR_JSON, Some(&e.to_string()));
         return (line, true);
     }
-    let Some(entry) = entry else { return (line, true) };
+    let Some(entry) = entry else {
+        return (line, true);
+    };
     for (k, v) in fields {
         set_parsed(lbs, hints, &k, &v);
         if !hints.continue_parsing(&k, lbs) {
@@ -769,7 +921,10 @@ fn keep_labels(terms: &[NamedMatcher], lbs: &mut LabelsBuilder) {
     let mut all = Vec::new();
     lbs.unsorted(&mut all);
     for l in all {
-        if matches!(l.name.as_str(), ERROR_LABEL | ERROR_DETAILS_LABEL | PRESERVE_ERROR_LABEL) {
+        if matches!(
+            l.name.as_str(),
+            ERROR_LABEL | ERROR_DETAILS_LABEL | PRESERVE_ERROR_LABEL
+        ) {
             continue;
         }
         let keep = terms.iter().any(|t| match t {
@@ -784,7 +939,13 @@ fn keep_labels(terms: &[NamedMatcher], lbs: &mut LabelsBuilder) {
 
 impl Stage {
     /// Runs the stage; returns the (possibly new) line, or `None` when the entry is dropped.
-    pub fn process<'a>(&self, ts: i64, line: Cow<'a, [u8]>, lbs: &mut LabelsBuilder, hints: &mut Hints) -> Option<Cow<'a, [u8]>> {
+    pub fn process<'a>(
+        &self,
+        ts: i64,
+        line: Cow<'a, [u8]>,
+        lbs: &mut LabelsBuilder,
+        hints: &mut Hints,
+    ) -> Option<Cow<'a, [u8]>> {
         match self {
             Stage::LineFilter(f) => f.matches(&line).then_some(line),
             Stage::Json => json_parse(&line, lbs, hints).then_some(line),
@@ -792,12 +953,16 @@ impl Stage {
                 json_expr_parse(&line, ids, paths, lbs, hints);
                 Some(line)
             }
-            Stage::Logfmt { strict, keep_empty } => logfmt_parse(&line, *strict, *keep_empty, lbs, hints).then_some(line),
+            Stage::Logfmt { strict, keep_empty } => {
+                logfmt_parse(&line, *strict, *keep_empty, lbs, hints).then_some(line)
+            }
             Stage::LogfmtExpr { exprs, strict } => {
                 logfmt_expr_parse(&line, exprs, *strict, lbs, hints);
                 Some(line)
             }
-            Stage::Regexp { re, names } => regexp_parse(&line, re, names, lbs, hints).then_some(line),
+            Stage::Regexp { re, names } => {
+                regexp_parse(&line, re, names, lbs, hints).then_some(line)
+            }
             Stage::Pattern(p) => pattern_parse(&line, p, lbs, hints).then_some(line),
             Stage::Unpack => {
                 let (l, keep) = unpack(line, lbs, hints);
@@ -839,7 +1004,8 @@ impl Stage {
 pub fn decolorize_regex() -> Regex {
     static ANSI: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
         const PATTERN: &str = "[\u{1b}\u{9b}][[\\]()#;?]*(?:(?:(?:[a-zA-Z\\d]*(?:;[a-zA-Z\\d]*)*)?\u{7})|(?:(?:\\d{1,4}(?:;\\d{0,4})*)?[\\dA-PRZcf-ntqry=><~]))";
-        Regex::new(&fjord_model::goregex::translate(PATTERN)).expect("the constant ANSI pattern compiles")
+        Regex::new(&fjord_model::goregex::translate(PATTERN))
+            .expect("the constant ANSI pattern compiles")
     });
     ANSI.clone()
 }
@@ -860,20 +1026,31 @@ mod tests {
     use std::sync::Arc;
 
     fn builder() -> LabelsBuilder {
-        LabelsBuilder::new(Arc::new(Labels::from_pairs([("app", "api"), ("level", "info")])))
+        LabelsBuilder::new(Arc::new(Labels::from_pairs([
+            ("app", "api"),
+            ("level", "info"),
+        ])))
     }
 
     fn run(stage: &Stage, line: &str) -> (Option<String>, String) {
         let mut lbs = builder();
         let mut hints = Hints::none();
-        let out = stage.process(0, Cow::Borrowed(line.as_bytes()), &mut lbs, &mut hints).map(|l| String::from_utf8_lossy(&l).into_owned());
+        let out = stage
+            .process(0, Cow::Borrowed(line.as_bytes()), &mut lbs, &mut hints)
+            .map(|l| String::from_utf8_lossy(&l).into_owned());
         (out, lbs.result().all.to_string())
     }
 
     #[test]
     fn json_flattens_and_marks_collisions() {
-        let (_, labels) = run(&Stage::Json, r#"{"level":"warn","req":{"path":"/x","ms":12},"tags":["a"],"ok":true,"n":null}"#);
-        assert_eq!(labels, r#"{app="api", level="info", level_extracted="warn", ok="true", req_ms="12", req_path="/x"}"#);
+        let (_, labels) = run(
+            &Stage::Json,
+            r#"{"level":"warn","req":{"path":"/x","ms":12},"tags":["a"],"ok":true,"n":null}"#,
+        );
+        assert_eq!(
+            labels,
+            r#"{app="api", level="info", level_extracted="warn", ok="true", req_ms="12", req_path="/x"}"#
+        );
         let (_, labels) = run(&Stage::Json, "not json");
         assert!(labels.contains(r#"__error__="JSONParserErr""#), "{labels}");
         assert!(labels.contains("Value looks like object"), "{labels}");
@@ -881,25 +1058,54 @@ mod tests {
 
     #[test]
     fn logfmt_strict_and_keep_empty() {
-        let (_, l) = run(&Stage::Logfmt { strict: false, keep_empty: false }, "a=1 b= c=\"x y\" bad=\"unterminated");
+        let (_, l) = run(
+            &Stage::Logfmt {
+                strict: false,
+                keep_empty: false,
+            },
+            "a=1 b= c=\"x y\" bad=\"unterminated",
+        );
         assert_eq!(l, r#"{a="1", app="api", c="x y", level="info"}"#);
-        let (_, l) = run(&Stage::Logfmt { strict: false, keep_empty: true }, "b= flag");
+        let (_, l) = run(
+            &Stage::Logfmt {
+                strict: false,
+                keep_empty: true,
+            },
+            "b= flag",
+        );
         assert_eq!(l, r#"{app="api", b="", flag="", level="info"}"#);
-        let (_, l) = run(&Stage::Logfmt { strict: true, keep_empty: false }, "a=1 b=\"x");
+        let (_, l) = run(
+            &Stage::Logfmt {
+                strict: true,
+                keep_empty: false,
+            },
+            "a=1 b=\"x",
+        );
         assert!(l.contains("LogfmtParserErr"), "{l}");
     }
 
     #[test]
     fn label_filters_convert_and_flag_errors() {
-        let f = LabelFilter::Numeric { name: "status".into(), cmp: Cmp::Ge, value: 500.0 };
+        let f = LabelFilter::Numeric {
+            name: "status".into(),
+            cmp: Cmp::Ge,
+            value: 500.0,
+        };
         let mut lbs = builder();
         lbs.set(Category::Parsed, "status", "503");
         assert!(f.process(&mut lbs));
         lbs.set(Category::Parsed, "status", "abc");
         assert!(f.process(&mut lbs), "a failed conversion keeps the line");
         assert_eq!(lbs.err(), ERR_LABEL_FILTER);
-        assert_eq!(lbs.err_details(), "strconv.ParseFloat: parsing \"abc\": invalid syntax");
-        let missing = LabelFilter::Numeric { name: "nope".into(), cmp: Cmp::Gt, value: 1.0 };
+        assert_eq!(
+            lbs.err_details(),
+            "strconv.ParseFloat: parsing \"abc\": invalid syntax"
+        );
+        let missing = LabelFilter::Numeric {
+            name: "nope".into(),
+            cmp: Cmp::Gt,
+            value: 1.0,
+        };
         assert!(!missing.process(&mut builder()));
     }
 
@@ -919,14 +1125,26 @@ mod tests {
         lbs.set(Category::Parsed, "x", "1");
         lbs.set_err("JSONParserErr");
         keep_labels(&[NamedMatcher::Name("x".into())], &mut lbs);
-        assert_eq!(lbs.result().all.to_string(), r#"{__error__="JSONParserErr", x="1"}"#);
-        drop_labels(&[NamedMatcher::Name(ERROR_LABEL.into()), NamedMatcher::Matcher(LabelMatcher::eq("x", "1"))], &mut lbs);
+        assert_eq!(
+            lbs.result().all.to_string(),
+            r#"{__error__="JSONParserErr", x="1"}"#
+        );
+        drop_labels(
+            &[
+                NamedMatcher::Name(ERROR_LABEL.into()),
+                NamedMatcher::Matcher(LabelMatcher::eq("x", "1")),
+            ],
+            &mut lbs,
+        );
         assert_eq!(lbs.result().all.to_string(), "{}");
     }
 
     #[test]
     fn decolorize() {
-        let (line, _) = run(&Stage::Decolorize(decolorize_regex()), "\u{1b}[31mred\u{1b}[0m text");
+        let (line, _) = run(
+            &Stage::Decolorize(decolorize_regex()),
+            "\u{1b}[31mred\u{1b}[0m text",
+        );
         assert_eq!(line.as_deref(), Some("red text"));
     }
 

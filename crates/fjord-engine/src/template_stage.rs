@@ -24,6 +24,12 @@ impl TemplateData for EntryData<'_> {
         self.labels.get(name).map(String::as_str)
     }
 
+    fn for_each_label(&self, f: &mut dyn FnMut(&str, &str)) {
+        for (k, v) in self.labels {
+            f(k, v);
+        }
+    }
+
     fn line(&self) -> &str {
         self.line
     }
@@ -50,18 +56,28 @@ pub struct LineFormatter {
 impl LineFormatter {
     pub fn new(src: &str) -> Result<LineFormatter, String> {
         let template = Template::parse(src).map_err(|e| format!("invalid line template: {e}"))?;
-        let simple_key = template.simple_field().map(str::to_string);
-        Ok(LineFormatter { template, simple_key })
+        let simple_key = template.simple_key().map(str::to_string);
+        Ok(LineFormatter {
+            template,
+            simple_key,
+        })
     }
 
     /// The formatted line.
     pub fn format(&self, ts: i64, line: &[u8], lbs: &mut LabelsBuilder) -> Vec<u8> {
         if let Some(k) = &self.simple_key {
-            return lbs.get_with_category(k).map(|(v, _)| v.as_bytes().to_vec()).unwrap_or_default();
+            return lbs
+                .get_with_category(k)
+                .map(|(v, _)| v.as_bytes().to_vec())
+                .unwrap_or_default();
         }
         let labels = label_map(lbs);
         let line_str = String::from_utf8_lossy(line);
-        let data = EntryData { labels: &labels, line: &line_str, ts };
+        let data = EntryData {
+            labels: &labels,
+            line: &line_str,
+            ts,
+        };
         match self.template.execute(&data) {
             Ok(s) => s.into_bytes(),
             Err(e) => {
@@ -73,7 +89,7 @@ impl LineFormatter {
     }
 
     pub fn referenced_labels(&self) -> Vec<String> {
-        self.template.fields()
+        self.template.required_labels()
     }
 }
 
@@ -100,13 +116,22 @@ impl LabelsFormatter {
                 return Err(format!("{dst} cannot be formatted"));
             }
             if !seen.insert(dst.clone()) {
-                return Err(format!("multiple label name '{dst}' not allowed in a single format operation"));
+                return Err(format!(
+                    "multiple label name '{dst}' not allowed in a single format operation"
+                ));
             }
             formats.push(if *rename {
-                LabelFmt::Rename { dst: dst.clone(), src: value.clone() }
+                LabelFmt::Rename {
+                    dst: dst.clone(),
+                    src: value.clone(),
+                }
             } else {
-                let template = Template::parse(value).map_err(|e| format!("invalid template for label '{dst}': {e}"))?;
-                LabelFmt::Template { dst: dst.clone(), template }
+                let template = Template::parse_named("label", value)
+                    .map_err(|e| format!("invalid template for label '{dst}': {e}"))?;
+                LabelFmt::Template {
+                    dst: dst.clone(),
+                    template,
+                }
             });
         }
         Ok(LabelsFormatter { formats })
@@ -126,7 +151,11 @@ impl LabelsFormatter {
                 }
                 LabelFmt::Template { dst, template } => {
                     let map = labels.get_or_insert_with(|| label_map(lbs));
-                    let data = EntryData { labels: map, line: &line_str, ts };
+                    let data = EntryData {
+                        labels: map,
+                        line: &line_str,
+                        ts,
+                    };
                     match template.execute(&data) {
                         Ok(v) => lbs.set(Category::Parsed, dst, &v),
                         Err(e) => {
@@ -144,7 +173,7 @@ impl LabelsFormatter {
             .iter()
             .flat_map(|f| match f {
                 LabelFmt::Rename { src, .. } => vec![src.clone()],
-                LabelFmt::Template { template, .. } => template.fields(),
+                LabelFmt::Template { template, .. } => template.required_labels(),
             })
             .collect()
     }

@@ -41,13 +41,17 @@ pub fn parse_duration_ns(s: &str) -> Result<i64, DurationError> {
     let mut total: f64 = 0.0;
     let mut rest = body;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_end == 0 {
             return Err(invalid());
         }
         let num: f64 = rest[..num_end].parse().map_err(|_| invalid())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let mult: f64 = match unit {
@@ -61,7 +65,12 @@ pub fn parse_duration_ns(s: &str) -> Result<i64, DurationError> {
             "w" => 7.0 * 86400e9,
             "y" => 365.0 * 86400e9,
             "" => return Err(DurationError::Invalid(s.to_string())),
-            other => return Err(DurationError::UnknownUnit { unit: other.to_string(), input: s.to_string() }),
+            other => {
+                return Err(DurationError::UnknownUnit {
+                    unit: other.to_string(),
+                    input: s.to_string(),
+                });
+            }
         };
         total += num * mult;
     }
@@ -79,7 +88,15 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".to_string();
     }
     let mut out = String::new();
-    for (unit, size) in [("y", 365 * 86_400_000u64), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+    for (unit, size) in [
+        ("y", 365 * 86_400_000u64),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -124,11 +141,17 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("300ms").unwrap(), Duration::from_millis(300));
-        assert_eq!(parse_duration("1w").unwrap(), Duration::from_secs(7 * 86400));
+        assert_eq!(
+            parse_duration("1w").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert_eq!(parse_duration_ns("-5s").unwrap(), -5_000_000_000);
         assert!(parse_duration("5").is_err());
-        assert!(matches!(parse_duration("5x"), Err(DurationError::UnknownUnit { .. })));
+        assert!(matches!(
+            parse_duration("5x"),
+            Err(DurationError::UnknownUnit { .. })
+        ));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("h").is_err());
     }

@@ -140,7 +140,10 @@ mod tests {
         assert!(m(r"^[[:alpha:]]+$", "abc"));
         assert!(m(r"^[]a]+$", "]a"));
         assert!(m(r"^\Qa.b\E$", "a.b"));
-        assert!(m(r"^[[\]()]+$", "[]()"), "a `[` inside a class is a literal in Go");
+        assert!(
+            m(r"^[[\]()]+$", "[]()"),
+            "a `[` inside a class is a literal in Go"
+        );
         assert!(!m(r"^\Qa.b\E$", "axb"));
     }
 }

@@ -94,7 +94,8 @@ fn unescape(inner: &str, quote: char) -> Result<String, UnquoteError> {
     let mut out: Vec<u8> = Vec::with_capacity(inner.len());
     let mut chars = inner.chars().peekable();
     let mut utf8 = [0u8; 4];
-    let mut push_char = |out: &mut Vec<u8>, c: char| out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+    let mut push_char =
+        |out: &mut Vec<u8>, c: char| out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
     while let Some(c) = chars.next() {
         if c == quote || c == '\n' {
             return Err(UnquoteError::InvalidSyntax);
@@ -144,7 +145,10 @@ fn unescape(inner: &str, quote: char) -> Result<String, UnquoteError> {
     })
 }
 
-fn take_hex(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, n: usize) -> Result<u32, UnquoteError> {
+fn take_hex(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    n: usize,
+) -> Result<u32, UnquoteError> {
     let mut v = 0u32;
     for _ in 0..n {
         let d = chars

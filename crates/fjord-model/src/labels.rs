@@ -32,7 +32,10 @@ pub struct Label {
 
 impl Label {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Label { name: name.into(), value: value.into() }
+        Label {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -48,7 +51,9 @@ impl Labels {
 
     /// Builds a set from pairs: sorts by name, drops empty values, and keeps the last value of a
     /// repeated name. Use [`Labels::parse`] where duplicates must be reported instead.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
         let mut v: Vec<Label> = pairs
             .into_iter()
             .map(|(n, v)| Label::new(n, v))
@@ -69,7 +74,9 @@ impl Labels {
     /// Builds a set from pairs keeping empty values (sorted by name; the last value of a
     /// repeated name wins). Query results can carry empty labels (`| logfmt --keep-empty`);
     /// stored streams never do.
-    pub fn from_pairs_keep_empty<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs_keep_empty<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
         let mut v: Vec<Label> = pairs.into_iter().map(|(n, v)| Label::new(n, v)).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         let mut out: Vec<Label> = Vec::with_capacity(v.len());
@@ -171,7 +178,10 @@ impl fmt::Display for Labels {
     /// Loki's canonical form: `{a="1", b="2"}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::with_capacity(self.0.len() * 16 + 2);
-        write_label_string(&mut s, self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        write_label_string(
+            &mut s,
+            self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+        );
         f.write_str(&s)
     }
 }
@@ -216,7 +226,10 @@ pub enum LabelsError {
 }
 
 fn syntax(pos: usize, msg: impl Into<String>) -> LabelsError {
-    LabelsError::Syntax { pos: pos + 1, msg: msg.into() }
+    LabelsError::Syntax {
+        pos: pos + 1,
+        msg: msg.into(),
+    }
 }
 
 /// Parses `{name="value", …}` into pairs in input order.
@@ -241,15 +254,30 @@ fn parse_pairs(s: &str) -> Result<Vec<Label>, LabelsError> {
         }
         let name = &s[start..i];
         if !is_valid_label_name(name) {
-            return Err(syntax(start, format!("unexpected character in label name: {:?}", char_at(s, start))));
+            return Err(syntax(
+                start,
+                format!(
+                    "unexpected character in label name: {:?}",
+                    char_at(s, start)
+                ),
+            ));
         }
         i = skip_ws(b, i);
         if i >= b.len() || b[i] != b'=' {
-            return Err(syntax(i, format!("unexpected {} in label matching, expected \"=\"", describe(s, i))));
+            return Err(syntax(
+                i,
+                format!(
+                    "unexpected {} in label matching, expected \"=\"",
+                    describe(s, i)
+                ),
+            ));
         }
         i = skip_ws(b, i + 1);
         let (value, next) = read_quoted(s, i)?;
-        out.push(Label { name: name.to_string(), value });
+        out.push(Label {
+            name: name.to_string(),
+            value,
+        });
         i = skip_ws(b, next);
         if i < b.len() && b[i] == b',' {
             i += 1;
@@ -259,11 +287,20 @@ fn parse_pairs(s: &str) -> Result<Vec<Label>, LabelsError> {
             i += 1;
             break;
         }
-        return Err(syntax(i, format!("unexpected {} in label matching, expected \",\" or \"}}\"", describe(s, i))));
+        return Err(syntax(
+            i,
+            format!(
+                "unexpected {} in label matching, expected \",\" or \"}}\"",
+                describe(s, i)
+            ),
+        ));
     }
     i = skip_ws(b, i);
     if i != b.len() {
-        return Err(syntax(i, format!("unexpected {} after labels", describe(s, i))));
+        return Err(syntax(
+            i,
+            format!("unexpected {} after labels", describe(s, i)),
+        ));
     }
     Ok(out)
 }
@@ -280,7 +317,11 @@ fn char_at(s: &str, i: usize) -> char {
 }
 
 fn describe(s: &str, i: usize) -> String {
-    if i >= s.len() { "end of input".to_string() } else { format!("character {:?}", char_at(s, i)) }
+    if i >= s.len() {
+        "end of input".to_string()
+    } else {
+        format!("character {:?}", char_at(s, i))
+    }
 }
 
 /// Reads a quoted string starting at byte `i`; returns the value and the index after it.
@@ -288,7 +329,15 @@ fn read_quoted(s: &str, i: usize) -> Result<(String, usize), LabelsError> {
     let b = s.as_bytes();
     let q = match b.get(i) {
         Some(&q @ (b'"' | b'\'' | b'`')) => q,
-        _ => return Err(syntax(i, format!("unexpected {} in label matching, expected string", describe(s, i)))),
+        _ => {
+            return Err(syntax(
+                i,
+                format!(
+                    "unexpected {} in label matching, expected string",
+                    describe(s, i)
+                ),
+            ));
+        }
     };
     let mut j = i + 1;
     while j < b.len() {
@@ -298,7 +347,8 @@ fn read_quoted(s: &str, i: usize) -> Result<(String, usize), LabelsError> {
         }
         if b[j] == q {
             let lit = &s[i..=j];
-            let v = gostr::unquote(lit).map_err(|_| syntax(i, format!("invalid string literal {lit}")))?;
+            let v = gostr::unquote(lit)
+                .map_err(|_| syntax(i, format!("invalid string literal {lit}")))?;
             return Ok((v, j + 1));
         }
         j += 1;
@@ -317,7 +367,10 @@ mod tests {
         assert_eq!(l.get("job"), Some("x"));
         assert_eq!(l.get("empty"), None);
         assert_eq!(Labels::parse("{}").unwrap(), Labels::empty());
-        assert_eq!(Labels::parse(" { a = 'v' , } ").unwrap().to_string(), r#"{a="v"}"#);
+        assert_eq!(
+            Labels::parse(" { a = 'v' , } ").unwrap().to_string(),
+            r#"{a="v"}"#
+        );
     }
 
     #[test]
@@ -327,7 +380,10 @@ mod tests {
         assert!(Labels::parse("{a.b=\"c\"}").is_err());
         assert!(Labels::parse("{a=\"b\"").is_err());
         assert!(Labels::parse("{a=\"b\"} x").is_err());
-        assert_eq!(Labels::parse(r#"{a="1", a="2"}"#), Err(LabelsError::Duplicate("a".into())));
+        assert_eq!(
+            Labels::parse(r#"{a="1", a="2"}"#),
+            Err(LabelsError::Duplicate("a".into()))
+        );
     }
 
     #[test]
@@ -345,7 +401,10 @@ mod tests {
         let a = Labels::from_pairs([("x", "1"), ("y", "2")]);
         let b = Labels::parse(r#"{y="2", x="1"}"#).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
-        assert_ne!(a.fingerprint(), Labels::from_pairs([("x", "12")]).fingerprint());
+        assert_ne!(
+            a.fingerprint(),
+            Labels::from_pairs([("x", "12")]).fingerprint()
+        );
     }
 
     proptest::proptest! {

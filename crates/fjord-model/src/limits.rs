@@ -22,7 +22,9 @@ pub struct ByteSize(pub u64);
 impl ByteSize {
     pub fn parse(s: &str) -> Option<ByteSize> {
         let s = s.trim();
-        let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
         let num: f64 = num.parse().ok()?;
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -65,8 +67,11 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         match Raw::deserialize(d)? {
             Raw::Num(n) => Ok(ByteSize(n)),
-            Raw::Text(s) => ByteSize::parse(&s)
-                .ok_or_else(|| serde::de::Error::custom(format!("invalid byte size {s:?} (examples: 256KB, 3MB, 1048576)"))),
+            Raw::Text(s) => ByteSize::parse(&s).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid byte size {s:?} (examples: 256KB, 3MB, 1048576)"
+                ))
+            }),
         }
     }
 }
@@ -158,8 +163,19 @@ impl Default for Limits {
             max_line_size_truncate: false,
             increment_duplicate_timestamp: false,
             discover_service_name: [
-                "service", "app", "application", "app_name", "name", "app_kubernetes_io_name", "container",
-                "container_name", "k8s_container_name", "component", "workload", "job", "k8s_job_name",
+                "service",
+                "app",
+                "application",
+                "app_name",
+                "name",
+                "app_kubernetes_io_name",
+                "container",
+                "container_name",
+                "k8s_container_name",
+                "component",
+                "workload",
+                "job",
+                "k8s_job_name",
             ]
             .iter()
             .map(|s| s.to_string())
@@ -193,31 +209,85 @@ impl Default for Limits {
 
 /// Loki `limits_config` keys that Fjord accepts but does not act on.
 const INERT_LOKI_KEYS: &[&str] = &[
-    "block_ingestion_policy_until", "block_ingestion_status_code", "block_ingestion_until", "blocked_queries",
-    "bloom_block_encoding", "bloom_build_builder_response_timeout", "bloom_build_max_builders",
-    "bloom_build_task_max_retries", "bloom_creation_enabled", "bloom_gateway_enable_filtering",
-    "bloom_max_block_size", "bloom_max_bloom_size", "bloom_planning_strategy", "bloom_prefetch_blocks",
-    "bloom_split_series_keyspace_by", "bloom_task_target_series_chunk_size", "cardinality_limit",
-    "dataobj_index_compaction_enabled", "dataobj_log_compaction_enabled", "debug_engine_streams",
-    "debug_engine_tasks", "deletion_mode", "discover_generic_fields", "enforced_labels",
-    "engine_results_cache_time_bucket_interval", "index_gateway_max_capacity", "index_gateway_shard_size",
-    "ingestion_partitions_tenant_shard_size", "log_level_fields", "log_level_from_json_max_depth",
-    "max_cache_freshness_per_query", "max_line_size_truncate_identifier", "max_metadata_cache_freshness",
-    "max_querier_bytes_read", "max_queriers_per_tenant", "max_query_bytes_read", "max_query_capacity",
-    "max_query_parallelism", "max_stats_cache_freshness", "metric_aggregation_enabled", "min_sharding_lookback",
-    "otlp_config", "pattern_ingester_tokenizable_json_fields_append",
-    "pattern_ingester_tokenizable_json_fields_default", "pattern_ingester_tokenizable_json_fields_delete",
-    "pattern_persistence_enabled", "pattern_persistence_granularity", "pattern_rate_threshold",
-    "policy_enforced_labels", "policy_override_limits", "policy_stream_mapping", "query_ready_index_num_days",
-    "recent_metadata_query_window", "retention_stream", "ruler_alertmanager_config",
-    "ruler_max_rule_groups_per_tenant", "ruler_max_rules_per_rule_group",
-    "ruler_remote_evaluation_max_response_size", "ruler_remote_evaluation_timeout", "ruler_remote_write_config",
-    "ruler_remote_write_disabled", "ruler_tenant_shard_size", "s3_sse_kms_encryption_context", "s3_sse_kms_key_id",
-    "s3_sse_type", "shard_aggregations", "shard_streams", "simulated_push_latency",
-    "split_ingester_queries_by_interval", "split_instant_metric_queries_by_interval",
-    "split_metadata_queries_by_interval", "split_recent_metadata_queries_by_interval", "tsdb_max_bytes_per_shard",
-    "tsdb_max_query_parallelism", "tsdb_precompute_chunks", "tsdb_sharding_strategy", "use_owned_stream_count",
-    "required_labels", "minimum_labels_number",
+    "block_ingestion_policy_until",
+    "block_ingestion_status_code",
+    "block_ingestion_until",
+    "blocked_queries",
+    "bloom_block_encoding",
+    "bloom_build_builder_response_timeout",
+    "bloom_build_max_builders",
+    "bloom_build_task_max_retries",
+    "bloom_creation_enabled",
+    "bloom_gateway_enable_filtering",
+    "bloom_max_block_size",
+    "bloom_max_bloom_size",
+    "bloom_planning_strategy",
+    "bloom_prefetch_blocks",
+    "bloom_split_series_keyspace_by",
+    "bloom_task_target_series_chunk_size",
+    "cardinality_limit",
+    "dataobj_index_compaction_enabled",
+    "dataobj_log_compaction_enabled",
+    "debug_engine_streams",
+    "debug_engine_tasks",
+    "deletion_mode",
+    "discover_generic_fields",
+    "enforced_labels",
+    "engine_results_cache_time_bucket_interval",
+    "index_gateway_max_capacity",
+    "index_gateway_shard_size",
+    "ingestion_partitions_tenant_shard_size",
+    "log_level_fields",
+    "log_level_from_json_max_depth",
+    "max_cache_freshness_per_query",
+    "max_line_size_truncate_identifier",
+    "max_metadata_cache_freshness",
+    "max_querier_bytes_read",
+    "max_queriers_per_tenant",
+    "max_query_bytes_read",
+    "max_query_capacity",
+    "max_query_parallelism",
+    "max_stats_cache_freshness",
+    "metric_aggregation_enabled",
+    "min_sharding_lookback",
+    "otlp_config",
+    "pattern_ingester_tokenizable_json_fields_append",
+    "pattern_ingester_tokenizable_json_fields_default",
+    "pattern_ingester_tokenizable_json_fields_delete",
+    "pattern_persistence_enabled",
+    "pattern_persistence_granularity",
+    "pattern_rate_threshold",
+    "policy_enforced_labels",
+    "policy_override_limits",
+    "policy_stream_mapping",
+    "query_ready_index_num_days",
+    "recent_metadata_query_window",
+    "retention_stream",
+    "ruler_alertmanager_config",
+    "ruler_max_rule_groups_per_tenant",
+    "ruler_max_rules_per_rule_group",
+    "ruler_remote_evaluation_max_response_size",
+    "ruler_remote_evaluation_timeout",
+    "ruler_remote_write_config",
+    "ruler_remote_write_disabled",
+    "ruler_tenant_shard_size",
+    "s3_sse_kms_encryption_context",
+    "s3_sse_kms_key_id",
+    "s3_sse_type",
+    "shard_aggregations",
+    "shard_streams",
+    "simulated_push_latency",
+    "split_ingester_queries_by_interval",
+    "split_instant_metric_queries_by_interval",
+    "split_metadata_queries_by_interval",
+    "split_recent_metadata_queries_by_interval",
+    "tsdb_max_bytes_per_shard",
+    "tsdb_max_query_parallelism",
+    "tsdb_precompute_chunks",
+    "tsdb_sharding_strategy",
+    "use_owned_stream_count",
+    "required_labels",
+    "minimum_labels_number",
 ];
 
 impl Limits {
@@ -290,8 +360,14 @@ mod key_tests {
         let l: Limits = serde_json::from_str(r#"{"reject_old_samples": false, "max_line_size": "1MB", "bloom_creation_enabled": true}"#).unwrap();
         assert!(!l.reject_old_samples);
         assert_eq!(l.max_line_size, ByteSize(1 << 20));
-        assert_eq!(l.validate().unwrap(), vec!["bloom_creation_enabled".to_string()]);
+        assert_eq!(
+            l.validate().unwrap(),
+            vec!["bloom_creation_enabled".to_string()]
+        );
         let l: Limits = serde_json::from_str(r#"{"reject_old_sample": false}"#).unwrap();
-        assert_eq!(l.validate().unwrap_err(), "limits_config: unknown key `reject_old_sample`");
+        assert_eq!(
+            l.validate().unwrap_err(),
+            "limits_config: unknown key `reject_old_sample`"
+        );
     }
 }

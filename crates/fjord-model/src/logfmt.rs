@@ -46,7 +46,11 @@ pub enum Scan<'a> {
 
 impl<'a> Decoder<'a> {
     pub fn new(line: &'a [u8]) -> Self {
-        Decoder { line, pos: 0, err: None }
+        Decoder {
+            line,
+            pos: 0,
+            err: None,
+        }
     }
 
     pub fn at_end(&self) -> bool {
@@ -59,7 +63,10 @@ impl<'a> Decoder<'a> {
     }
 
     fn fail(&mut self, msg: String) {
-        self.err = Some(SyntaxError { pos: self.pos + 1, msg });
+        self.err = Some(SyntaxError {
+            pos: self.pos + 1,
+            msg,
+        });
     }
 
     fn unexpected(&mut self, c: u8) {
@@ -188,7 +195,12 @@ impl<'a> Decoder<'a> {
                 self.pos = start + p + 2;
                 if has_esc {
                     match unquote_json_bytes(&line[start..self.pos]) {
-                        Some(v) => return Scan::Pair(Pair { key, value: Some(v) }),
+                        Some(v) => {
+                            return Scan::Pair(Pair {
+                                key,
+                                value: Some(v),
+                            });
+                        }
                         None => {
                             self.fail("invalid quoted value".into());
                             return Scan::Malformed;
@@ -242,11 +254,15 @@ fn unquote_json_bytes(s: &[u8]) -> Option<Cow<'_, [u8]>> {
                         let cp = hex4(s.get(r + 1..r + 5)?)?;
                         r += 4;
                         let ch = if (0xD800..0xDC00).contains(&cp) {
-                            let low = s.get(r + 1..r + 7).filter(|l| l.starts_with(b"\\u")).and_then(|l| hex4(&l[2..]));
+                            let low = s
+                                .get(r + 1..r + 7)
+                                .filter(|l| l.starts_with(b"\\u"))
+                                .and_then(|l| hex4(&l[2..]));
                             match low.filter(|l| (0xDC00..0xE000).contains(l)) {
                                 Some(lo) => {
                                     r += 6;
-                                    char::from_u32(0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)).unwrap_or('\u{fffd}')
+                                    char::from_u32(0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00))
+                                        .unwrap_or('\u{fffd}')
                                 }
                                 None => '\u{fffd}',
                             }
@@ -269,7 +285,9 @@ fn unquote_json_bytes(s: &[u8]) -> Option<Cow<'_, [u8]>> {
     }
     Some(Cow::Owned(match String::from_utf8(out) {
         Ok(s) => s.into_bytes(),
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into_bytes(),
+        Err(e) => String::from_utf8_lossy(e.as_bytes())
+            .into_owned()
+            .into_bytes(),
     }))
 }
 
@@ -311,19 +329,40 @@ mod tests {
     fn scans_like_loki() {
         assert_eq!(
             scan(r#"level=info msg="hello \"world\"" flag empty= dur=1.5s"#),
-            vec![kv("level", Some("info")), kv("msg", Some("hello \"world\"")), kv("flag", None), kv("empty", None), kv("dur", Some("1.5s"))]
+            vec![
+                kv("level", Some("info")),
+                kv("msg", Some("hello \"world\"")),
+                kv("flag", None),
+                kv("empty", None),
+                kv("dur", Some("1.5s"))
+            ]
         );
-        assert_eq!(scan(r#"a="unterminated"#), vec![(None, Some("<malformed>".into()))]);
-        assert_eq!(scan("a=b=c d=e"), vec![(None, Some("<malformed>".into())), kv("d", Some("e"))]);
-        assert_eq!(scan(r#"a="\u00e9\ud83d\ude00""#), vec![kv("a", Some("é😀"))]);
-        assert_eq!(scan("=x y=1"), vec![(None, Some("<malformed>".into())), kv("y", Some("1"))]);
+        assert_eq!(
+            scan(r#"a="unterminated"#),
+            vec![(None, Some("<malformed>".into()))]
+        );
+        assert_eq!(
+            scan("a=b=c d=e"),
+            vec![(None, Some("<malformed>".into())), kv("d", Some("e"))]
+        );
+        assert_eq!(
+            scan(r#"a="\u00e9\ud83d\ude00""#),
+            vec![kv("a", Some("é😀"))]
+        );
+        assert_eq!(
+            scan("=x y=1"),
+            vec![(None, Some("<malformed>".into())), kv("y", Some("1"))]
+        );
     }
 
     #[test]
     fn reports_position() {
         let mut d = Decoder::new(b"a=b\"c");
         assert_eq!(d.next_pair(), Scan::Malformed);
-        assert_eq!(d.error().unwrap().to_string(), "logfmt syntax error at pos 4 : unexpected '\"'");
+        assert_eq!(
+            d.error().unwrap().to_string(),
+            "logfmt syntax error at pos 4 : unexpected '\"'"
+        );
     }
 
     proptest::proptest! {

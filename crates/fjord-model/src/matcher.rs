@@ -46,18 +46,32 @@ pub struct LabelMatcher {
 
 impl LabelMatcher {
     /// Builds a matcher; regex operators compile `value` anchored at both ends.
-    pub fn new(name: impl Into<String>, op: MatchOp, value: impl Into<String>) -> Result<Self, regex::Error> {
+    pub fn new(
+        name: impl Into<String>,
+        op: MatchOp,
+        value: impl Into<String>,
+    ) -> Result<Self, regex::Error> {
         let value = value.into();
         let regex = match op {
             MatchOp::Re | MatchOp::Nre => Some(compile_anchored(&value)?),
             MatchOp::Eq | MatchOp::Neq => None,
         };
-        Ok(LabelMatcher { name: name.into(), op, value, regex })
+        Ok(LabelMatcher {
+            name: name.into(),
+            op,
+            value,
+            regex,
+        })
     }
 
     /// An equality matcher; never fails.
     pub fn eq(name: impl Into<String>, value: impl Into<String>) -> Self {
-        LabelMatcher { name: name.into(), op: MatchOp::Eq, value: value.into(), regex: None }
+        LabelMatcher {
+            name: name.into(),
+            op: MatchOp::Eq,
+            value: value.into(),
+            regex: None,
+        }
     }
 
     /// Whether a label value (`""` when the label is absent) satisfies the matcher.
@@ -102,7 +116,13 @@ impl fmt::Debug for LabelMatcher {
 
 impl fmt::Display for LabelMatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}{}", self.name, self.op.as_str(), gostr::quote(&self.value))
+        write!(
+            f,
+            "{}{}{}",
+            self.name,
+            self.op.as_str(),
+            gostr::quote(&self.value)
+        )
     }
 }
 
@@ -147,9 +167,21 @@ mod tests {
 
     #[test]
     fn empty_compatibility() {
-        assert!(LabelMatcher::new("a", MatchOp::Re, ".*").unwrap().matches_empty());
-        assert!(!LabelMatcher::new("a", MatchOp::Re, ".+").unwrap().matches_empty());
-        assert!(LabelMatcher::new("a", MatchOp::Neq, "x").unwrap().matches_empty());
+        assert!(
+            LabelMatcher::new("a", MatchOp::Re, ".*")
+                .unwrap()
+                .matches_empty()
+        );
+        assert!(
+            !LabelMatcher::new("a", MatchOp::Re, ".+")
+                .unwrap()
+                .matches_empty()
+        );
+        assert!(
+            LabelMatcher::new("a", MatchOp::Neq, "x")
+                .unwrap()
+                .matches_empty()
+        );
         assert!(LabelMatcher::eq("a", "").matches_empty());
     }
 
@@ -157,7 +189,12 @@ mod tests {
     fn literal_alternatives_only_for_plain_alternations() {
         let m = LabelMatcher::new("a", MatchOp::Re, "x|yy").unwrap();
         assert_eq!(m.literal_alternatives(), Some(vec!["x", "yy"]));
-        assert_eq!(LabelMatcher::new("a", MatchOp::Re, "x.*").unwrap().literal_alternatives(), None);
+        assert_eq!(
+            LabelMatcher::new("a", MatchOp::Re, "x.*")
+                .unwrap()
+                .literal_alternatives(),
+            None
+        );
     }
 
     #[test]

@@ -21,7 +21,11 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(ts: i64, line: impl Into<Bytes>) -> Self {
-        Entry { ts, line: line.into(), metadata: Vec::new() }
+        Entry {
+            ts,
+            line: line.into(),
+            metadata: Vec::new(),
+        }
     }
 
     /// Bytes counted against rate limits and reported as volume: line plus metadata text.
@@ -31,7 +35,10 @@ impl Entry {
 
     /// Bytes of structured metadata names and values.
     pub fn metadata_bytes(&self) -> usize {
-        self.metadata.iter().map(|l| l.name.len() + l.value.len()).sum()
+        self.metadata
+            .iter()
+            .map(|l| l.name.len() + l.value.len())
+            .sum()
     }
 }
 
@@ -73,7 +80,10 @@ impl PushRequest {
                             structured_metadata: e
                                 .metadata
                                 .iter()
-                                .map(|l| proto::LabelPairAdapter { name: l.name.clone(), value: l.value.clone() })
+                                .map(|l| proto::LabelPairAdapter {
+                                    name: l.name.clone(),
+                                    value: l.value.clone(),
+                                })
                                 .collect(),
                             parsed: Vec::new(),
                         })
@@ -84,7 +94,9 @@ impl PushRequest {
             format: String::new(),
         };
         let raw = wire.encode_to_vec();
-        snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_default()
+        snap::raw::Encoder::new()
+            .compress_vec(&raw)
+            .unwrap_or_default()
     }
 }
 
@@ -104,10 +116,17 @@ pub enum DecodeError {
 }
 
 /// Decodes a snappy block compressed protobuf body, refusing to inflate past `max_decompressed`.
-pub fn decode_protobuf_snappy(body: &[u8], max_decompressed: u64) -> Result<PushRequest, DecodeError> {
-    let len = snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))? as u64;
+pub fn decode_protobuf_snappy(
+    body: &[u8],
+    max_decompressed: u64,
+) -> Result<PushRequest, DecodeError> {
+    let len =
+        snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))? as u64;
     if len > max_decompressed {
-        return Err(DecodeError::TooLarge { size: len, limit: max_decompressed });
+        return Err(DecodeError::TooLarge {
+            size: len,
+            limit: max_decompressed,
+        });
     }
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
@@ -128,14 +147,21 @@ pub fn decode_protobuf(raw: Bytes) -> Result<PushRequest, DecodeError> {
                     .entries
                     .into_iter()
                     .map(|e| {
-                        let ts = e.timestamp.map(|t| t.seconds.saturating_mul(1_000_000_000).saturating_add(t.nanos as i64));
+                        let ts = e.timestamp.map(|t| {
+                            t.seconds
+                                .saturating_mul(1_000_000_000)
+                                .saturating_add(t.nanos as i64)
+                        });
                         Entry {
                             ts: ts.unwrap_or(0),
                             line: e.line,
                             metadata: e
                                 .structured_metadata
                                 .into_iter()
-                                .map(|l| Label { name: l.name, value: l.value })
+                                .map(|l| Label {
+                                    name: l.name,
+                                    value: l.value,
+                                })
                                 .collect(),
                         }
                     })
@@ -146,7 +172,11 @@ pub fn decode_protobuf(raw: Bytes) -> Result<PushRequest, DecodeError> {
 }
 
 /// Inflates a gzip (or zlib/deflate) body, refusing to go past `max_decompressed` bytes.
-pub fn inflate(body: &[u8], encoding: Inflate, max_decompressed: u64) -> Result<Vec<u8>, DecodeError> {
+pub fn inflate(
+    body: &[u8],
+    encoding: Inflate,
+    max_decompressed: u64,
+) -> Result<Vec<u8>, DecodeError> {
     use std::io::Read;
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(64 << 20));
     let reader: Box<dyn Read + '_> = match encoding {
@@ -158,7 +188,10 @@ pub fn inflate(body: &[u8], encoding: Inflate, max_decompressed: u64) -> Result<
         .read_to_end(&mut out)
         .map_err(|e| DecodeError::Gzip(format!("gzip: {e}")))?;
     if n as u64 > max_decompressed {
-        return Err(DecodeError::TooLarge { size: n as u64, limit: max_decompressed });
+        return Err(DecodeError::TooLarge {
+            size: n as u64,
+            limit: max_decompressed,
+        });
     }
     Ok(out)
 }
@@ -173,11 +206,16 @@ pub enum Inflate {
 /// Decodes a v1 JSON push body. Stream label maps are written out as label strings
 /// (`{k="v", …}`, keys sorted) so that they are validated exactly like protobuf label strings.
 pub fn decode_json(body: &[u8]) -> Result<PushRequest, DecodeError> {
-    let req: json::PushRequest = serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let req: json::PushRequest =
+        serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
     let mut streams = Vec::with_capacity(req.streams.len());
     for s in req.streams.into_iter().flatten() {
         let mut labels = String::new();
-        let mut pairs: Vec<(&str, &str)> = s.stream.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut pairs: Vec<(&str, &str)> = s
+            .stream
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         pairs.sort_unstable();
         write_label_string(&mut labels, pairs.into_iter());
         let entries = s
@@ -185,7 +223,11 @@ pub fn decode_json(body: &[u8]) -> Result<PushRequest, DecodeError> {
             .into_iter()
             .flatten()
             .flatten()
-            .map(|v| Entry { ts: v.ts, line: Bytes::from(v.line), metadata: v.metadata })
+            .map(|v| Entry {
+                ts: v.ts,
+                line: Bytes::from(v.line),
+                metadata: v.metadata,
+            })
             .collect();
         streams.push(PushStream { labels, entries });
     }
@@ -194,7 +236,8 @@ pub fn decode_json(body: &[u8]) -> Result<PushRequest, DecodeError> {
 
 /// Decodes a legacy v0 JSON push body (`/api/prom/push`).
 pub fn decode_json_v0(body: &[u8]) -> Result<PushRequest, DecodeError> {
-    let req: json::PushRequestV0 = serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let req: json::PushRequestV0 =
+        serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
     let mut streams = Vec::with_capacity(req.streams.len());
     for s in req.streams {
         let mut entries = Vec::with_capacity(s.entries.len());
@@ -206,7 +249,10 @@ pub fn decode_json_v0(body: &[u8]) -> Result<PushRequest, DecodeError> {
                 .ok_or_else(|| DecodeError::Json(format!("timestamp {:?} out of range", e.ts)))?;
             entries.push(Entry::new(ns, e.line));
         }
-        streams.push(PushStream { labels: s.labels, entries });
+        streams.push(PushStream {
+            labels: s.labels,
+            entries,
+        });
     }
     Ok(PushRequest { streams })
 }
@@ -261,9 +307,11 @@ mod json {
                     f.write_str("a timestamp as a string of Unix nanoseconds")
                 }
                 fn visit_str<E: de::Error>(self, s: &str) -> Result<NsString, E> {
-                    s.parse::<i64>()
-                        .map(NsString)
-                        .map_err(|_| E::custom(format!("invalid timestamp {s:?}: expected Unix nanoseconds")))
+                    s.parse::<i64>().map(NsString).map_err(|_| {
+                        E::custom(format!(
+                            "invalid timestamp {s:?}: expected Unix nanoseconds"
+                        ))
+                    })
                 }
             }
             d.deserialize_str(V)
@@ -276,17 +324,29 @@ mod json {
             f.write_str("an entry [\"<unix ns>\", \"<line>\", {structured metadata}]")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-            let ts: NsString = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
-            let line: String = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
+            let ts: NsString = seq
+                .next_element()?
+                .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+            let line: String = seq
+                .next_element()?
+                .ok_or_else(|| de::Error::invalid_length(1, &self))?;
             let md: Option<Option<BTreeMap<String, String>>> = seq.next_element()?;
             if seq.next_element::<de::IgnoredAny>()?.is_some() {
                 return Err(de::Error::invalid_length(4, &self));
             }
             let metadata = md
                 .flatten()
-                .map(|m| m.into_iter().map(|(name, value)| Label { name, value }).collect())
+                .map(|m| {
+                    m.into_iter()
+                        .map(|(name, value)| Label { name, value })
+                        .collect()
+                })
                 .unwrap_or_default();
-            Ok(Value { ts: ts.0, line, metadata })
+            Ok(Value {
+                ts: ts.0,
+                line,
+                metadata,
+            })
         }
     }
 
@@ -374,7 +434,11 @@ mod tests {
                 labels: r#"{app="a"}"#.into(),
                 entries: vec![
                     Entry::new(1_700_000_000_123_456_789, "hello"),
-                    Entry { ts: -5, line: Bytes::from_static(b"\xffbad utf8"), metadata: vec![Label::new("trace_id", "t1")] },
+                    Entry {
+                        ts: -5,
+                        line: Bytes::from_static(b"\xffbad utf8"),
+                        metadata: vec![Label::new("trace_id", "t1")],
+                    },
                 ],
             }],
         }
@@ -390,7 +454,10 @@ mod tests {
     #[test]
     fn protobuf_size_limit_is_checked_before_inflating() {
         let body = sample().encode_protobuf_snappy();
-        assert!(matches!(decode_protobuf_snappy(&body, 10), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            decode_protobuf_snappy(&body, 10),
+            Err(DecodeError::TooLarge { .. })
+        ));
         assert!(decode_protobuf_snappy(b"\xff\xff\xff\xff\x0fgarbage", 1 << 30).is_err());
     }
 
@@ -400,7 +467,10 @@ mod tests {
         let req = decode_json(body).unwrap();
         assert_eq!(req.streams.len(), 2);
         assert_eq!(req.streams[0].labels, r#"{a="x\"y", b="2"}"#);
-        assert_eq!(req.streams[0].entries[1].metadata, vec![Label::new("k", "v")]);
+        assert_eq!(
+            req.streams[0].entries[1].metadata,
+            vec![Label::new("k", "v")]
+        );
         assert_eq!(req.streams[0].entries[1].ts, 18);
         assert!(req.streams[1].entries.is_empty());
     }
@@ -408,7 +478,9 @@ mod tests {
     #[test]
     fn json_rejects_numeric_timestamps_and_bad_shapes() {
         assert!(decode_json(br#"{"streams":[{"stream":{"a":"b"},"values":[[17,"l"]]}]}"#).is_err());
-        assert!(decode_json(br#"{"streams":[{"stream":{"a":"b"},"values":[["x","l"]]}]}"#).is_err());
+        assert!(
+            decode_json(br#"{"streams":[{"stream":{"a":"b"},"values":[["x","l"]]}]}"#).is_err()
+        );
         assert!(decode_json(br#"{"streams":[{"stream":{"a":"b"},"values":[["1"]]}]}"#).is_err());
         assert!(decode_json(br#"{"streams":[{"stream":{"a":1}}]}"#).is_err());
         assert!(decode_json(b"not json").is_err());
@@ -428,7 +500,10 @@ mod tests {
         enc.write_all(&vec![b'a'; 10_000]).unwrap();
         let gz = enc.finish().unwrap();
         assert_eq!(inflate(&gz, Inflate::Gzip, 10_000).unwrap().len(), 10_000);
-        assert!(matches!(inflate(&gz, Inflate::Gzip, 9_999), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            inflate(&gz, Inflate::Gzip, 9_999),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 
     proptest::proptest! {

@@ -13,7 +13,12 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: f64, burst: f64) -> Self {
-        TokenBucket { rate, burst, tokens: burst, last: Instant::now() }
+        TokenBucket {
+            rate,
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
     }
 
     /// Takes `n` tokens if available at `now`; a request larger than the burst never fits.
@@ -46,7 +51,12 @@ mod tests {
     #[test]
     fn refills_at_the_rate_up_to_the_burst() {
         let t0 = Instant::now();
-        let mut b = TokenBucket { rate: 100.0, burst: 200.0, tokens: 200.0, last: t0 };
+        let mut b = TokenBucket {
+            rate: 100.0,
+            burst: 200.0,
+            tokens: 200.0,
+            last: t0,
+        };
         assert!(b.try_take_at(150.0, t0));
         assert!(!b.try_take_at(100.0, t0));
         assert!(b.try_take_at(100.0, t0 + Duration::from_millis(500)));

@@ -66,11 +66,23 @@ pub enum ServiceError {
 #[async_trait]
 pub trait IngesterService: Send + Sync {
     /// Appends entries; returns once they are durable in the write-ahead log.
-    async fn push(&self, tenant: &TenantId, streams: Vec<ValidatedStream>) -> Result<PushOutcome, ServiceError>;
+    async fn push(
+        &self,
+        tenant: &TenantId,
+        streams: Vec<ValidatedStream>,
+    ) -> Result<PushOutcome, ServiceError>;
 
     /// Blocks of streams matching the request that this ingester holds in memory.
-    async fn select(&self, tenant: &TenantId, req: &SelectRequest) -> Result<Vec<StreamBlocks>, ServiceError>;
+    async fn select(
+        &self,
+        tenant: &TenantId,
+        req: &SelectRequest,
+    ) -> Result<Vec<StreamBlocks>, ServiceError>;
 
     /// Label sets of streams matching the request that this ingester holds in memory.
-    async fn series(&self, tenant: &TenantId, req: &SelectRequest) -> Result<Vec<Labels>, ServiceError>;
+    async fn series(
+        &self,
+        tenant: &TenantId,
+        req: &SelectRequest,
+    ) -> Result<Vec<Labels>, ServiceError>;
 }

@@ -35,8 +35,14 @@ impl TenantId {
         if id.len() > 150 {
             return Err(TenantError::TooLong);
         }
-        if let Some(ch) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || "!-_.*'()".contains(*c))) {
-            return Err(TenantError::BadChar { id: id.to_string(), ch });
+        if let Some(ch) = id
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "!-_.*'()".contains(*c)))
+        {
+            return Err(TenantError::BadChar {
+                id: id.to_string(),
+                ch,
+            });
         }
         if id == "." || id == ".." {
             return Err(TenantError::Reserved(id.to_string()));
@@ -70,13 +76,26 @@ mod tests {
     #[test]
     fn validates_like_loki() {
         assert!(TenantId::new("team-a_1.x").is_ok());
-        assert_eq!(TenantId::new("a/b"), Err(TenantError::BadChar { id: "a/b".into(), ch: '/' }));
+        assert_eq!(
+            TenantId::new("a/b"),
+            Err(TenantError::BadChar {
+                id: "a/b".into(),
+                ch: '/'
+            })
+        );
         assert_eq!(TenantId::new(".."), Err(TenantError::Reserved("..".into())));
         assert_eq!(TenantId::new(&"a".repeat(151)), Err(TenantError::TooLong));
         assert_eq!(TenantId::new(""), Err(TenantError::Missing));
-        assert_eq!(TenantId::from_header_single("a|b"), Err(TenantError::Multiple));
         assert_eq!(
-            TenantError::BadChar { id: "a/b".into(), ch: '/' }.to_string(),
+            TenantId::from_header_single("a|b"),
+            Err(TenantError::Multiple)
+        );
+        assert_eq!(
+            TenantError::BadChar {
+                id: "a/b".into(),
+                ch: '/'
+            }
+            .to_string(),
             "tenant ID 'a/b' contains unsupported character '/'"
         );
     }

@@ -19,20 +19,20 @@ use serde_yaml::Value;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct Config {
+pub(crate) struct Config {
     /// Which components this process runs: `all` (default), or one of `distributor`,
     /// `ingester`, `querier` — several separated by commas.
-    pub target: String,
+    pub(crate) target: String,
     /// Require `X-Scope-OrgID` on every request (multi-tenancy). When false every request is
     /// tenant `fake`, as in Loki.
-    pub auth_enabled: bool,
-    pub server: ServerConfig,
-    pub common: CommonConfig,
-    pub distributor: DistributorConfig,
-    pub ingester: IngesterConfig,
-    pub querier: QuerierConfig,
-    pub storage: StorageConfig,
-    pub limits_config: Limits,
+    pub(crate) auth_enabled: bool,
+    pub(crate) server: ServerConfig,
+    pub(crate) common: CommonConfig,
+    pub(crate) distributor: DistributorConfig,
+    pub(crate) ingester: IngesterConfig,
+    pub(crate) querier: QuerierConfig,
+    pub(crate) storage: StorageConfig,
+    pub(crate) limits_config: Limits,
 }
 
 impl Default for Config {
@@ -53,17 +53,17 @@ impl Default for Config {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Address the HTTP server binds.
-    pub http_listen_address: String,
-    pub http_listen_port: u16,
+    pub(crate) http_listen_address: String,
+    pub(crate) http_listen_port: u16,
     /// `error`, `warn`, `info` or `debug` (overridden by `RUST_LOG` when set).
-    pub log_level: String,
+    pub(crate) log_level: String,
     /// `logfmt` or `json`.
-    pub log_format: String,
+    pub(crate) log_format: String,
     /// How long a SIGTERM waits for in-flight requests before flushing and exiting.
     #[serde(with = "serde_duration")]
-    pub graceful_shutdown_timeout: Duration,
+    pub(crate) graceful_shutdown_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -80,72 +80,91 @@ impl Default for ServerConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct CommonConfig {
+pub(crate) struct CommonConfig {
     /// Directory for local state: the WAL, and the chunk store when the filesystem backend is
     /// used. Loki's key name.
-    pub path_prefix: String,
+    pub(crate) path_prefix: String,
     /// This process's name in segment ids and (later) the ring; defaults to the host name.
-    pub instance_id: String,
+    pub(crate) instance_id: String,
 }
 
 impl Default for CommonConfig {
     fn default() -> Self {
-        CommonConfig { path_prefix: "./data".into(), instance_id: String::new() }
+        CommonConfig {
+            path_prefix: "./data".into(),
+            instance_id: String::new(),
+        }
     }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct DistributorConfig {
+pub(crate) struct DistributorConfig {
     /// Largest push body accepted (as sent, before decompression): 413 beyond it.
-    pub max_recv_msg_size: ByteSize,
+    pub(crate) max_recv_msg_size: ByteSize,
     /// Largest push body after decompression: 413 beyond it. Checked before inflating.
-    pub max_decompressed_size: ByteSize,
+    pub(crate) max_decompressed_size: ByteSize,
 }
 
 impl Default for DistributorConfig {
     fn default() -> Self {
-        DistributorConfig { max_recv_msg_size: ByteSize(100 << 20), max_decompressed_size: ByteSize(5000 << 20) }
+        DistributorConfig {
+            max_recv_msg_size: ByteSize(100 << 20),
+            max_decompressed_size: ByteSize(5000 << 20),
+        }
     }
 }
 
 /// The components a target runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Targets {
-    pub distributor: bool,
-    pub ingester: bool,
-    pub querier: bool,
+pub(crate) struct Targets {
+    pub(crate) distributor: bool,
+    pub(crate) ingester: bool,
+    pub(crate) querier: bool,
 }
 
 impl Config {
-    pub fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         PathBuf::from(&self.common.path_prefix)
     }
 
-    pub fn targets(&self) -> anyhow::Result<Targets> {
+    pub(crate) fn targets(&self) -> anyhow::Result<Targets> {
         let mut t = Targets::default();
         for part in self.target.split(',').map(str::trim) {
             match part {
-                "all" => t = Targets { distributor: true, ingester: true, querier: true },
+                "all" => {
+                    t = Targets {
+                        distributor: true,
+                        ingester: true,
+                        querier: true,
+                    }
+                }
                 "distributor" => t.distributor = true,
                 "ingester" => t.ingester = true,
                 "querier" => t.querier = true,
-                other => bail!("unknown target `{other}`: use all, distributor, ingester or querier"),
+                other => {
+                    bail!("unknown target `{other}`: use all, distributor, ingester or querier")
+                }
             }
         }
         if t.distributor && !t.ingester {
-            bail!("target `distributor` needs an ingester in the same process until the ring is available; use `all` or `distributor,ingester`");
+            bail!(
+                "target `distributor` needs an ingester in the same process until the ring is available; use `all` or `distributor,ingester`"
+            );
         }
         Ok(t)
     }
 
     /// Checks values that serde cannot; returns warnings to log.
-    pub fn validate(&self) -> anyhow::Result<Vec<String>> {
+    pub(crate) fn validate(&self) -> anyhow::Result<Vec<String>> {
         self.targets()?;
         self.ingester.validate().map_err(anyhow::Error::msg)?;
         let inert = self.limits_config.validate().map_err(anyhow::Error::msg)?;
         if !matches!(self.server.log_format.as_str(), "logfmt" | "json") {
-            bail!("server.log_format must be logfmt or json, not `{}`", self.server.log_format);
+            bail!(
+                "server.log_format must be logfmt or json, not `{}`",
+                self.server.log_format
+            );
         }
         Ok(inert
             .into_iter()
@@ -155,7 +174,7 @@ impl Config {
 }
 
 /// Builds the effective config from a file, `--set` overrides and the dedicated flags.
-pub fn load(
+pub(crate) fn load(
     file: Option<&std::path::Path>,
     expand_env: bool,
     sets: &[String],
@@ -165,36 +184,60 @@ pub fn load(
 ) -> anyhow::Result<Config> {
     let mut tree = match file {
         Some(path) => {
-            let mut text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+            let mut text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
             if expand_env {
                 text = expand_env_vars(&text);
             }
-            let v: Value = serde_yaml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
-            if v.is_null() { Value::Mapping(Default::default()) } else { v }
+            let v: Value = serde_yaml::from_str(&text)
+                .with_context(|| format!("parsing config file {}", path.display()))?;
+            if v.is_null() {
+                Value::Mapping(Default::default())
+            } else {
+                v
+            }
         }
         None => Value::Mapping(Default::default()),
     };
     for s in sets {
-        let (key, value) = s.split_once('=').with_context(|| format!("--set {s:?}: expected section.key=value"))?;
-        let value: Value = serde_yaml::from_str(value).with_context(|| format!("--set {s:?}: bad value"))?;
+        let (key, value) = s
+            .split_once('=')
+            .with_context(|| format!("--set {s:?}: expected section.key=value"))?;
+        let value: Value =
+            serde_yaml::from_str(value).with_context(|| format!("--set {s:?}: bad value"))?;
         set_path(&mut tree, key, value).with_context(|| format!("--set {s:?}"))?;
     }
     if let Some(addr) = http_listen_address {
         let (host, port) = addr
             .rsplit_once(':')
             .with_context(|| format!("--http-listen-address {addr:?}: expected HOST:PORT"))?;
-        let port: u16 = port.parse().with_context(|| format!("--http-listen-address {addr:?}: bad port"))?;
+        let port: u16 = port
+            .parse()
+            .with_context(|| format!("--http-listen-address {addr:?}: bad port"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        set_path(&mut tree, "server.http_listen_address", Value::String(host.to_string()))?;
-        set_path(&mut tree, "server.http_listen_port", Value::Number(port.into()))?;
+        set_path(
+            &mut tree,
+            "server.http_listen_address",
+            Value::String(host.to_string()),
+        )?;
+        set_path(
+            &mut tree,
+            "server.http_listen_port",
+            Value::Number(port.into()),
+        )?;
     }
     if let Some(dir) = data_dir {
-        set_path(&mut tree, "common.path_prefix", Value::String(dir.to_string()))?;
+        set_path(
+            &mut tree,
+            "common.path_prefix",
+            Value::String(dir.to_string()),
+        )?;
     }
     if let Some(t) = target {
         set_path(&mut tree, "target", Value::String(t.to_string()))?;
     }
-    let cfg: Config = serde_yaml::from_value(tree).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let cfg: Config =
+        serde_yaml::from_value(tree).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     Ok(cfg)
 }
 
@@ -215,14 +258,16 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> anyhow::Result<()> {
             map.insert(key, value);
             return Ok(());
         }
-        cur = map.entry(key).or_insert_with(|| Value::Mapping(Default::default()));
+        cur = map
+            .entry(key)
+            .or_insert_with(|| Value::Mapping(Default::default()));
     }
     Ok(())
 }
 
 /// Replaces `${VAR}` and `${VAR:-default}` with environment values (Loki's
 /// `-config.expand-env`). An unset variable without a default becomes empty.
-pub fn expand_env_vars(text: &str) -> String {
+pub(crate) fn expand_env_vars(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -235,7 +280,11 @@ pub fn expand_env_vars(text: &str) -> String {
                     Some((n, d)) => (n, Some(d)),
                     None => (inner, None),
                 };
-                let val = std::env::var(name).ok().filter(|v| !v.is_empty()).or(default.map(str::to_string)).unwrap_or_default();
+                let val = std::env::var(name)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .or(default.map(str::to_string))
+                    .unwrap_or_default();
                 out.push_str(&val);
                 rest = &after[end + 1..];
             }
@@ -275,11 +324,18 @@ mod tests {
     fn flags_and_sets_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.yaml");
-        std::fs::write(&p, "server:\n  http_listen_port: 9999\ningester:\n  chunk_idle_period: 1m\n").unwrap();
+        std::fs::write(
+            &p,
+            "server:\n  http_listen_port: 9999\ningester:\n  chunk_idle_period: 1m\n",
+        )
+        .unwrap();
         let c = load(
             Some(&p),
             false,
-            &["ingester.wal.fsync=interval".into(), "limits_config.max_line_size=1MB".into()],
+            &[
+                "ingester.wal.fsync=interval".into(),
+                "limits_config.max_line_size=1MB".into(),
+            ],
             Some("127.0.0.1:4100"),
             Some("/tmp/x"),
             None,
@@ -298,11 +354,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.yaml");
         std::fs::write(&p, "server:\n  http_listen_prot: 1\n").unwrap();
-        let err = load(Some(&p), false, &[], None, None, None).unwrap_err().to_string();
+        let err = load(Some(&p), false, &[], None, None, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("http_listen_prot"), "{err}");
         std::fs::write(&p, "limits_config:\n  reject_old_sample: false\n").unwrap();
         let c = load(Some(&p), false, &[], None, None, None).unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("reject_old_sample"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("reject_old_sample")
+        );
     }
 
     #[test]
@@ -319,7 +382,11 @@ mod tests {
             Value::Mapping(m) if !m.is_empty() => {
                 for (k, v) in m {
                     let k = k.as_str().unwrap_or_default();
-                    let p = if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+                    let p = if prefix.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     leaf_paths(v, &p, out);
                 }
             }
@@ -332,21 +399,40 @@ mod tests {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
         let example = std::path::Path::new(root).join("fjord.example.yaml");
         let c = load(Some(&example), false, &[], None, None, None).unwrap();
-        assert_eq!(c, Config::default(), "fjord.example.yaml must show exactly the defaults");
-        let docs = std::fs::read_to_string(std::path::Path::new(root).join("docs/configuration.md")).unwrap();
+        assert_eq!(
+            c,
+            Config::default(),
+            "fjord.example.yaml must show exactly the defaults"
+        );
+        let docs =
+            std::fs::read_to_string(std::path::Path::new(root).join("docs/configuration.md"))
+                .unwrap();
         let example_text = std::fs::read_to_string(&example).unwrap();
         let mut paths = Vec::new();
-        leaf_paths(&serde_yaml::to_value(Config::default()).unwrap(), "", &mut paths);
+        leaf_paths(
+            &serde_yaml::to_value(Config::default()).unwrap(),
+            "",
+            &mut paths,
+        );
         for p in paths {
-            assert!(docs.contains(&format!("`{p}`")), "docs/configuration.md does not document `{p}`");
+            assert!(
+                docs.contains(&format!("`{p}`")),
+                "docs/configuration.md does not document `{p}`"
+            );
             let leaf = p.rsplit('.').next().unwrap();
-            assert!(example_text.contains(&format!("{leaf}:")), "fjord.example.yaml does not show `{p}`");
+            assert!(
+                example_text.contains(&format!("{leaf}:")),
+                "fjord.example.yaml does not show `{p}`"
+            );
         }
     }
 
     #[test]
     fn env_expansion() {
         // A variable no environment sets (setting one is unsafe in edition 2024).
-        assert_eq!(expand_env_vars("a: ${FJORD_SURELY_UNSET_VAR:-dflt} b: ${FJORD_SURELY_UNSET_VAR}"), "a: dflt b: ");
+        assert_eq!(
+            expand_env_vars("a: ${FJORD_SURELY_UNSET_VAR:-dflt} b: ${FJORD_SURELY_UNSET_VAR}"),
+            "a: dflt b: "
+        );
     }
 }

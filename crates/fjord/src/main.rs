@@ -83,7 +83,11 @@ fn main() -> std::process::ExitCode {
                     }
                 }
             }
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("fjord").build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("fjord")
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("fjord: cannot start the runtime: {e}");

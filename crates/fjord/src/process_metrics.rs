@@ -37,7 +37,9 @@ fn read_proc() -> ProcStat {
             s.rss_bytes = num(21) * PAGE;
         }
     }
-    s.open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as f64).unwrap_or(0.0);
+    s.open_fds = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as f64)
+        .unwrap_or(0.0);
     s
 }
 
@@ -45,12 +47,33 @@ impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = read_proc();
         let cpu = ConstCounter::new(s.cpu_seconds);
-        cpu.encode(encoder.encode_descriptor("process_cpu_seconds", "Total user and system CPU time spent in seconds.", None, cpu.metric_type())?)?;
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds.",
+            None,
+            cpu.metric_type(),
+        )?)?;
         for (name, help, v) in [
-            ("process_resident_memory_bytes", "Resident memory size in bytes.", s.rss_bytes),
-            ("process_virtual_memory_bytes", "Virtual memory size in bytes.", s.vsize_bytes),
-            ("process_open_fds", "Number of open file descriptors.", s.open_fds),
-            ("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", self.start_time),
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                s.rss_bytes,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                s.vsize_bytes,
+            ),
+            (
+                "process_open_fds",
+                "Number of open file descriptors.",
+                s.open_fds,
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                self.start_time,
+            ),
         ] {
             let g = ConstGauge::new(v);
             g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
@@ -59,7 +82,10 @@ impl Collector for ProcessCollector {
     }
 }
 
-pub fn register(registry: &mut Registry) {
-    let start_time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+pub(crate) fn register(registry: &mut Registry) {
+    let start_time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     registry.register_collector(Box::new(ProcessCollector { start_time }));
 }

@@ -35,9 +35,23 @@ struct BuildLabels {
 fn init_logging(server: &ServerConfig) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&server.log_level))
-        .with_context(|| format!("server.log_level {:?} is not a valid level", server.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
-    let res = if server.log_format == "json" { builder.json().try_init() } else { builder.compact().try_init() };
+        .with_context(|| {
+            format!(
+                "server.log_level {:?} is not a valid level",
+                server.log_level
+            )
+        })?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi);
+    let res = if server.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.compact().try_init()
+    };
     res.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }
 
@@ -52,15 +66,21 @@ fn hostname() -> String {
 
 /// Holds an exclusive lock on the data directory for the life of the process.
 fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<File> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
     let path = dir.join("fjord.lock");
     let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
-            anyhow::bail!("data directory {} is in use by another fjord process", dir.display())
+            anyhow::bail!(
+                "data directory {} is in use by another fjord process",
+                dir.display()
+            )
         }
-        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
     }
 }
 
@@ -85,7 +105,7 @@ async fn shutdown_signal(state: Arc<ApiState>, notify: tokio::sync::watch::Sende
     let _ = notify.send(true);
 }
 
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
     init_logging(&cfg.server)?;
     for w in cfg.validate()? {
         tracing::warn!("{w}");
@@ -93,25 +113,47 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let targets = cfg.targets()?;
     let data_dir = cfg.data_dir();
     let _lock = lock_data_dir(&data_dir)?;
-    let instance = if cfg.common.instance_id.is_empty() { hostname() } else { cfg.common.instance_id.clone() };
+    let instance = if cfg.common.instance_id.is_empty() {
+        hostname()
+    } else {
+        cfg.common.instance_id.clone()
+    };
     let mut registry = Registry::default();
     let limits = Arc::new(cfg.limits_config.clone());
 
-    let store = Arc::new(Store::open(&cfg.storage, &data_dir, &instance).context("opening the store")?);
+    let store =
+        Arc::new(Store::open(&cfg.storage, &data_dir, &instance).context("opening the store")?);
     let ingester = if targets.ingester {
-        let ing = Ingester::open(cfg.ingester.clone(), limits.clone(), store.clone(), &data_dir, &mut registry)
-            .await
-            .context("starting the ingester")?;
+        let ing = Ingester::open(
+            cfg.ingester.clone(),
+            limits.clone(),
+            store.clone(),
+            &data_dir,
+            &mut registry,
+        )
+        .await
+        .context("starting the ingester")?;
         Some(ing)
     } else {
         None
     };
-    let ingester_service: Option<Arc<dyn IngesterService>> = ingester.clone().map(|i| i as Arc<dyn IngesterService>);
+    let ingester_service: Option<Arc<dyn IngesterService>> =
+        ingester.clone().map(|i| i as Arc<dyn IngesterService>);
     let distributor = match (&ingester_service, targets.distributor) {
-        (Some(ing), true) => Some(Arc::new(Distributor::new(limits.clone(), ing.clone(), &mut registry))),
+        (Some(ing), true) => Some(Arc::new(Distributor::new(
+            limits.clone(),
+            ing.clone(),
+            &mut registry,
+        ))),
         _ => None,
     };
-    let querier = targets.querier.then(|| Arc::new(Querier::new(cfg.querier.clone(), ingester_service.clone(), store.clone())));
+    let querier = targets.querier.then(|| {
+        Arc::new(Querier::new(
+            cfg.querier.clone(),
+            ingester_service.clone(),
+            store.clone(),
+        ))
+    });
 
     let build = BuildInfo {
         loki_compatible_version: LOKI_COMPATIBLE_VERSION.into(),
@@ -129,7 +171,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             goversion: format!("fjord {}", build.fjord_version),
         })
         .set(1);
-    registry.register("loki_build_info", "Build facts; the version is the Loki API level implemented", build_info);
+    registry.register(
+        "loki_build_info",
+        "Build facts; the version is the Loki API level implemented",
+        build_info,
+    );
     crate::process_metrics::register(&mut registry);
     let http_metrics = HttpMetrics::register(&mut registry);
 
@@ -159,20 +205,29 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         max_decompressed_size: cfg.distributor.max_decompressed_size.0,
     });
     let app = fjord_api::router(state.clone(), http_metrics);
-    let addr = (cfg.server.http_listen_address.as_str(), cfg.server.http_listen_port);
+    let addr = (
+        cfg.server.http_listen_address.as_str(),
+        cfg.server.http_listen_port,
+    );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {}:{}", addr.0, addr.1))?;
     let local = listener.local_addr()?;
     if let Some(ing) = &ingester {
         let r = ing.recovery_stats();
-        tracing::info!(entries = r.entries, streams = r.streams, elapsed_ms = r.elapsed.as_millis() as u64, "ingester recovered");
+        tracing::info!(
+            entries = r.entries,
+            streams = r.streams,
+            elapsed_ms = r.elapsed.as_millis() as u64,
+            "ingester recovered"
+        );
         ing.start();
     }
     tracing::info!(address = %local, data_dir = %data_dir.display(), target = %cfg.target, "fjord is listening on http://{local}");
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal(state.clone(), stop_tx));
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal(state.clone(), stop_tx));
     let grace = cfg.server.graceful_shutdown_timeout;
     // The server finishes in-flight requests after the signal, for at most the grace period.
     tokio::select! {
@@ -184,7 +239,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     if let Some(ing) = &ingester {
         let stats = ing.shutdown().await;
-        tracing::info!(chunks = stats.chunks, bytes = stats.bytes, failures = stats.failures, "ingester flushed");
+        tracing::info!(
+            chunks = stats.chunks,
+            bytes = stats.bytes,
+            failures = stats.failures,
+            "ingester flushed"
+        );
     }
     tracing::info!("fjord stopped");
     Ok(())

@@ -26,8 +26,13 @@ const WINDOW: i64 = 300_000_000_000;
 fn load_dataset() -> Vec<Value> {
     let gz = std::fs::read(format!("{DATA}/dataset.jsonl.gz")).unwrap();
     let mut text = String::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// Pushes the dataset as run.py does: five-minute windows in time order, streams in file order.
@@ -36,7 +41,10 @@ fn push_dataset(s: &Server, streams: &[Value]) -> usize {
     for (si, st) in streams.iter().enumerate() {
         for e in st["entries"].as_array().unwrap() {
             let ts: i64 = e[0].as_str().unwrap().parse().unwrap();
-            buckets.entry((ts - T0).div_euclid(WINDOW)).or_default().push((si, e.clone()));
+            buckets
+                .entry((ts - T0).div_euclid(WINDOW))
+                .or_default()
+                .push((si, e.clone()));
         }
     }
     let mut n = 0;
@@ -50,7 +58,13 @@ fn push_dataset(s: &Server, streams: &[Value]) -> usize {
         }
         let body = json!({"streams": per.iter().map(|(si, vals)| json!({"stream": streams[*si]["labels"], "values": vals})).collect::<Vec<_>>()});
         n += per.iter().map(|(_, v)| v.len()).sum::<usize>();
-        let (status, text) = s.post("/loki/api/v1/push", &[("Content-Type", "application/json")], body.to_string().as_bytes()).unwrap();
+        let (status, text) = s
+            .post(
+                "/loki/api/v1/push",
+                &[("Content-Type", "application/json")],
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
         assert!(status / 100 == 2, "push failed: {status} {text}");
     }
     n
@@ -59,7 +73,11 @@ fn push_dataset(s: &Server, streams: &[Value]) -> usize {
 fn lkey(m: &Value) -> String {
     let mut pairs: Vec<(String, String)> = m
         .as_object()
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default();
     pairs.sort();
     serde_json::to_string(&pairs).unwrap()
@@ -67,7 +85,9 @@ fn lkey(m: &Value) -> String {
 
 fn is_ordered(case: &Value) -> bool {
     let q = case["params"]["query"].as_str().unwrap_or("").trim_start();
-    ["sort(", "sort_desc(", "sort (", "sort_desc ("].iter().any(|p| q.starts_with(p))
+    ["sort(", "sort_desc(", "sort (", "sort_desc ("]
+        .iter()
+        .any(|p| q.starts_with(p))
 }
 
 /// The runner's canonical form of an answer.
@@ -88,13 +108,23 @@ fn normalize(case: &Value, status: u16, body: &Value) -> Value {
                     let e = merged.entry(lkey(&st)).or_insert((st, Vec::new()));
                     e.1.extend(s["values"].as_array().cloned().unwrap_or_default());
                 }
-                let back = case["params"]["direction"].as_str().unwrap_or("backward").to_lowercase() != "forward";
+                let back = case["params"]["direction"]
+                    .as_str()
+                    .unwrap_or("backward")
+                    .to_lowercase()
+                    != "forward";
                 let streams: Vec<Value> = merged
                     .into_values()
                     .map(|(st, mut vals)| {
                         vals.sort_by(|a, b| {
-                            let ka = (a[0].as_str().unwrap().parse::<i64>().unwrap(), a[1].as_str().unwrap().to_string());
-                            let kb = (b[0].as_str().unwrap().parse::<i64>().unwrap(), b[1].as_str().unwrap().to_string());
+                            let ka = (
+                                a[0].as_str().unwrap().parse::<i64>().unwrap(),
+                                a[1].as_str().unwrap().to_string(),
+                            );
+                            let kb = (
+                                b[0].as_str().unwrap().parse::<i64>().unwrap(),
+                                b[1].as_str().unwrap().to_string(),
+                            );
                             if back { kb.cmp(&ka) } else { ka.cmp(&kb) }
                         });
                         json!({"stream": st, "values": vals})
@@ -103,12 +133,22 @@ fn normalize(case: &Value, status: u16, body: &Value) -> Value {
                 Value::Array(streams)
             }
             "matrix" => {
-                let mut v: Vec<Value> = res.as_array().unwrap().iter().map(|s| json!({"metric": s["metric"], "values": s["values"]})).collect();
+                let mut v: Vec<Value> = res
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| json!({"metric": s["metric"], "values": s["values"]}))
+                    .collect();
                 v.sort_by_key(|s| lkey(&s["metric"]));
                 Value::Array(v)
             }
             "vector" => {
-                let mut v: Vec<Value> = res.as_array().unwrap().iter().map(|s| json!({"metric": s["metric"], "value": s["value"]})).collect();
+                let mut v: Vec<Value> = res
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| json!({"metric": s["metric"], "value": s["value"]}))
+                    .collect();
                 if !is_ordered(case) {
                     v.sort_by_key(|s| lkey(&s["metric"]));
                 }
@@ -119,7 +159,10 @@ fn normalize(case: &Value, status: u16, body: &Value) -> Value {
         return json!({"status": 200, "resultType": rt, "result": out});
     }
     if ep.ends_with("/labels") || ep.contains("/label/") {
-        let mut v: Vec<String> = data.as_array().map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default();
+        let mut v: Vec<String> = data
+            .as_array()
+            .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
         v.sort();
         return json!({"status": 200, "data": v});
     }
@@ -154,7 +197,9 @@ fn num_eq(a: &Value, b: &Value) -> bool {
     if a == b {
         return true;
     }
-    let (Some(x), Some(y)) = (num(a), num(b)) else { return false };
+    let (Some(x), Some(y)) = (num(a), num(b)) else {
+        return false;
+    };
     if x.is_nan() && y.is_nan() {
         return true;
     }
@@ -175,28 +220,47 @@ fn pairs_eq(a: &[Value], b: &[Value]) -> bool {
 /// `None` when equal, else a short reason (the runner's rules).
 fn compare(exp: &Value, got: &Value) -> Option<String> {
     if exp["status"] != got["status"] {
-        return Some(format!("status {} != expected {}", got["status"], exp["status"]));
+        return Some(format!(
+            "status {} != expected {}",
+            got["status"], exp["status"]
+        ));
     }
     if exp["status"] != 200 {
         return None;
     }
     if exp.get("resultType").is_some() && exp["resultType"] != got["resultType"] {
-        return Some(format!("resultType {} != expected {}", got["resultType"], exp["resultType"]));
+        return Some(format!(
+            "resultType {} != expected {}",
+            got["resultType"], exp["resultType"]
+        ));
     }
     let rt = exp["resultType"].as_str().unwrap_or("");
     if (rt == "matrix" || rt == "vector") && exp.get("result").is_some() {
-        let (e, g) = (exp["result"].as_array().unwrap(), got["result"].as_array().cloned().unwrap_or_default());
+        let (e, g) = (
+            exp["result"].as_array().unwrap(),
+            got["result"].as_array().cloned().unwrap_or_default(),
+        );
         if e.len() != g.len() {
             return Some(format!("series count {} != expected {}", g.len(), e.len()));
         }
         for (e, g) in e.iter().zip(&g) {
             if e["metric"] != g["metric"] {
-                return Some(format!("labels {} != expected {}", lkey(&g["metric"]), lkey(&e["metric"])));
+                return Some(format!(
+                    "labels {} != expected {}",
+                    lkey(&g["metric"]),
+                    lkey(&e["metric"])
+                ));
             }
             let ok = if rt == "matrix" {
-                pairs_eq(e["values"].as_array().unwrap(), g["values"].as_array().map(|v| v.as_slice()).unwrap_or(&[]))
+                pairs_eq(
+                    e["values"].as_array().unwrap(),
+                    g["values"].as_array().map(|v| v.as_slice()).unwrap_or(&[]),
+                )
             } else {
-                pairs_eq(std::slice::from_ref(&e["value"]), std::slice::from_ref(&g["value"]))
+                pairs_eq(
+                    std::slice::from_ref(&e["value"]),
+                    std::slice::from_ref(&g["value"]),
+                )
             };
             if !ok {
                 return Some(format!("values differ for {}", lkey(&e["metric"])));
@@ -205,23 +269,47 @@ fn compare(exp: &Value, got: &Value) -> Option<String> {
         return None;
     }
     if rt == "scalar" {
-        return if pairs_eq(std::slice::from_ref(&exp["result"]), std::slice::from_ref(&got["result"])) { None } else { Some("scalar differs".into()) };
+        return if pairs_eq(
+            std::slice::from_ref(&exp["result"]),
+            std::slice::from_ref(&got["result"]),
+        ) {
+            None
+        } else {
+            Some("scalar differs".into())
+        };
     }
     if exp == got {
         return None;
     }
     if rt == "streams" {
-        let (e, g) = (exp["result"].as_array().unwrap(), got["result"].as_array().cloned().unwrap_or_default());
-        let count = |v: &[Value]| v.iter().map(|s| s["values"].as_array().map_or(0, |a| a.len())).sum::<usize>();
+        let (e, g) = (
+            exp["result"].as_array().unwrap(),
+            got["result"].as_array().cloned().unwrap_or_default(),
+        );
+        let count = |v: &[Value]| {
+            v.iter()
+                .map(|s| s["values"].as_array().map_or(0, |a| a.len()))
+                .sum::<usize>()
+        };
         if count(e) != count(&g) {
-            return Some(format!("entry count {} != expected {} (streams {} vs {})", count(&g), count(e), g.len(), e.len()));
+            return Some(format!(
+                "entry count {} != expected {} (streams {} vs {})",
+                count(&g),
+                count(e),
+                g.len(),
+                e.len()
+            ));
         }
         if e.len() != g.len() {
             return Some(format!("stream count {} != expected {}", g.len(), e.len()));
         }
         for (e, g) in e.iter().zip(&g) {
             if e["stream"] != g["stream"] {
-                return Some(format!("stream labels {} != expected {}", lkey(&g["stream"]), lkey(&e["stream"])));
+                return Some(format!(
+                    "stream labels {} != expected {}",
+                    lkey(&g["stream"]),
+                    lkey(&e["stream"])
+                ));
             }
             if e["values"] != g["values"] {
                 return Some(format!("entries differ in {}", lkey(&e["stream"])));
@@ -235,16 +323,35 @@ fn run_case(s: &Server, case: &Value) -> Option<String> {
     let mut q = Vec::new();
     for (k, v) in case["params"].as_object().unwrap() {
         match v {
-            Value::Array(vs) => q.extend(vs.iter().map(|x| format!("{}={}", enc(k), enc(x.as_str().unwrap())))),
-            v => q.push(format!("{}={}", enc(k), enc(v.as_str().unwrap_or(&v.to_string())))),
+            Value::Array(vs) => q.extend(
+                vs.iter()
+                    .map(|x| format!("{}={}", enc(k), enc(x.as_str().unwrap()))),
+            ),
+            v => q.push(format!(
+                "{}={}",
+                enc(k),
+                enc(v.as_str().unwrap_or(&v.to_string()))
+            )),
         }
     }
-    let url = format!("{}{}?{}", s.url, case["endpoint"].as_str().unwrap(), q.join("&"));
+    let url = format!(
+        "{}{}?{}",
+        s.url,
+        case["endpoint"].as_str().unwrap(),
+        q.join("&")
+    );
     let headers: Vec<(String, String)> = case["headers"]
         .as_object()
-        .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect())
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect()
+        })
         .unwrap_or_default();
-    let hdrs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let hdrs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let (status, text) = match http("GET", &url, &hdrs, b"") {
         Ok(r) => r,
         Err(e) => return Some(format!("request failed: {e}")),
@@ -273,7 +380,9 @@ fn run_all(s: &Server, cases: &[Value], phase: &str) -> Vec<(String, String)> {
     let mut failures = Vec::new();
     for c in cases {
         let id = c["id"].as_str().unwrap().to_string();
-        let cat = per.entry(c["category"].as_str().unwrap().to_string()).or_default();
+        let cat = per
+            .entry(c["category"].as_str().unwrap().to_string())
+            .or_default();
         match run_case(s, c) {
             None => cat.0 += 1,
             Some(why) => {
@@ -331,12 +440,20 @@ fn loki_conformance_corpus() {
                 report.push(format!("[{phase}] {id}: {why}"));
             }
         }
-        let failed: std::collections::HashSet<&String> = failures.iter().map(|(id, _)| id).collect();
+        let failed: std::collections::HashSet<&String> =
+            failures.iter().map(|(id, _)| id).collect();
         for id in known.keys() {
             if !failed.contains(id) {
-                report.push(format!("[{phase}] {id} passes but is listed in known_differences.txt; remove it"));
+                report.push(format!(
+                    "[{phase}] {id} passes but is listed in known_differences.txt; remove it"
+                ));
             }
         }
     }
-    assert!(report.is_empty(), "{} conformance problems:\n{}", report.len(), report.join("\n"));
+    assert!(
+        report.is_empty(),
+        "{} conformance problems:\n{}",
+        report.len(),
+        report.join("\n")
+    );
 }

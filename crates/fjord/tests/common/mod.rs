@@ -41,7 +41,11 @@ impl Server {
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if let Some(i) = line.find("listening on http://") {
-                        let url = line[i + "listening on ".len()..].split_whitespace().next().unwrap_or("").to_string();
+                        let url = line[i + "listening on ".len()..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
                         let _ = tx.send(url);
                     }
                     log.lock().unwrap().push(line);
@@ -52,10 +56,18 @@ impl Server {
             Ok(u) => u,
             Err(_) => {
                 let _ = child.kill();
-                panic!("fjord did not start; log:\n{}", log.lock().unwrap().join("\n"));
+                panic!(
+                    "fjord did not start; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
             }
         };
-        let s = Server { child: Some(child), url, data_dir: data_dir.to_path_buf(), log };
+        let s = Server {
+            child: Some(child),
+            url,
+            data_dir: data_dir.to_path_buf(),
+            log,
+        };
         s.wait_ready();
         s
     }
@@ -86,7 +98,11 @@ impl Server {
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
     pub fn terminate(&mut self) -> i32 {
         let mut c = self.child.take().expect("running");
-        let sent = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().expect("kill command runs");
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .expect("kill command runs");
         assert!(sent.success(), "kill -TERM failed");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -105,7 +121,12 @@ impl Server {
         http("GET", &format!("{}{}", self.url, path_and_query), &[], &[])
     }
 
-    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(u16, String), String> {
+    pub fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(u16, String), String> {
         http("POST", &format!("{}{}", self.url, path), headers, body)
     }
 
@@ -113,7 +134,8 @@ impl Server {
     pub fn get_json(&self, path_and_query: &str) -> serde_json::Value {
         let (status, body) = self.get(path_and_query).expect("request");
         assert_eq!(status, 200, "GET {path_and_query}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path_and_query}: bad JSON ({e}): {body}"))
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("GET {path_and_query}: bad JSON ({e}): {body}"))
     }
 }
 
@@ -128,7 +150,12 @@ impl Drop for Server {
 
 /// A minimal blocking HTTP/1.1 client over a loopback TCP connection, so tests need no async
 /// runtime. Handles `Content-Length` and chunked responses.
-pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(u16, String), String> {
+pub fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String), String> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
     let (hostport, path) = match rest.find('/') {
@@ -136,21 +163,38 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
         None => (rest, "/"),
     };
     let mut stream = std::net::TcpStream::connect(hostport).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(|e| e.to_string())?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    stream
+        .write_all(req.as_bytes())
+        .map_err(|e| e.to_string())?;
     stream.write_all(body).map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no header end")?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no header end")?;
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut payload = raw[split + 4..].to_vec();
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("bad status line")?;
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("bad status line")?;
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         payload = dechunk(&payload)?;
     }
     Ok((status, String::from_utf8_lossy(&payload).to_string()))
@@ -160,7 +204,8 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
         let nl = b.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk")?;
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..nl]).trim(), 16).map_err(|e| e.to_string())?;
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..nl]).trim(), 16)
+            .map_err(|e| e.to_string())?;
         b = &b[nl + 2..];
         if size == 0 {
             return Ok(out);
@@ -190,7 +235,10 @@ pub fn protobuf_push(streams: &[(&str, Vec<(i64, String)>)]) -> Vec<u8> {
             .iter()
             .map(|(labels, entries)| fjord_model::PushStream {
                 labels: labels.to_string(),
-                entries: entries.iter().map(|(ts, l)| fjord_model::Entry::new(*ts, l.clone())).collect(),
+                entries: entries
+                    .iter()
+                    .map(|(ts, l)| fjord_model::Entry::new(*ts, l.clone()))
+                    .collect(),
             })
             .collect(),
     };
@@ -202,9 +250,14 @@ pub fn json_push(streams: &[(&[(&str, &str)], Vec<(i64, String)>)]) -> String {
     let streams: Vec<serde_json::Value> = streams
         .iter()
         .map(|(labels, entries)| {
-            let stream: serde_json::Map<String, serde_json::Value> =
-                labels.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
-            let values: Vec<serde_json::Value> = entries.iter().map(|(ts, l)| serde_json::json!([ts.to_string(), l])).collect();
+            let stream: serde_json::Map<String, serde_json::Value> = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+                .collect();
+            let values: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|(ts, l)| serde_json::json!([ts.to_string(), l]))
+                .collect();
             serde_json::json!({"stream": stream, "values": values})
         })
         .collect();
