@@ -543,11 +543,16 @@ impl<'a, 'o> Exec<'a, 'o> {
         fin: Option<Value<'a>>,
     ) -> R<Value<'a>> {
         let n = idents.len();
+        // An element of a JSON object is typed interface{} in Go until a pipeline ends; error
+        // messages about it name that type.
+        let mut iface = false;
         for id in &idents[..n.saturating_sub(1)] {
-            recv = self.eval_field(dot, id, node, &[], None, recv)?;
+            let from_map = matches!(recv, Value::Map(_));
+            recv = self.eval_field(dot, id, node, &[], None, recv, iface)?;
+            iface = from_map;
         }
         match idents.last() {
-            Some(last) => self.eval_field(dot, last, node, args, fin, recv),
+            Some(last) => self.eval_field(dot, last, node, args, fin, recv, iface),
             None => Ok(recv),
         }
     }
@@ -560,6 +565,7 @@ impl<'a, 'o> Exec<'a, 'o> {
         args: &'a [Arg],
         fin: Option<Value<'a>>,
         recv: Value<'a>,
+        iface: bool,
     ) -> R<Value<'a>> {
         if matches!(recv, Value::Invalid) {
             return Ok(Value::Invalid);
@@ -587,7 +593,11 @@ impl<'a, 'o> Exec<'a, 'o> {
             }
             other => Err(self.errorf(format!(
                 "can't evaluate field {name} in type {}",
-                other.type_name()
+                if iface {
+                    "interface {}"
+                } else {
+                    other.type_name()
+                }
             ))),
         }
     }

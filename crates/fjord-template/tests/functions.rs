@@ -474,8 +474,13 @@ fn default_and_from_json() {
         ("{{ (fromJson .j).a.b | len }}", "2"),
     ]);
     fails(&[
+        // A JSON member is an interface{} in Go, and Go names that type.
         (
             "{{ $j := fromJson .j }}{{ $j.s.x }}",
+            "can't evaluate field x in type interface {}",
+        ),
+        (
+            "{{ $j := fromJson .j }}{{ $s := $j.s }}{{ $s.x }}",
             "can't evaluate field x in type string",
         ),
         (
