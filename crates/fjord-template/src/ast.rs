@@ -2,7 +2,7 @@
 //!
 //! Function names are resolved to [`Func`] at parse time, number literals are parsed once, and
 //! literal regular expressions of `regexReplaceAll`, `regexReplaceAllLiteral` and `count` are
-//! compiled once ([`Command::regex`]). Every node keeps its byte offset in the source (`pos`)
+//! compiled once ([`Command::regex`]); computed patterns are cached per command. Every node keeps its byte offset in the source (`pos`)
 //! and prints back as Go's `Node.String()` does ([`std::fmt::Display`]), which is what Go's
 //! execution errors quote (`executing "line" at <.foo>: …`).
 
@@ -69,7 +69,13 @@ pub(crate) struct Command {
     /// The compiled first argument when the command calls a regex function with a literal
     /// pattern; a compile failure is kept and reported when the command runs, as Go does.
     pub(crate) regex: Option<Arc<Result<GoRegex, String>>>,
+    /// For a regex function whose pattern is computed (`regexReplaceAll .re …`): the last
+    /// pattern seen and its compilation, so a pattern repeated line after line compiles once.
+    pub(crate) regex_cache: Option<RegexCache>,
 }
+
+/// The last computed pattern of one command and its compiled form.
+pub(crate) type RegexCache = std::sync::Mutex<Option<(String, Arc<Result<GoRegex, String>>)>>;
 
 /// An operand.
 #[derive(Debug)]

@@ -709,8 +709,16 @@ impl<'a, 'o> Exec<'a, 'o> {
             self.at = node;
             return Err(self.errorf(format!("error calling call: {msg}")));
         }
+        let cached;
         let regex = match node {
-            At::Cmd(c) => c.regex.as_deref(),
+            At::Cmd(c) => match (&c.regex, &c.regex_cache, argv.first()) {
+                (Some(r), _, _) => Some(&**r),
+                (None, Some(cache), Some(Value::Str(pattern))) => {
+                    cached = cached_regex(cache, pattern);
+                    Some(&*cached)
+                }
+                _ => None,
+            },
             _ => None,
         };
         let result = match callee {
@@ -823,6 +831,25 @@ impl<'a, 'o> Exec<'a, 'o> {
             }
         }
     }
+}
+
+/// Compiles a computed pattern, reusing the previous compilation when the pattern repeats.
+fn cached_regex(
+    cache: &crate::ast::RegexCache,
+    pattern: &str,
+) -> std::sync::Arc<Result<crate::goregex::GoRegex, String>> {
+    // A poisoned lock only means another thread panicked mid-update; the cache is advisory.
+    let mut slot = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((p, r)) = slot.as_ref()
+        && p == pattern
+    {
+        return std::sync::Arc::clone(r);
+    }
+    let compiled = std::sync::Arc::new(crate::goregex::GoRegex::compile(pattern));
+    *slot = Some((pattern.to_string(), std::sync::Arc::clone(&compiled)));
+    compiled
 }
 
 /// Go's `basicKind` error for values that cannot be ordered.

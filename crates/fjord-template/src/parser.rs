@@ -524,7 +524,18 @@ impl<'s> Parser<'s> {
             }
             _ => None,
         };
-        Ok(Command { pos, args, regex })
+        let regex_cache = match args.first().map(|a| &a.kind) {
+            Some(ArgKind::Ident(f)) if f.takes_regex() && regex.is_none() => {
+                Some(std::sync::Mutex::new(None))
+            }
+            _ => None,
+        };
+        Ok(Command {
+            pos,
+            args,
+            regex,
+            regex_cache,
+        })
     }
 
     fn operand(&mut self) -> PResult<Option<Arg>> {

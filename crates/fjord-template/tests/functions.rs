@@ -489,3 +489,24 @@ fn default_and_from_json() {
         ),
     ]);
 }
+
+#[test]
+fn computed_regex_patterns_follow_the_data() {
+    // The per-command cache must never serve a stale pattern.
+    let t = Template::parse(r#"{{ regexReplaceAll .re .s "_" }}|{{ count .re .s }}"#).unwrap();
+    for (re, s, want) in [
+        ("o", "foo", "f__|2"),
+        ("f", "foo", "_oo|1"),
+        ("o", "boo", "b__|2"),
+        ("(", "x", ""),
+    ] {
+        let d = MapData::new([("re", re), ("s", s)]);
+        match t.execute(&d) {
+            Ok(out) => assert_eq!(out, want, "{re} on {s}"),
+            Err(e) => assert!(
+                want.is_empty() && e.message().contains("missing closing )"),
+                "{e}"
+            ),
+        }
+    }
+}
