@@ -64,9 +64,10 @@ pub(crate) fn to_float64(v: &Value<'_>) -> f64 {
 }
 
 /// cast's `trimDecimal`: `"12.50"` → `"12"`, `"-.5"` → `"-0"`; other text unchanged.
-fn trim_decimal(s: &str) -> String {
+fn trim_decimal(s: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
     if !s.contains('.') {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     // ^([-+]?\d*)(\.\d*)?$
     let b = s.as_bytes();
@@ -79,12 +80,12 @@ fn trim_decimal(s: &str) -> String {
     }
     let int_part = &s[..i];
     if i < b.len() && (b[i] != b'.' || !b[i + 1..].iter().all(u8::is_ascii_digit)) {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     match int_part {
-        "-" | "+" => format!("{int_part}0"),
-        "" => "0".to_string(),
-        p => p.to_string(),
+        "-" | "+" => Cow::Owned(format!("{int_part}0")),
+        "" => Cow::Borrowed("0"),
+        p => Cow::Borrowed(p),
     }
 }
 
