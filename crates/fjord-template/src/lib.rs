@@ -17,14 +17,48 @@
 //! assert_eq!(t.execute(&data).unwrap(), "GET -");
 //! ```
 //!
-//! Module map: [`lexer`](crate::lexer) → [`parser`](crate::parser) → [`ast`](crate::ast);
-//! [`exec`](crate::exec) walks the tree over [`value`](crate::value)s, calling
-//! [`funcs`](crate::funcs); Go library behaviour lives in `gofmt` (fmt), `gostrconv`
+//! Module map: `lexer` → `parser` → `ast`; `exec` walks the tree over `value`s, calling
+//! `funcs`; Go library behaviour lives in `gofmt` (fmt), `gostrconv`
 //! (strconv), `goquote`, `gotime` (time), `goregex` (regexp) and `decimal`
 //! (shopspring/decimal).
 //!
 //! The crate is pure: no I/O, no global state. Templates are `Send + Sync`; execution
-//! allocates only for output and for values functions build.
+//! allocates only for output and for values functions build. Literal regex patterns are
+//! compiled at parse time; a computed pattern is cached per command.
+//!
+//! # What the engine provides ([`TemplateData`])
+//!
+//! * `label(name)`: the entry's current labels — stream labels, structured metadata and parsed
+//!   labels, as Loki's `LabelsBuilder.Map()` holds them at this stage (including `__error__` if
+//!   set). `for_each_label` enumerates the same set (order irrelevant; used by `{{ . }}`,
+//!   `range`, `len .` and `index .`).
+//! * `line()`: the line as it is at this stage (after earlier `line_format`s), for `__line__`.
+//! * `timestamp_ns()`: the entry's timestamp, for `__timestamp__`.
+//! * `now_ns()` (optional): wall-clock time for `now`.
+//!
+//! Stage semantics stay in the engine, as in Loki: for `line_format`, parse with
+//! [`Template::parse`] (name `line`) and, on [`ExecError`], keep the line and set
+//! `__error__=TemplateFormatErr`, `__error_details__=<message>`; for `label_format`, parse each
+//! template with [`Template::parse_named`]`("label", …)`, build the label map once per entry
+//! before the stage's first template (later templates of the same stage do not see earlier
+//! results), and on error leave the label unchanged. Loki prefixes parse errors with
+//! `invalid line template: ` or `invalid template for label '<name>': `.
+//!
+//! # Known differences from Go/Loki
+//!
+//! * `Local` is UTC (Loki's container images have no local zone); named zones come from the
+//!   IANA database compiled into `chrono-tz`, whose version may differ from Go's.
+//! * Nesting is bounded — 100 levels of parentheses/`if`/`range`/`with` when parsing and 200
+//!   levels of execution (template calls included) — where Go allows 10000 and 100000; the
+//!   errors are Go's messages. Functions refuse to build strings over 64 MiB.
+//! * Strings are UTF-8: bytes a Go template would produce that are not UTF-8 (`trunc`/`substr`
+//!   cutting a character, `"\xff"` literals, `b64dec` of binary) become U+FFFD, one per byte,
+//!   as Loki's JSON output renders them.
+//! * Complex number literals (`1i`) are rejected at parse time; `%x`/`%b` of floats print as
+//!   `%g`; `%#v` quotes strings only. Go's simple case mapping is approximated with Rust's
+//!   Unicode tables (`ß` stays `ß` in `upper`, as in Go).
+//! * Error messages follow Go's wording and positions; the few places where Go reports the
+//!   `interface {}` type of a value (other than fields of JSON members) name the concrete type.
 
 mod ast;
 mod decimal;
