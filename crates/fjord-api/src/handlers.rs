@@ -454,6 +454,106 @@ pub async fn series(
     }
 }
 
+/// `/loki/api/v1/index/volume` and `/index/volume_range`.
+async fn volume(
+    state: Arc<ApiState>,
+    method: Method,
+    headers: HeaderMap,
+    q: Option<String>,
+    body: Body,
+    range: bool,
+) -> Response {
+    use fjord_engine::volume::{self, AggregateBy};
+    let Some(querier) = state.querier.clone() else {
+        return text_error(
+            StatusCode::NOT_FOUND,
+            "this process does not run the querier",
+        );
+    };
+    let tenant = match tenant(&state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let params = match read_params(&method, &headers, q, body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !state.limits.volume_enabled {
+        return text_error(StatusCode::NOT_FOUND, "volume disabled");
+    }
+    let (start, end) = match params.bounds(now_ns()) {
+        Ok(b) => b,
+        Err(e) => return bad_request(e.0),
+    };
+    let matchers = match params.get("query") {
+        "" => return bad_request("query is required"),
+        s => match selector(s) {
+            Ok(m) => m,
+            Err(r) => return r,
+        },
+    };
+    let by = match params.get("aggregateBy") {
+        "" | "series" => AggregateBy::Series,
+        "labels" => AggregateBy::Labels,
+        _ => return bad_request("invalid aggregation option"),
+    };
+    let limit = match params.get("limit") {
+        "" | "0" => 100,
+        l => match l.parse::<usize>() {
+            Ok(n) => n.min(state.limits.volume_max_series.max(1)),
+            Err(_) => return bad_request(format!("strconv.Atoi: parsing {l:?}: invalid syntax")),
+        },
+    };
+    let targets: Vec<String> = params
+        .get("targetLabels")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let source = querier.source(tenant);
+    let buckets = if range {
+        let step = match params.step(start, end) {
+            Ok(s) if s > 0 => s,
+            Ok(_) => {
+                return bad_request(
+                    "zero or negative query resolution step widths are not accepted. Try a positive integer",
+                );
+            }
+            Err(e) => return bad_request(e.0),
+        };
+        volume::volume_range(&source, &matchers, start, end, step, &targets, by, limit).await
+    } else {
+        volume::volume(&source, &matchers, start, end, &targets, by, limit)
+            .await
+            .map(|v| vec![(end, v)])
+    };
+    match buckets {
+        Ok(b) => json(render::volume_response(&b)),
+        Err(e) => engine_error(e),
+    }
+}
+
+pub async fn index_volume(
+    State(state): State<Arc<ApiState>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> Response {
+    volume(state, method, headers, q, body, false).await
+}
+
+pub async fn index_volume_range(
+    State(state): State<Arc<ApiState>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> Response {
+    volume(state, method, headers, q, body, true).await
+}
+
 pub async fn format_query(
     method: Method,
     headers: HeaderMap,

@@ -45,6 +45,14 @@ pub fn router(state: Arc<ApiState>, request_metrics: HttpMetrics) -> Router {
         .route("/api/prom/label/{name}/values", get(label_values))
         .route("/api/prom/series", get(series).post(series))
         .route(
+            "/loki/api/v1/index/volume",
+            get(index_volume).post(index_volume),
+        )
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(index_volume_range).post(index_volume_range),
+        )
+        .route(
             "/loki/api/v1/format_query",
             get(format_query).post(format_query),
         )

@@ -166,6 +166,58 @@ fn write_stats(out: &mut Vec<u8>, s: &QueryStats) {
     out.extend_from_slice(text.as_bytes());
 }
 
+/// Volume results in Prometheus shape: a vector when every series has one bucket, else a
+/// matrix; series ordered by their first value (descending), then by labels, as Loki orders
+/// them.
+pub fn volume_response(buckets: &[(i64, Vec<(Labels, u64)>)]) -> Vec<u8> {
+    let mut series: std::collections::BTreeMap<String, (Labels, Vec<(i64, u64)>)> =
+        std::collections::BTreeMap::new();
+    for (t, vols) in buckets {
+        for (l, v) in vols {
+            series
+                .entry(l.to_string())
+                .or_insert_with(|| (l.clone(), Vec::new()))
+                .1
+                .push((*t, *v));
+        }
+    }
+    let mut rows: Vec<(String, Labels, Vec<(i64, u64)>)> =
+        series.into_iter().map(|(k, (l, p))| (k, l, p)).collect();
+    rows.sort_by(|a, b| b.2[0].1.cmp(&a.2[0].1).then_with(|| a.0.cmp(&b.0)));
+    let matrix = rows.iter().any(|r| r.2.len() > 1);
+    let mut out = br#"{"status":"success","data":{"resultType":""#.to_vec();
+    out.extend_from_slice(if matrix { b"matrix" } else { b"vector" });
+    out.extend_from_slice(br#"","result":["#);
+    for (i, (_, labels, points)) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#"{"metric":"#);
+        write_label_map(&mut out, labels_iter(labels));
+        out.extend_from_slice(if matrix {
+            br#","values":["# as &[u8]
+        } else {
+            br#","value":"#
+        });
+        for (j, (t, v)) in points.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            write_time_secs(&mut out, *t);
+            out.push(b',');
+            write_str(&mut out, v.to_string().as_bytes());
+            out.push(b']');
+        }
+        if matrix {
+            out.push(b']');
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}}");
+    out
+}
+
 /// `{"status":"success","data":[…]}`; with no values `data` is omitted, as Loki does.
 pub fn string_list(values: &[String]) -> Vec<u8> {
     if values.is_empty() {

@@ -58,7 +58,10 @@ pub struct EncodeOptions {
 
 impl Default for EncodeOptions {
     fn default() -> Self {
-        EncodeOptions { codec: Codec::Zstd(3), filter_bits_per_byte: 0.25 }
+        EncodeOptions {
+            codec: Codec::Zstd(3),
+            filter_bits_per_byte: 0.25,
+        }
     }
 }
 
@@ -77,7 +80,10 @@ pub struct BlockBuilder {
 
 impl BlockBuilder {
     pub fn new() -> Self {
-        BlockBuilder { sorted: true, ..Default::default() }
+        BlockBuilder {
+            sorted: true,
+            ..Default::default()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -95,7 +101,10 @@ impl BlockBuilder {
 
     /// Approximate heap bytes held, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.data.capacity() + self.ts.capacity() * 8 + self.ends.capacity() * 4 + self.metadata_bytes as usize
+        self.data.capacity()
+            + self.ts.capacity() * 8
+            + self.ends.capacity() * 4
+            + self.metadata_bytes as usize
     }
 
     pub fn min_ts(&self) -> Option<i64> {
@@ -113,7 +122,9 @@ impl BlockBuilder {
 
     /// Whether the last appended entry is exactly this one (Loki drops such repeats at ingest).
     pub fn is_repeat_of_last(&self, ts: i64, line: &[u8], metadata: &[Label]) -> bool {
-        let Some(&last) = self.ts.last() else { return false };
+        let Some(&last) = self.ts.last() else {
+            return false;
+        };
         let i = self.ts.len() - 1;
         last == ts && self.line(i) == line && self.metadata_of(i) == metadata
     }
@@ -127,8 +138,12 @@ impl BlockBuilder {
             }
         }
         if !metadata.is_empty() {
-            self.metadata.push((self.ts.len() as u32, metadata.to_vec()));
-            self.metadata_bytes += metadata.iter().map(|l| (l.name.len() + l.value.len()) as u64).sum::<u64>();
+            self.metadata
+                .push((self.ts.len() as u32, metadata.to_vec()));
+            self.metadata_bytes += metadata
+                .iter()
+                .map(|l| (l.name.len() + l.value.len()) as u64)
+                .sum::<u64>();
         }
         self.ts.push(ts);
         self.data.extend_from_slice(line);
@@ -141,7 +156,10 @@ impl BlockBuilder {
     }
 
     fn metadata_of(&self, i: usize) -> &[Label] {
-        match self.metadata.binary_search_by_key(&(i as u32), |(idx, _)| *idx) {
+        match self
+            .metadata
+            .binary_search_by_key(&(i as u32), |(idx, _)| *idx)
+        {
             Ok(p) => &self.metadata[p].1,
             Err(_) => &[],
         }
@@ -168,7 +186,9 @@ impl BlockBuilder {
             let (ts, line, md) = (self.ts[i], self.line(i), self.metadata_of(i));
             if out.ts.last() != Some(&ts) {
                 run_start = out.ts.len();
-            } else if (run_start..out.ts.len()).any(|j| out.line(j) == line && out.metadata(j) == md) {
+            } else if (run_start..out.ts.len())
+                .any(|j| out.line(j) == line && out.metadata(j) == md)
+            {
                 continue;
             }
             if !md.is_empty() {
@@ -223,7 +243,10 @@ impl DecodedBlock {
     }
 
     pub fn metadata(&self, i: usize) -> &[Label] {
-        match self.metadata.binary_search_by_key(&(i as u32), |(idx, _)| *idx) {
+        match self
+            .metadata
+            .binary_search_by_key(&(i as u32), |(idx, _)| *idx)
+        {
             Ok(p) => &self.metadata[p].1,
             Err(_) => &[],
         }
@@ -232,7 +255,9 @@ impl DecodedBlock {
     /// The index of the entry whose line contains byte `pos` of `data`.
     pub fn entry_at_byte(&self, pos: usize) -> usize {
         // offsets is sorted; the entry is the last whose start is <= pos.
-        self.offsets.partition_point(|&o| o as usize <= pos).saturating_sub(1)
+        self.offsets
+            .partition_point(|&o| o as usize <= pos)
+            .saturating_sub(1)
     }
 
     /// All line text back to back.
@@ -247,7 +272,10 @@ impl DecodedBlock {
             count: self.ts.len() as u32,
             min_ts: self.ts.first().copied().unwrap_or(0),
             max_ts: self.ts.last().copied().unwrap_or(0),
-            raw_bytes: u64::from(self.offsets.last().copied().unwrap_or(0) - self.offsets.first().copied().unwrap_or(0)),
+            raw_bytes: u64::from(
+                self.offsets.last().copied().unwrap_or(0)
+                    - self.offsets.first().copied().unwrap_or(0),
+            ),
             metadata_bytes: self
                 .metadata
                 .iter()
@@ -299,7 +327,8 @@ impl DecodedBlock {
             f.encode(&mut filter_b);
         }
 
-        let mut out = Vec::with_capacity(64 + index_c.len() + text_c.len() + meta_c.len() + filter_b.len());
+        let mut out =
+            Vec::with_capacity(64 + index_c.len() + text_c.len() + meta_c.len() + filter_b.len());
         out.push(BLOCK_VERSION);
         out.push(opts.codec.id());
         put_uvarint(&mut out, u64::from(meta.count));
@@ -307,7 +336,11 @@ impl DecodedBlock {
         put_varint(&mut out, meta.max_ts);
         put_uvarint(&mut out, meta.raw_bytes);
         put_uvarint(&mut out, meta.metadata_bytes);
-        for (c, raw) in [(&index_c, index_raw.len()), (&text_c, text.len()), (&meta_c, meta_raw.len())] {
+        for (c, raw) in [
+            (&index_c, index_raw.len()),
+            (&text_c, text.len()),
+            (&meta_c, meta_raw.len()),
+        ] {
             put_uvarint(&mut out, c.len() as u64);
             put_uvarint(&mut out, raw as u64);
         }
@@ -318,7 +351,10 @@ impl DecodedBlock {
         out.extend_from_slice(&filter_b);
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
-        EncodedBlock { meta, data: Bytes::from(out) }
+        EncodedBlock {
+            meta,
+            data: Bytes::from(out),
+        }
     }
 }
 
@@ -326,7 +362,10 @@ fn encode_metadata(md: &[(u32, Vec<Label>)]) -> Vec<u8> {
     if md.is_empty() {
         return Vec::new();
     }
-    let mut names: Vec<&str> = md.iter().flat_map(|(_, m)| m.iter().map(|l| l.name.as_str())).collect();
+    let mut names: Vec<&str> = md
+        .iter()
+        .flat_map(|(_, m)| m.iter().map(|l| l.name.as_str()))
+        .collect();
     names.sort_unstable();
     names.dedup();
     let mut out = Vec::new();
@@ -369,7 +408,9 @@ fn decode_metadata(raw: &[u8], count: usize) -> Result<Vec<(u32, Vec<Label>)>, C
         }
         idx += delta;
         if idx >= count as u64 {
-            return Err(ChunkError::Corrupt("metadata entry index out of range".into()));
+            return Err(ChunkError::Corrupt(
+                "metadata entry index out of range".into(),
+            ));
         }
         let pairs = r.len_at_most(raw.len())?;
         let mut m = Vec::with_capacity(pairs);
@@ -449,7 +490,9 @@ impl EncodedBlock {
         let index = decode_index(&h, &self.data)?;
         let (off, len, raw_len) = h.sections[1];
         if raw_len as u64 != h.meta.raw_bytes {
-            return Err(ChunkError::Corrupt("text size does not match the block header".into()));
+            return Err(ChunkError::Corrupt(
+                "text size does not match the block header".into(),
+            ));
         }
         let data = h.codec.decompress(&self.data[off..off + len], raw_len)?;
         let mut offsets = Vec::with_capacity(index.lens.len() + 1);
@@ -460,7 +503,12 @@ impl EncodedBlock {
             offsets.push(pos);
         }
         let metadata = decode_metadata_section(&h, &self.data)?;
-        Ok(DecodedBlock { ts: index.ts, offsets, data, metadata })
+        Ok(DecodedBlock {
+            ts: index.ts,
+            offsets,
+            data,
+            metadata,
+        })
     }
 }
 
@@ -476,7 +524,10 @@ fn decode_metadata_section(h: &Header, data: &[u8]) -> Result<Vec<(u32, Vec<Labe
     if raw_len == 0 {
         return Ok(Vec::new());
     }
-    decode_metadata(&h.codec.decompress(&data[off..off + len], raw_len)?, h.meta.count as usize)
+    decode_metadata(
+        &h.codec.decompress(&data[off..off + len], raw_len)?,
+        h.meta.count as usize,
+    )
 }
 
 fn decode_index(h: &Header, data: &[u8]) -> Result<EntryIndex, ChunkError> {
@@ -487,7 +538,11 @@ fn decode_index(h: &Header, data: &[u8]) -> Result<EntryIndex, ChunkError> {
     let mut ts = Vec::with_capacity(n);
     let mut prev = 0i64;
     for i in 0..n {
-        let t = if i == 0 { r.varint()? } else { prev.wrapping_add(r.uvarint()? as i64) };
+        let t = if i == 0 {
+            r.varint()?
+        } else {
+            prev.wrapping_add(r.uvarint()? as i64)
+        };
         ts.push(t);
         prev = t;
     }
@@ -503,7 +558,9 @@ fn decode_index(h: &Header, data: &[u8]) -> Result<EntryIndex, ChunkError> {
         || ts.first().is_some_and(|&t| t != h.meta.min_ts)
         || ts.last().is_some_and(|&t| t != h.meta.max_ts)
     {
-        return Err(ChunkError::Corrupt("entry index does not match the block header".into()));
+        return Err(ChunkError::Corrupt(
+            "entry index does not match the block header".into(),
+        ));
     }
     Ok(EntryIndex { ts, lens })
 }
@@ -530,7 +587,10 @@ fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
     let metadata_bytes = r.uvarint()?;
     let mut lens = [(0usize, 0usize); 3];
     for l in &mut lens {
-        *l = (r.len_at_most(body.len())?, r.len_at_most(MAX_SECTION_BYTES)?);
+        *l = (
+            r.len_at_most(body.len())?,
+            r.len_at_most(MAX_SECTION_BYTES)?,
+        );
     }
     let filter_len = r.len_at_most(body.len())?;
     let mut off = r.position();
@@ -547,7 +607,13 @@ fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
     }
     Ok(Header {
         codec,
-        meta: BlockMeta { count, min_ts, max_ts, raw_bytes, metadata_bytes },
+        meta: BlockMeta {
+            count,
+            min_ts,
+            max_ts,
+            raw_bytes,
+            metadata_bytes,
+        },
         sections,
         filter: (off, filter_len),
     })
@@ -580,12 +646,19 @@ mod tests {
     #[test]
     fn encode_decode_and_filter() {
         let mut b = builder(&[(10, "hello world"), (20, ""), (30, "NEEDLE here")]);
-        b.push(40, b"with md", &[Label::new("trace_id", "abc"), Label::new("user", "u")]);
+        b.push(
+            40,
+            b"with md",
+            &[Label::new("trace_id", "abc"), Label::new("user", "u")],
+        );
         for codec in [Codec::None, Codec::Zstd(3), Codec::Lz4] {
-            let enc = b.encode(&EncodeOptions { codec, filter_bits_per_byte: 1.0 });
+            let enc = b.encode(&EncodeOptions {
+                codec,
+                filter_bits_per_byte: 1.0,
+            });
             let back = EncodedBlock::from_bytes(enc.data.clone()).unwrap();
             assert_eq!(back.meta, enc.meta);
-                let decoded = back.decode().unwrap();
+            let decoded = back.decode().unwrap();
             assert_eq!(decoded.ts, b.to_decoded().ts);
             assert_eq!(decoded.text(), b.to_decoded().text());
             assert_eq!(decoded.metadata, b.to_decoded().metadata);
@@ -603,7 +676,10 @@ mod tests {
         for i in 0..enc.data.len() {
             let mut bad = enc.data.to_vec();
             bad[i] ^= 0x40;
-            assert!(EncodedBlock::from_bytes(Bytes::from(bad)).is_err(), "flip at {i} not detected");
+            assert!(
+                EncodedBlock::from_bytes(Bytes::from(bad)).is_err(),
+                "flip at {i} not detected"
+            );
         }
         assert!(EncodedBlock::from_bytes(enc.data.slice(..enc.data.len() - 1)).is_err());
     }

@@ -70,7 +70,10 @@ impl Chunk {
         let footer_len = t.u32_le()? as usize;
         let crc = t.u32_le()?;
         let footer_end = data.len() - TRAILER;
-        let footer_start = footer_end.checked_sub(footer_len).filter(|&s| s >= 5).ok_or(ChunkError::Checksum)?;
+        let footer_start = footer_end
+            .checked_sub(footer_len)
+            .filter(|&s| s >= 5)
+            .ok_or(ChunkError::Checksum)?;
         let footer = &data[footer_start..footer_end];
         if crc32fast::hash(footer) != crc {
             return Err(ChunkError::Checksum);
@@ -96,7 +99,9 @@ impl Chunk {
             pos = end;
         }
         if pos != footer_start || !r.is_empty() {
-            return Err(ChunkError::Corrupt("chunk footer does not cover the blocks".into()));
+            return Err(ChunkError::Corrupt(
+                "chunk footer does not cover the blocks".into(),
+            ));
         }
         Ok(Chunk { data, blocks })
     }
@@ -118,7 +123,9 @@ impl Chunk {
         let (meta, range) = &self.blocks[i];
         let b = EncodedBlock::from_bytes(self.data.slice(range.clone()))?;
         if b.meta != *meta {
-            return Err(ChunkError::Corrupt("block header disagrees with the chunk footer".into()));
+            return Err(ChunkError::Corrupt(
+                "block header disagrees with the chunk footer".into(),
+            ));
         }
         Ok(b)
     }
@@ -130,7 +137,11 @@ impl Chunk {
 
     /// Summary over all blocks.
     pub fn meta(&self) -> BlockMeta {
-        let mut m = BlockMeta { min_ts: i64::MAX, max_ts: i64::MIN, ..Default::default() };
+        let mut m = BlockMeta {
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            ..Default::default()
+        };
         for (b, _) in &self.blocks {
             m.count += b.count;
             m.min_ts = m.min_ts.min(b.min_ts);

@@ -44,7 +44,11 @@ impl Codec {
             "none" => Some(Codec::None),
             "lz4" => Some(Codec::Lz4),
             "zstd" => Some(Codec::Zstd(3)),
-            _ => s.strip_prefix("zstd:").and_then(|l| l.parse().ok()).filter(|l| (1..=19).contains(l)).map(Codec::Zstd),
+            _ => s
+                .strip_prefix("zstd:")
+                .and_then(|l| l.parse().ok())
+                .filter(|l| (1..=19).contains(l))
+                .map(Codec::Zstd),
         }
     }
 
@@ -72,7 +76,9 @@ impl Codec {
 
     pub(crate) fn decompress(self, data: &[u8], raw_len: usize) -> Result<Vec<u8>, ChunkError> {
         if raw_len > MAX_SECTION_BYTES {
-            return Err(ChunkError::Corrupt(format!("section of {raw_len} bytes exceeds the limit")));
+            return Err(ChunkError::Corrupt(format!(
+                "section of {raw_len} bytes exceeds the limit"
+            )));
         }
         let out = match self {
             Codec::None => data.to_vec(),
@@ -82,7 +88,10 @@ impl Codec {
                 .map_err(|e| ChunkError::Corrupt(format!("lz4: {e}")))?,
         };
         if out.len() != raw_len {
-            return Err(ChunkError::Corrupt(format!("section decompressed to {} bytes, expected {raw_len}", out.len())));
+            return Err(ChunkError::Corrupt(format!(
+                "section decompressed to {} bytes, expected {raw_len}",
+                out.len()
+            )));
         }
         Ok(out)
     }
@@ -94,7 +103,9 @@ mod tests {
 
     #[test]
     fn all_codecs_round_trip() {
-        let raw: Vec<u8> = (0..10_000u32).flat_map(|i| format!("line {i} ok\n").into_bytes()).collect();
+        let raw: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| format!("line {i} ok\n").into_bytes())
+            .collect();
         for c in [Codec::None, Codec::Zstd(3), Codec::Lz4] {
             let mut out = Vec::new();
             c.compress(&raw, &mut out);

@@ -22,11 +22,18 @@ pub struct TrigramFilter {
 impl TrigramFilter {
     /// Builds a filter with about `bits_per_byte` bits per byte of text (rounded to a power of
     /// two, at least 512 bits).
-    pub fn build<'a>(texts: impl Iterator<Item = &'a [u8]>, total_bytes: usize, bits_per_byte: f64) -> Self {
+    pub fn build<'a>(
+        texts: impl Iterator<Item = &'a [u8]>,
+        total_bytes: usize,
+        bits_per_byte: f64,
+    ) -> Self {
         let want = ((total_bytes as f64) * bits_per_byte).max(512.0) as u64;
         let nbits = want.next_power_of_two().min(1 << 28);
         let log2 = nbits.trailing_zeros();
-        let mut f = TrigramFilter { bits: vec![0u64; (nbits / 64) as usize], shift: 32 - log2 };
+        let mut f = TrigramFilter {
+            bits: vec![0u64; (nbits / 64) as usize],
+            shift: 32 - log2,
+        };
         for t in texts {
             for w in t.windows(3) {
                 let h = f.slot(w);
@@ -67,8 +74,14 @@ impl TrigramFilter {
         if !(6..=28).contains(&log2) || rest.len() != (1usize << log2) / 8 {
             return None;
         }
-        let bits = rest.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
-        Some(TrigramFilter { bits, shift: 32 - u32::from(log2) })
+        let bits = rest
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+        Some(TrigramFilter {
+            bits,
+            shift: 32 - u32::from(log2),
+        })
     }
 }
 
@@ -78,7 +91,9 @@ mod tests {
 
     #[test]
     fn no_false_negatives_and_few_false_positives() {
-        let lines: Vec<String> = (0..2000).map(|i| format!("GET /api/v1/items/{i} 200 user=u{}", i * 7)).collect();
+        let lines: Vec<String> = (0..2000)
+            .map(|i| format!("GET /api/v1/items/{i} 200 user=u{}", i * 7))
+            .collect();
         let total = lines.iter().map(|l| l.len()).sum();
         let f = TrigramFilter::build(lines.iter().map(|l| l.as_bytes()), total, 0.25);
         for l in &lines {

@@ -20,13 +20,20 @@ fn entries() -> impl Strategy<Value = Vec<RawEntry>> {
 }
 
 fn codec() -> impl Strategy<Value = Codec> {
-    prop_oneof![Just(Codec::None), (1i32..6).prop_map(Codec::Zstd), Just(Codec::Lz4)]
+    prop_oneof![
+        Just(Codec::None),
+        (1i32..6).prop_map(Codec::Zstd),
+        Just(Codec::Lz4)
+    ]
 }
 
 fn build(es: &[RawEntry]) -> BlockBuilder {
     let mut b = BlockBuilder::new();
     for (ts, line, md) in es {
-        let md: Vec<Label> = md.iter().map(|(n, v)| Label::new(n.clone(), v.clone())).collect();
+        let md: Vec<Label> = md
+            .iter()
+            .map(|(n, v)| Label::new(n.clone(), v.clone()))
+            .collect();
         b.push(*ts, line, &md);
     }
     b

@@ -29,11 +29,17 @@ pub struct PushReply {
 
 impl PushReply {
     fn ok() -> Self {
-        PushReply { status: 204, body: String::new() }
+        PushReply {
+            status: 204,
+            body: String::new(),
+        }
     }
 
     fn error(status: u16, body: impl Into<String>) -> Self {
-        PushReply { status, body: body.into() }
+        PushReply {
+            status,
+            body: body.into(),
+        }
     }
 }
 
@@ -46,9 +52,19 @@ pub struct Distributor {
 }
 
 impl Distributor {
-    pub fn new(limits: Arc<Limits>, ingester: Arc<dyn IngesterService>, registry: &mut Registry) -> Self {
+    pub fn new(
+        limits: Arc<Limits>,
+        ingester: Arc<dyn IngesterService>,
+        registry: &mut Registry,
+    ) -> Self {
         let retention_hours = (limits.retention_period.as_secs() / 3600).to_string();
-        Distributor { limits, ingester, tenant_rates: Mutex::new(HashMap::new()), metrics: DistributorMetrics::register(registry), retention_hours }
+        Distributor {
+            limits,
+            ingester,
+            tenant_rates: Mutex::new(HashMap::new()),
+            metrics: DistributorMetrics::register(registry),
+            retention_hours,
+        }
     }
 
     fn now_ns() -> i64 {
@@ -61,7 +77,10 @@ impl Distributor {
     /// Validates and ingests one push request.
     pub async fn push(&self, tenant: &TenantId, req: PushRequest) -> PushReply {
         if req.streams.is_empty() {
-            return PushReply::error(422, "error at least one valid stream is required for ingestion");
+            return PushReply::error(
+                422,
+                "error at least one valid stream is required for ingestion",
+            );
         }
         let limits = &*self.limits;
         let bounds = TimeBounds::new(Self::now_ns(), limits);
@@ -71,22 +90,36 @@ impl Distributor {
         let discover_levels = limits.discover_log_levels && limits.allow_structured_metadata;
 
         for stream in req.streams {
-            let mut labels = match validation::validate_labels(&stream.labels, &stream.entries, limits) {
-                Ok(l) => l,
-                Err(inv) => {
-                    self.metrics.discard(inv.reason, tenant.as_str(), &self.retention_hours, inv.entries, inv.bytes);
-                    errors.push(inv.message);
-                    continue;
-                }
-            };
+            let mut labels =
+                match validation::validate_labels(&stream.labels, &stream.entries, limits) {
+                    Ok(l) => l,
+                    Err(inv) => {
+                        self.metrics.discard(
+                            inv.reason,
+                            tenant.as_str(),
+                            &self.retention_hours,
+                            inv.entries,
+                            inv.bytes,
+                        );
+                        errors.push(inv.message);
+                        continue;
+                    }
+                };
             validation::discover_service_name(&mut labels, limits);
             let mut entries: Vec<Entry> = Vec::with_capacity(stream.entries.len());
             // Loki's increment_duplicate_timestamp compares with the original timestamp of
             // the previous entry as well as its (possibly incremented) stored one.
             let mut prev_original_ts = i64::MIN;
             for mut e in stream.entries {
-                if let Err(inv) = validation::validate_entry(&mut e, &stream.labels, bounds, limits) {
-                    self.metrics.discard(inv.reason, tenant.as_str(), &self.retention_hours, inv.entries, inv.bytes);
+                if let Err(inv) = validation::validate_entry(&mut e, &stream.labels, bounds, limits)
+                {
+                    self.metrics.discard(
+                        inv.reason,
+                        tenant.as_str(),
+                        &self.retention_hours,
+                        inv.entries,
+                        inv.bytes,
+                    );
                     errors.push(inv.message);
                     continue;
                 }
@@ -114,13 +147,20 @@ impl Distributor {
             }
         }
 
-        let validation_error = (!errors.is_empty()).then(|| PushReply::error(400, errors.join("\n") + "\n"));
+        let validation_error =
+            (!errors.is_empty()).then(|| PushReply::error(400, errors.join("\n") + "\n"));
         if valid.is_empty() {
             return validation_error.unwrap_or_else(PushReply::ok);
         }
 
         if !self.take_rate(tenant, valid_bytes) {
-            self.metrics.discard("rate_limited", tenant.as_str(), &self.retention_hours, valid_lines, valid_bytes);
+            self.metrics.discard(
+                "rate_limited",
+                tenant.as_str(),
+                &self.retention_hours,
+                valid_lines,
+                valid_bytes,
+            );
             return PushReply::error(
                 429,
                 format!(
@@ -134,12 +174,25 @@ impl Distributor {
             Ok(o) => o,
             Err(e) => return PushReply::error(500, format!("{e}\n")),
         };
-        let (rejected_lines, rejected_bytes): (usize, usize) =
-            outcome.rejections.iter().fold((0, 0), |(l, b), r| (l + r.entries, b + r.bytes));
+        let (rejected_lines, rejected_bytes): (usize, usize) = outcome
+            .rejections
+            .iter()
+            .fold((0, 0), |(l, b), r| (l + r.entries, b + r.bytes));
         for r in &outcome.rejections {
-            self.metrics.discard(r.reason, tenant.as_str(), &self.retention_hours, r.entries, r.bytes);
+            self.metrics.discard(
+                r.reason,
+                tenant.as_str(),
+                &self.retention_hours,
+                r.entries,
+                r.bytes,
+            );
         }
-        self.count_received(tenant, valid_lines - rejected_lines.min(valid_lines), valid_bytes - rejected_bytes.min(valid_bytes), valid_md_bytes);
+        self.count_received(
+            tenant,
+            valid_lines - rejected_lines.min(valid_lines),
+            valid_bytes - rejected_bytes.min(valid_bytes),
+            valid_md_bytes,
+        );
         if let Some(r) = outcome.rejections.iter().find(|r| r.status == 429) {
             return PushReply::error(429, format!("{}\n", r.message));
         }
@@ -155,7 +208,10 @@ impl Distributor {
         let rate = self.limits.ingestion_rate_mb * 1024.0 * 1024.0;
         let burst = (self.limits.ingestion_burst_size_mb * 1024.0 * 1024.0).max(rate);
         let mut buckets = self.tenant_rates.lock();
-        buckets.entry(tenant.clone()).or_insert_with(|| TokenBucket::new(rate, burst)).try_take(bytes as f64)
+        buckets
+            .entry(tenant.clone())
+            .or_insert_with(|| TokenBucket::new(rate, burst))
+            .try_take(bytes as f64)
     }
 
     fn count_received(&self, tenant: &TenantId, lines: usize, bytes: usize, md_bytes: usize) {
@@ -166,10 +222,23 @@ impl Distributor {
             policy: String::new(),
             format: "loki".into(),
         };
-        self.metrics.bytes_received.get_or_create(&b).inc_by(bytes as u64);
-        self.metrics.structured_metadata_bytes_received.get_or_create(&b).inc_by(md_bytes as u64);
-        let l = ReceivedLinesLabels { tenant: tenant.to_string(), is_internal_stream: "false".into(), policy: String::new(), format: "loki".into() };
-        self.metrics.lines_received.get_or_create(&l).inc_by(lines as u64);
+        self.metrics
+            .bytes_received
+            .get_or_create(&b)
+            .inc_by(bytes as u64);
+        self.metrics
+            .structured_metadata_bytes_received
+            .get_or_create(&b)
+            .inc_by(md_bytes as u64);
+        let l = ReceivedLinesLabels {
+            tenant: tenant.to_string(),
+            is_internal_stream: "false".into(),
+            policy: String::new(),
+            format: "loki".into(),
+        };
+        self.metrics
+            .lines_received
+            .get_or_create(&l)
+            .inc_by(lines as u64);
     }
 }
-

@@ -14,8 +14,20 @@ pub const LEVEL_LABEL: &str = "detected_level";
 
 /// Field names that hold a level, in priority order.
 const LEVEL_FIELDS: &[&str] = &[
-    "level", "LEVEL", "Level", "log.level", "severity", "SEVERITY", "Severity", "SeverityText", "lvl", "LVL", "Lvl",
-    "severity_text", "Severity_Text", "SEVERITY_TEXT",
+    "level",
+    "LEVEL",
+    "Level",
+    "log.level",
+    "severity",
+    "SEVERITY",
+    "Severity",
+    "SeverityText",
+    "lvl",
+    "LVL",
+    "Lvl",
+    "severity_text",
+    "Severity_Text",
+    "SEVERITY_TEXT",
 ];
 
 /// Level words looked for in plain text, in Loki's order.
@@ -57,7 +69,12 @@ pub fn add_detected_level(labels: &Labels, e: &mut Entry) {
     let from = |get: &dyn Fn(&str) -> Option<String>| LEVEL_FIELDS.iter().find_map(|f| get(f));
     let level = if let Some(v) = from(&|f| labels.get(f).map(str::to_string)) {
         normalize(&v).map(str::to_string).unwrap_or(v)
-    } else if let Some(v) = from(&|f| e.metadata.iter().find(|l| l.name == f).map(|l| l.value.clone())) {
+    } else if let Some(v) = from(&|f| {
+        e.metadata
+            .iter()
+            .find(|l| l.name == f)
+            .map(|l| l.value.clone())
+    }) {
         normalize(&v).map(str::to_string).unwrap_or(v)
     } else {
         from_line(&e.line).to_string()
@@ -75,7 +92,10 @@ fn from_line(line: &[u8]) -> &'static str {
     } else {
         return from_words(line);
     };
-    field.as_deref().and_then(normalize).unwrap_or_else(|| from_words(line))
+    field
+        .as_deref()
+        .and_then(normalize)
+        .unwrap_or_else(|| from_words(line))
 }
 
 fn looks_like_json(line: &[u8]) -> bool {
@@ -89,7 +109,9 @@ fn json_level(line: &[u8]) -> Option<String> {
         let obj = v.as_object()?;
         for (k, v) in obj {
             match v {
-                serde_json::Value::String(s) if LEVEL_FIELDS.contains(&k.as_str()) => return Some(s.clone()),
+                serde_json::Value::String(s) if LEVEL_FIELDS.contains(&k.as_str()) => {
+                    return Some(s.clone());
+                }
                 serde_json::Value::Object(_) if depth + 1 < 2 => {
                     if let Some(s) = walk(v, depth + 1) {
                         return Some(s);
@@ -114,7 +136,10 @@ fn logfmt_level(line: &[u8]) -> Option<String> {
             Scan::Malformed => break,
             Scan::Pair(p) => {
                 if let Some(k) = p.key {
-                    if let Some(i) = LEVEL_FIELDS.iter().position(|f| f.as_bytes().eq_ignore_ascii_case(k)) {
+                    if let Some(i) = LEVEL_FIELDS
+                        .iter()
+                        .position(|f| f.as_bytes().eq_ignore_ascii_case(k))
+                    {
                         if best.as_ref().is_none_or(|(b, _)| i < *b) {
                             best = Some((i, p.value.map(|v| v.into_owned()).unwrap_or_default()));
                             if i == 0 {
@@ -140,7 +165,8 @@ fn is_left_boundary(b: &[u8], pos: Option<usize>) -> bool {
 }
 
 fn is_right_boundary(b: &[u8], pos: usize) -> bool {
-    b.get(pos).is_none_or(|c| b" \t\n[]{}():,!\"'=|".contains(c))
+    b.get(pos)
+        .is_none_or(|c| b" \t\n[]{}():,!\"'=|".contains(c))
 }
 
 /// The earliest level word that stands alone in the line.
@@ -152,7 +178,9 @@ fn from_words(line: &[u8]) -> &'static str {
         let mut offset = 0;
         while let Some(p) = memchr_find(&lower[offset..], w) {
             let abs = offset + p;
-            if is_left_boundary(&lower, abs.checked_sub(1)) && is_right_boundary(&lower, abs + w.len()) {
+            if is_left_boundary(&lower, abs.checked_sub(1))
+                && is_right_boundary(&lower, abs + w.len())
+            {
                 if abs < best.0 {
                     best = (abs, level);
                 }
@@ -180,7 +208,11 @@ mod tests {
         let mut e = Entry::new(0, line.to_string());
         e.metadata = md.iter().map(|(k, v)| Label::new(*k, *v)).collect();
         add_detected_level(&labels, &mut e);
-        e.metadata.iter().find(|l| l.name == LEVEL_LABEL).map(|l| l.value.clone()).unwrap_or_default()
+        e.metadata
+            .iter()
+            .find(|l| l.name == LEVEL_LABEL)
+            .map(|l| l.value.clone())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -189,7 +221,10 @@ mod tests {
         assert_eq!(level(&[], "x", &[("severity", "Error")]), "error");
         assert_eq!(level(&[], r#"{"msg":"x","level":"DBG"}"#, &[]), "debug");
         assert_eq!(level(&[], r#"{"a":{"lvl":"fatal"}}"#, &[]), "fatal");
-        assert_eq!(level(&[], "ts=1 level=info msg=\"error later\"", &[]), "info");
+        assert_eq!(
+            level(&[], "ts=1 level=info msg=\"error later\"", &[]),
+            "info"
+        );
         assert_eq!(level(&[], "2024 [ERROR] disk full, warning", &[]), "error");
         assert_eq!(level(&[], "terror in the nights", &[]), "unknown");
         assert_eq!(level(&[], "x", &[("detected_level", "WRN")]), "warn");

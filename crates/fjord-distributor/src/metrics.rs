@@ -43,19 +43,42 @@ pub struct DistributorMetrics {
 impl DistributorMetrics {
     pub fn register(r: &mut Registry) -> Self {
         let m = DistributorMetrics::default();
-        r.register("loki_distributor_bytes_received", "Bytes received (line plus structured metadata), by tenant", m.bytes_received.clone());
+        r.register(
+            "loki_distributor_bytes_received",
+            "Bytes received (line plus structured metadata), by tenant",
+            m.bytes_received.clone(),
+        );
         r.register(
             "loki_distributor_structured_metadata_bytes_received",
             "Structured metadata bytes received, by tenant",
             m.structured_metadata_bytes_received.clone(),
         );
-        r.register("loki_distributor_lines_received", "Lines received, by tenant", m.lines_received.clone());
-        r.register("loki_discarded_samples", "Entries discarded, by reason and tenant", m.discarded_samples.clone());
-        r.register("loki_discarded_bytes", "Bytes discarded, by reason and tenant", m.discarded_bytes.clone());
+        r.register(
+            "loki_distributor_lines_received",
+            "Lines received, by tenant",
+            m.lines_received.clone(),
+        );
+        r.register(
+            "loki_discarded_samples",
+            "Entries discarded, by reason and tenant",
+            m.discarded_samples.clone(),
+        );
+        r.register(
+            "loki_discarded_bytes",
+            "Bytes discarded, by reason and tenant",
+            m.discarded_bytes.clone(),
+        );
         m
     }
 
-    pub fn discard(&self, reason: &str, tenant: &str, retention_hours: &str, entries: usize, bytes: usize) {
+    pub fn discard(
+        &self,
+        reason: &str,
+        tenant: &str,
+        retention_hours: &str,
+        entries: usize,
+        bytes: usize,
+    ) {
         let l = DiscardLabels {
             reason: reason.to_string(),
             tenant: tenant.to_string(),
@@ -63,7 +86,9 @@ impl DistributorMetrics {
             policy: String::new(),
             format: "loki".into(),
         };
-        self.discarded_samples.get_or_create(&l).inc_by(entries as u64);
+        self.discarded_samples
+            .get_or_create(&l)
+            .inc_by(entries as u64);
         self.discarded_bytes.get_or_create(&l).inc_by(bytes as u64);
     }
 }

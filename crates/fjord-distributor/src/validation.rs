@@ -18,9 +18,12 @@ pub struct Invalid {
 
 /// Loki's RFC3339 rendering (`time.RFC3339`: seconds, `Z` or offset).
 fn rfc3339(ns: i64) -> String {
-    chrono::DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| ns.to_string())
+    chrono::DateTime::from_timestamp(
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as u32,
+    )
+    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    .unwrap_or_else(|| ns.to_string())
 }
 
 fn entries_bytes(entries: &[Entry]) -> usize {
@@ -29,16 +32,32 @@ fn entries_bytes(entries: &[Entry]) -> usize {
 
 /// Parses and validates a stream's label string.
 pub fn validate_labels(raw: &str, entries: &[Entry], limits: &Limits) -> Result<Labels, Invalid> {
-    let fail = |reason, message: String| Invalid { reason, message, entries: entries.len(), bytes: entries_bytes(entries) };
+    let fail = |reason, message: String| Invalid {
+        reason,
+        message,
+        entries: entries.len(),
+        bytes: entries_bytes(entries),
+    };
     let labels = match Labels::parse(raw) {
         Ok(l) => l,
         Err(LabelsError::Duplicate(name)) => {
-            return Err(fail("duplicate_label_names", format!("stream '{raw}' has duplicate label name: '{name}'")));
+            return Err(fail(
+                "duplicate_label_names",
+                format!("stream '{raw}' has duplicate label name: '{name}'"),
+            ));
         }
-        Err(e) => return Err(fail("invalid_labels", format!("error parsing labels '{raw}' with error: {e}"))),
+        Err(e) => {
+            return Err(fail(
+                "invalid_labels",
+                format!("error parsing labels '{raw}' with error: {e}"),
+            ));
+        }
     };
     if labels.is_empty() {
-        return Err(fail("missing_labels", "error at least one label pair is required per stream".into()));
+        return Err(fail(
+            "missing_labels",
+            "error at least one label pair is required per stream".into(),
+        ));
     }
     let mut names = labels.len();
     if labels.contains("service_name") {
@@ -47,15 +66,24 @@ pub fn validate_labels(raw: &str, entries: &[Entry], limits: &Limits) -> Result<
     if names > limits.max_label_names_per_series {
         return Err(fail(
             "max_label_names_per_series",
-            format!("entry for stream '{raw}' has {names} label names; limit {}", limits.max_label_names_per_series),
+            format!(
+                "entry for stream '{raw}' has {names} label names; limit {}",
+                limits.max_label_names_per_series
+            ),
         ));
     }
     for l in &labels {
         if l.name.len() > limits.max_label_name_length {
-            return Err(fail("label_name_too_long", format!("stream '{raw}' has label name too long: '{}'", l.name)));
+            return Err(fail(
+                "label_name_too_long",
+                format!("stream '{raw}' has label name too long: '{}'", l.name),
+            ));
         }
         if l.value.len() > limits.max_label_value_length {
-            return Err(fail("label_value_too_long", format!("stream '{raw}' has label value too long: '{}'", l.value)));
+            return Err(fail(
+                "label_value_too_long",
+                format!("stream '{raw}' has label value too long: '{}'", l.value),
+            ));
         }
     }
     Ok(labels)
@@ -88,15 +116,27 @@ impl TimeBounds {
     pub fn new(now_ns: i64, limits: &Limits) -> Self {
         let ns = |d: std::time::Duration| d.as_nanos().min(i64::MAX as u128) as i64;
         TimeBounds {
-            oldest: limits.reject_old_samples.then(|| now_ns.saturating_sub(ns(limits.reject_old_samples_max_age))),
+            oldest: limits
+                .reject_old_samples
+                .then(|| now_ns.saturating_sub(ns(limits.reject_old_samples_max_age))),
             newest: now_ns.saturating_add(ns(limits.creation_grace_period)),
         }
     }
 }
 
 /// Validates one entry in place (it may be truncated or have metadata names normalised).
-pub fn validate_entry(e: &mut Entry, stream: &str, bounds: TimeBounds, limits: &Limits) -> Result<(), Invalid> {
-    let fail = |reason, message: String, e: &Entry| Invalid { reason, message, entries: 1, bytes: e.accounted_bytes() };
+pub fn validate_entry(
+    e: &mut Entry,
+    stream: &str,
+    bounds: TimeBounds,
+    limits: &Limits,
+) -> Result<(), Invalid> {
+    let fail = |reason, message: String, e: &Entry| Invalid {
+        reason,
+        message,
+        entries: 1,
+        bytes: e.accounted_bytes(),
+    };
     if let Some(oldest) = bounds.oldest {
         if e.ts < oldest {
             return Err(fail(
@@ -111,7 +151,14 @@ pub fn validate_entry(e: &mut Entry, stream: &str, bounds: TimeBounds, limits: &
         }
     }
     if e.ts > bounds.newest {
-        return Err(fail("too_far_in_future", format!("entry for stream '{stream}' has timestamp too new: {}", rfc3339(e.ts)), e));
+        return Err(fail(
+            "too_far_in_future",
+            format!(
+                "entry for stream '{stream}' has timestamp too new: {}",
+                rfc3339(e.ts)
+            ),
+            e,
+        ));
     }
     let max_line = limits.max_line_size.0 as usize;
     if max_line != 0 && e.line.len() > max_line {
@@ -136,7 +183,9 @@ pub fn validate_entry(e: &mut Entry, stream: &str, bounds: TimeBounds, limits: &
         if !limits.allow_structured_metadata {
             return Err(fail(
                 "disallowed_structured_metadata",
-                format!("stream '{stream}' includes structured metadata, but this feature is disallowed. Please see `limits_config.allow_structured_metadata` or contact your Loki administrator to enable it"),
+                format!(
+                    "stream '{stream}' includes structured metadata, but this feature is disallowed. Please see `limits_config.allow_structured_metadata` or contact your Loki administrator to enable it"
+                ),
                 e,
             ));
         }
@@ -145,7 +194,9 @@ pub fn validate_entry(e: &mut Entry, stream: &str, bounds: TimeBounds, limits: &
         if max != 0 && size > max {
             return Err(fail(
                 "structured_metadata_too_large",
-                format!("stream '{stream}' has structured metadata too large: '{size}' bytes, limit: '{max}' bytes. Please see `limits_config.max_structured_metadata_size` or contact your Loki administrator to increase it"),
+                format!(
+                    "stream '{stream}' has structured metadata too large: '{size}' bytes, limit: '{max}' bytes. Please see `limits_config.max_structured_metadata_size` or contact your Loki administrator to increase it"
+                ),
                 e,
             ));
         }
@@ -154,7 +205,9 @@ pub fn validate_entry(e: &mut Entry, stream: &str, bounds: TimeBounds, limits: &
         if max != 0 && count > max {
             return Err(fail(
                 "structured_metadata_too_many",
-                format!("stream '{stream}' has too many structured metadata labels: '{count}', limit: '{max}'. Please see `limits_config.max_structured_metadata_entries_count` or contact your Loki administrator to increase it"),
+                format!(
+                    "stream '{stream}' has too many structured metadata labels: '{count}', limit: '{max}'. Please see `limits_config.max_structured_metadata_entries_count` or contact your Loki administrator to increase it"
+                ),
                 e,
             ));
         }
@@ -170,7 +223,17 @@ fn normalize_metadata_names(md: &mut [Label]) {
         if fjord_model::labels::is_valid_label_name(&l.name) {
             continue;
         }
-        let mut n: String = l.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+        let mut n: String = l
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         if n.starts_with(|c: char| c.is_ascii_digit()) {
             n.insert_str(0, "key_");
         }
@@ -194,17 +257,34 @@ mod tests {
     fn label_errors_use_lokis_messages() {
         let l = Limits::default();
         let err = validate_labels("{}", &[], &l).unwrap_err();
-        assert_eq!(err.message, "error at least one label pair is required per stream");
+        assert_eq!(
+            err.message,
+            "error at least one label pair is required per stream"
+        );
         let err = validate_labels("{a=\"1\", a=\"2\"}", &[], &l).unwrap_err();
-        assert_eq!(err.message, "stream '{a=\"1\", a=\"2\"}' has duplicate label name: 'a'");
+        assert_eq!(
+            err.message,
+            "stream '{a=\"1\", a=\"2\"}' has duplicate label name: 'a'"
+        );
         let err = validate_labels("{a.b=\"1\"}", &[], &l).unwrap_err();
-        assert!(err.message.starts_with("error parsing labels '{a.b=\"1\"}' with error: "), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("error parsing labels '{a.b=\"1\"}' with error: "),
+            "{}",
+            err.message
+        );
         let many: Vec<String> = (0..16).map(|i| format!("l{i}=\"v\"")).collect();
         let raw = format!("{{{}}}", many.join(", "));
         let err = validate_labels(&raw, &[], &l).unwrap_err();
-        assert_eq!(err.message, format!("entry for stream '{raw}' has 16 label names; limit 15"));
+        assert_eq!(
+            err.message,
+            format!("entry for stream '{raw}' has 16 label names; limit 15")
+        );
         let long = format!("{{a=\"{}\"}}", "v".repeat(2049));
-        assert_eq!(validate_labels(&long, &[], &l).unwrap_err().reason, "label_value_too_long");
+        assert_eq!(
+            validate_labels(&long, &[], &l).unwrap_err().reason,
+            "label_value_too_long"
+        );
     }
 
     #[test]
@@ -223,13 +303,29 @@ mod tests {
         let mut l = Limits::default();
         let now = 1_705_312_800_000_000_000;
         let b = TimeBounds::new(now, &l);
-        let err = validate_entry(&mut e(now - 8 * 86_400_000_000_000, "x"), "{a=\"b\"}", b, &l).unwrap_err();
-        assert_eq!(err.message, "entry for stream '{a=\"b\"}' has timestamp too old: 2024-01-07T10:00:00Z, oldest acceptable timestamp is: 2024-01-08T10:00:00Z");
-        let err = validate_entry(&mut e(now + 11 * 60_000_000_000, "x"), "{a=\"b\"}", b, &l).unwrap_err();
-        assert_eq!(err.message, "entry for stream '{a=\"b\"}' has timestamp too new: 2024-01-15T10:11:00Z");
+        let err = validate_entry(
+            &mut e(now - 8 * 86_400_000_000_000, "x"),
+            "{a=\"b\"}",
+            b,
+            &l,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "entry for stream '{a=\"b\"}' has timestamp too old: 2024-01-07T10:00:00Z, oldest acceptable timestamp is: 2024-01-08T10:00:00Z"
+        );
+        let err =
+            validate_entry(&mut e(now + 11 * 60_000_000_000, "x"), "{a=\"b\"}", b, &l).unwrap_err();
+        assert_eq!(
+            err.message,
+            "entry for stream '{a=\"b\"}' has timestamp too new: 2024-01-15T10:11:00Z"
+        );
         l.max_line_size = ByteSize(4);
         let err = validate_entry(&mut e(now, "12345"), "{a=\"b\"}", b, &l).unwrap_err();
-        assert_eq!(err.message, "max entry size '4' bytes exceeded for stream '{a=\"b\"}' while adding an entry with length '5' bytes");
+        assert_eq!(
+            err.message,
+            "max entry size '4' bytes exceeded for stream '{a=\"b\"}' while adding an entry with length '5' bytes"
+        );
         l.max_line_size_truncate = true;
         let mut entry = e(now, "12345");
         validate_entry(&mut entry, "{a=\"b\"}", b, &l).unwrap();
@@ -238,7 +334,11 @@ mod tests {
 
     #[test]
     fn metadata_names_are_normalised() {
-        let mut md = vec![Label::new("trace.id", "1"), Label::new("1x", "2"), Label::new("ok", "3")];
+        let mut md = vec![
+            Label::new("trace.id", "1"),
+            Label::new("1x", "2"),
+            Label::new("ok", "3"),
+        ];
         normalize_metadata_names(&mut md);
         let names: Vec<&str> = md.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, vec!["trace_id", "key_1x", "ok"]);

@@ -5,11 +5,10 @@ use fjord_logql::ast;
 
 use crate::EngineError;
 use crate::ip::IpPattern;
+use crate::label_regex::LabelRegex;
 use crate::line_filter::{LineFilter, compile_regex};
 use crate::pattern::Pattern;
-use crate::stages::{
-    Cmp, LabelFilter, NamedMatcher, Stage, StringMatch, anchored_regex, decolorize_regex,
-};
+use crate::stages::{Cmp, LabelFilter, NamedMatcher, Stage, StringMatch, decolorize_regex};
 use crate::template_stage::{LabelsFormatter, LineFormatter};
 
 fn bad(msg: impl Into<String>) -> EngineError {
@@ -74,7 +73,7 @@ pub fn label_filter(f: &ast::LabelFilter) -> Result<LabelFilter, EngineError> {
         ast::LabelFilter::String(m) => {
             use fjord_model::MatchOp;
             let re =
-                || anchored_regex(&m.value).map_err(|e| bad(format!("error parsing regexp: {e}")));
+                || LabelRegex::new(&m.value).map_err(|e| bad(format!("error parsing regexp: {e}")));
             let matcher = match m.op {
                 MatchOp::Eq => StringMatch::Eq(m.value.clone()),
                 MatchOp::Neq => StringMatch::Ne(m.value.clone()),
@@ -166,10 +165,13 @@ pub fn json_path(expr: &str) -> Result<Vec<String>, EngineError> {
     Ok(out)
 }
 
-/// Compiles the stages of a pipeline. Consecutive line filters become one AND filter.
-pub fn pipeline(stages: &[ast::Stage]) -> Result<Vec<Stage>, EngineError> {
-    let mut out = Vec::with_capacity(stages.len());
-    for s in stages {
+/// Compiles the stages of a pipeline in the order Loki runs them (line filters move ahead of
+/// parsers up to the next label filter, `line_format` or `unpack`). Consecutive line filters
+/// become one AND filter.
+pub fn pipeline(sel: &ast::LogSelectorExpr) -> Result<Vec<Stage>, EngineError> {
+    let stages = sel.stages_in_execution_order();
+    let mut out: Vec<Stage> = Vec::with_capacity(stages.len());
+    for s in &stages {
         out.push(match s {
             ast::Stage::LineFilters(fs) => {
                 let mut compiled = fs.iter().map(line_filter).collect::<Result<Vec<_>, _>>()?;

@@ -18,6 +18,7 @@
 pub mod compile;
 pub mod ip;
 pub mod jsonscan;
+pub mod label_regex;
 pub mod labels_builder;
 pub mod line_filter;
 pub mod logquery;
@@ -30,6 +31,7 @@ pub mod source;
 pub mod stages;
 pub mod template_stage;
 pub mod value;
+pub mod volume;
 
 pub use query::{QueryRequest, execute};
 pub use source::{DataSource, SelectedStream};

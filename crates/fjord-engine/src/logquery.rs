@@ -98,7 +98,9 @@ pub fn run(
     }
     let hashes: Vec<u64> = streams.iter().map(|s| stable_hash(&s.labels)).collect();
     let mut builders: Vec<Option<LabelsBuilder>> = vec![None; streams.len()];
-    let mut hints = Hints::none();
+    // Loki runs log pipelines with hints too: a single-label filter is also checked the moment
+    // a parser extracts its label (and can drop the line then, whatever later stages do).
+    let mut hints = Hints::new(Vec::new(), &[], false, false, None, q.stages, None);
     let mut heap: BinaryHeap<Hit> = BinaryHeap::with_capacity(q.limit + 1);
     if q.limit == 0 {
         return Ok(Vec::new());

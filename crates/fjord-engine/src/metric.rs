@@ -144,7 +144,7 @@ fn range_plan(
     r: &ast::RangeAggregation,
     injected: Option<&ast::Grouping>,
 ) -> Result<RangePlan, EngineError> {
-    let stages = compile::pipeline(&r.range.selector.stages)?;
+    let stages = compile::pipeline(&r.range.selector)?;
     let grouping = r.grouping.as_ref().or(injected);
     let (mut spec, mut no_labels) = match grouping {
         Some(g) => {

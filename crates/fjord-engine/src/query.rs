@@ -82,7 +82,7 @@ pub async fn execute(
             if start >= end {
                 return Ok((QueryValue::Streams(Vec::new()), stats));
             }
-            let stages = crate::compile::pipeline(&sel.stages)?;
+            let stages = crate::compile::pipeline(&sel)?;
             let clauses = crate::compile::skippable_literals(&stages);
             let selected = source.select(&sel.matchers, start, end).await?;
             stats.chunks_ref = selected.iter().map(|s| s.blocks.len() as u64).sum();

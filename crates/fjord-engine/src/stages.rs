@@ -16,6 +16,7 @@ use regex::bytes::Regex;
 
 use crate::ip::IpPattern;
 use crate::jsonscan::{self, JsonError, ValueType};
+use crate::label_regex::LabelRegex;
 use crate::labels_builder::{
     Category, ERROR_DETAILS_LABEL, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder,
 };
@@ -96,8 +97,8 @@ pub enum LabelFilter {
 pub enum StringMatch {
     Eq(String),
     Ne(String),
-    Re(Regex),
-    Nre(Regex),
+    Re(LabelRegex),
+    Nre(LabelRegex),
 }
 
 impl StringMatch {
@@ -105,15 +106,10 @@ impl StringMatch {
         match self {
             StringMatch::Eq(s) => v == s,
             StringMatch::Ne(s) => v != s,
-            StringMatch::Re(r) => r.is_match(v.as_bytes()),
-            StringMatch::Nre(r) => !r.is_match(v.as_bytes()),
+            StringMatch::Re(r) => r.matches(v.as_bytes()),
+            StringMatch::Nre(r) => !r.matches(v.as_bytes()),
         }
     }
-}
-
-/// Compiles an anchored regex for string label filters.
-pub fn anchored_regex(re: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{})$", fjord_model::goregex::translate(re)))
 }
 
 impl LabelFilter {

@@ -91,7 +91,11 @@ impl Default for WalConfig {
 
 impl WalConfig {
     pub fn dir(&self, data_dir: &Path) -> PathBuf {
-        if self.dir.is_empty() { data_dir.join("wal") } else { PathBuf::from(&self.dir) }
+        if self.dir.is_empty() {
+            data_dir.join("wal")
+        } else {
+            PathBuf::from(&self.dir)
+        }
     }
 
     pub fn fsync_policy(&self) -> Result<FsyncPolicy, String> {
@@ -99,7 +103,9 @@ impl WalConfig {
             "always" => Ok(FsyncPolicy::Always),
             "interval" => Ok(FsyncPolicy::Interval(self.fsync_interval)),
             "never" => Ok(FsyncPolicy::Never),
-            other => Err(format!("ingester.wal.fsync must be always, interval or never, not `{other}`")),
+            other => Err(format!(
+                "ingester.wal.fsync must be always, interval or never, not `{other}`"
+            )),
         }
     }
 }
@@ -107,12 +113,18 @@ impl WalConfig {
 impl IngesterConfig {
     pub fn encode_options(&self) -> Result<EncodeOptions, String> {
         let codec = Codec::parse(&self.chunk_encoding).ok_or_else(|| {
-            format!("ingester.chunk_encoding must be zstd, zstd:<1-19>, lz4 or none, not `{}`", self.chunk_encoding)
+            format!(
+                "ingester.chunk_encoding must be zstd, zstd:<1-19>, lz4 or none, not `{}`",
+                self.chunk_encoding
+            )
         })?;
         if !(0.0..=16.0).contains(&self.chunk_filter_bits_per_byte) {
             return Err("ingester.chunk_filter_bits_per_byte must be between 0 and 16".into());
         }
-        Ok(EncodeOptions { codec, filter_bits_per_byte: self.chunk_filter_bits_per_byte })
+        Ok(EncodeOptions {
+            codec,
+            filter_bits_per_byte: self.chunk_filter_bits_per_byte,
+        })
     }
 
     pub fn validate(&self) -> Result<(), String> {

@@ -25,7 +25,8 @@ use fjord_model::limits::Limits;
 use fjord_model::matcher::matches_all;
 use fjord_model::rate::TokenBucket;
 use fjord_model::service::{
-    IngesterService, PushOutcome, Rejection, SelectRequest, ServiceError, StreamBlocks, ValidatedStream,
+    IngesterService, PushOutcome, Rejection, SelectRequest, ServiceError, StreamBlocks,
+    ValidatedStream,
 };
 use fjord_model::{Entry, LabelMatcher, Labels, TenantId};
 use fjord_store::{FlushChunk, Store};
@@ -98,9 +99,12 @@ pub struct Ingester {
 
 /// Loki's RFC3339 rendering of an entry time in messages.
 fn rfc3339(ns: i64) -> String {
-    chrono::DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        .unwrap_or_else(|| ns.to_string())
+    chrono::DateTime::from_timestamp(
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as u32,
+    )
+    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    .unwrap_or_else(|| ns.to_string())
 }
 
 impl Ingester {
@@ -139,13 +143,24 @@ impl Ingester {
             let replay_dir = dir.clone();
             let (stats, entries) = tokio::task::spawn_blocking(move || {
                 let mut entries = 0u64;
-                let stats = wal::replay(&replay_dir, |rec| entries += replayer.apply_replayed(rec))?;
+                let stats =
+                    wal::replay(&replay_dir, |rec| entries += replayer.apply_replayed(rec))?;
                 Ok::<_, wal::ReplayError>((stats, entries))
             })
             .await
             .map_err(|e| OpenError::Wal(std::io::Error::other(e.to_string())))??;
-            let streams = ing.tenants.read().values().map(|t| t.streams.read().len()).sum();
-            let rec = RecoveryStats { wal: stats, entries, streams, elapsed: started.elapsed() };
+            let streams = ing
+                .tenants
+                .read()
+                .values()
+                .map(|t| t.streams.read().len())
+                .sum();
+            let rec = RecoveryStats {
+                wal: stats,
+                entries,
+                streams,
+                elapsed: started.elapsed(),
+            };
             ing.metrics.replayed_entries.inc_by(entries);
             tracing::info!(
                 checkpoint = ?stats.checkpoint, segments = stats.segments, records = stats.records,
@@ -168,7 +183,11 @@ impl Ingester {
         if let Some(t) = self.tenants.read().get(tenant) {
             return t.clone();
         }
-        self.tenants.write().entry(tenant.clone()).or_default().clone()
+        self.tenants
+            .write()
+            .entry(tenant.clone())
+            .or_default()
+            .clone()
     }
 
     fn new_stream(&self, labels: Labels) -> Stream {
@@ -178,7 +197,13 @@ impl Ingester {
     }
 
     /// The stream for `labels`, created if the tenant's stream limit allows.
-    fn get_or_create(&self, tenant: &TenantId, t: &Tenant, labels: &Labels, enforce_limit: bool) -> Option<StreamRef> {
+    fn get_or_create(
+        &self,
+        tenant: &TenantId,
+        t: &Tenant,
+        labels: &Labels,
+        enforce_limit: bool,
+    ) -> Option<StreamRef> {
         if let Some(s) = t.streams.read().get(labels) {
             return Some(s.clone());
         }
@@ -186,20 +211,32 @@ impl Ingester {
         if let Some(s) = streams.get(labels) {
             return Some(s.clone());
         }
-        if enforce_limit && self.limits.stream_limit().is_some_and(|l| streams.len() >= l) {
+        if enforce_limit
+            && self
+                .limits
+                .stream_limit()
+                .is_some_and(|l| streams.len() >= l)
+        {
             return None;
         }
         let s = Arc::new(Mutex::new(self.new_stream(labels.clone())));
         streams.insert(labels.clone(), s.clone());
         let tl = IngesterMetrics::tenant(tenant.as_str());
         self.metrics.streams_created.get_or_create(&tl).inc();
-        self.metrics.memory_streams.get_or_create(&tl).set(streams.len() as i64);
+        self.metrics
+            .memory_streams
+            .get_or_create(&tl)
+            .set(streams.len() as i64);
         self.metrics.chunks_created.inc();
         Some(s)
     }
 
     /// Appends streams; returns once accepted entries are durable.
-    pub async fn push(&self, tenant: &TenantId, streams: Vec<ValidatedStream>) -> Result<PushOutcome, IngestError> {
+    pub async fn push(
+        &self,
+        tenant: &TenantId,
+        streams: Vec<ValidatedStream>,
+    ) -> Result<PushOutcome, IngestError> {
         if self.stopping.load(Ordering::Acquire) {
             return Err(IngestError::ShuttingDown);
         }
@@ -231,12 +268,25 @@ impl Ingester {
             return Ok(outcome);
         }
         if let Some(wal) = self.wal.get() {
-            let mut buf = Vec::with_capacity(accepted.iter().flat_map(|(_, v)| &v.entries).map(|e| e.line.len() + 16).sum::<usize>() + 64);
-            let label_strings: Vec<String> = accepted.iter().map(|(s, _)| s.lock().label_string.clone()).collect();
+            let mut buf = Vec::with_capacity(
+                accepted
+                    .iter()
+                    .flat_map(|(_, v)| &v.entries)
+                    .map(|e| e.line.len() + 16)
+                    .sum::<usize>()
+                    + 64,
+            );
+            let label_strings: Vec<String> = accepted
+                .iter()
+                .map(|(s, _)| s.lock().label_string.clone())
+                .collect();
             record::encode_entries(
                 &mut buf,
                 tenant.as_str(),
-                label_strings.iter().zip(&accepted).map(|(l, (_, v))| (l.as_str(), &v.entries[..])),
+                label_strings
+                    .iter()
+                    .zip(&accepted)
+                    .map(|(l, (_, v))| (l.as_str(), &v.entries[..])),
             );
             let len = buf.len() as u64;
             if let Err(e) = wal.append(buf).await {
@@ -257,7 +307,13 @@ impl Ingester {
     }
 
     /// Applies the stream's own limits to one pushed stream; returns what it accepts.
-    fn admit(&self, tenant: &TenantId, stream: &StreamRef, vs: ValidatedStream, outcome: &mut PushOutcome) -> ValidatedStream {
+    fn admit(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamRef,
+        vs: ValidatedStream,
+        outcome: &mut PushOutcome,
+    ) -> ValidatedStream {
         let mut s = stream.lock();
         let total = vs.entries.len();
         let bytes: usize = vs.entries.iter().map(Entry::accounted_bytes).sum();
@@ -272,7 +328,10 @@ impl Ingester {
                 entries: total,
                 bytes,
             });
-            return ValidatedStream { labels: vs.labels, entries: Vec::new() };
+            return ValidatedStream {
+                labels: vs.labels,
+                entries: Vec::new(),
+            };
         }
         let window = self.policy.max_age_ns / 2;
         let cutoff = if s.newest_ts == i64::MIN {
@@ -302,7 +361,10 @@ impl Ingester {
             }
         }
         let n = lines.len();
-        lines.push(format!("user '{tenant}', total ignored: {n} out of {total} for stream: {}", s.label_string));
+        lines.push(format!(
+            "user '{tenant}', total ignored: {n} out of {total} for stream: {}",
+            s.label_string
+        ));
         outcome.rejections.push(Rejection {
             status: 400,
             reason: "too_far_behind",
@@ -310,14 +372,23 @@ impl Ingester {
             entries: n,
             bytes: rejected_bytes,
         });
-        ValidatedStream { labels: vs.labels, entries: kept }
+        ValidatedStream {
+            labels: vs.labels,
+            entries: kept,
+        }
     }
 
     /// Streams of `tenant` matching `matchers`, in no particular order.
     fn matching(&self, tenant: &TenantId, matchers: &[LabelMatcher]) -> Vec<StreamRef> {
-        let Some(t) = self.tenants.read().get(tenant).cloned() else { return Vec::new() };
+        let Some(t) = self.tenants.read().get(tenant).cloned() else {
+            return Vec::new();
+        };
         let streams = t.streams.read();
-        streams.iter().filter(|(l, _)| matches_all(matchers, l)).map(|(_, s)| s.clone()).collect()
+        streams
+            .iter()
+            .filter(|(l, _)| matches_all(matchers, l))
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 
     /// Blocks of matching streams that overlap the request's time range.
@@ -327,7 +398,10 @@ impl Ingester {
             .filter_map(|s| {
                 let mut s = s.lock();
                 let blocks = s.blocks_in(req.start, req.end);
-                (!blocks.is_empty()).then(|| StreamBlocks { labels: s.labels.clone(), blocks })
+                (!blocks.is_empty()).then(|| StreamBlocks {
+                    labels: s.labels.clone(),
+                    blocks,
+                })
             })
             .collect()
     }
@@ -348,7 +422,12 @@ impl Ingester {
     pub async fn flush(&self, force: bool) -> FlushStats {
         let _one_at_a_time = self.flush_lock.lock().await;
         let idle = self.cfg.chunk_idle_period;
-        let tenants: Vec<(TenantId, Arc<Tenant>)> = self.tenants.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let tenants: Vec<(TenantId, Arc<Tenant>)> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut stats = FlushStats::default();
         for (tenant, t) in &tenants {
             let streams: Vec<StreamRef> = t.streams.read().values().cloned().collect();
@@ -363,7 +442,15 @@ impl Ingester {
                 let labels = s.labels.clone();
                 for c in s.pending.iter_mut().filter(|c| !c.flushing) {
                     c.flushing = true;
-                    batch.push((sref.clone(), c.id, FlushChunk { labels: labels.clone(), blocks: c.blocks.clone() }, c.reason));
+                    batch.push((
+                        sref.clone(),
+                        c.id,
+                        FlushChunk {
+                            labels: labels.clone(),
+                            blocks: c.blocks.clone(),
+                        },
+                        c.reason,
+                    ));
                 }
             }
             // Write in segments of at most max_segment_size.
@@ -372,7 +459,9 @@ impl Ingester {
             while start < batch.len() {
                 let mut end = start;
                 let mut size = 0usize;
-                while end < batch.len() && (end == start || size + chunk_size(&batch[end].2) <= limit) {
+                while end < batch.len()
+                    && (end == start || size + chunk_size(&batch[end].2) <= limit)
+                {
                     size += chunk_size(&batch[end].2);
                     end += 1;
                 }
@@ -383,11 +472,20 @@ impl Ingester {
                         stats.chunks += w.chunks;
                         stats.bytes += w.bytes;
                         let tl = IngesterMetrics::tenant(tenant.as_str());
-                        self.metrics.chunks_stored.get_or_create(&tl).inc_by(w.chunks as u64);
-                        self.metrics.chunk_stored_bytes.get_or_create(&tl).inc_by(w.bytes);
+                        self.metrics
+                            .chunks_stored
+                            .get_or_create(&tl)
+                            .inc_by(w.chunks as u64);
+                        self.metrics
+                            .chunk_stored_bytes
+                            .get_or_create(&tl)
+                            .inc_by(w.bytes);
                         for (sref, id, _, reason) in part {
                             sref.lock().pending.retain(|c| c.id != *id);
-                            self.metrics.chunks_flushed.get_or_create(&IngesterMetrics::reason(reason.as_str())).inc();
+                            self.metrics
+                                .chunks_flushed
+                                .get_or_create(&IngesterMetrics::reason(reason.as_str()))
+                                .inc();
                         }
                     }
                     Err(e) => {
@@ -413,9 +511,15 @@ impl Ingester {
             let removed = before - map.len();
             let tl = IngesterMetrics::tenant(tenant.as_str());
             if removed > 0 {
-                self.metrics.streams_removed.get_or_create(&tl).inc_by(removed as u64);
+                self.metrics
+                    .streams_removed
+                    .get_or_create(&tl)
+                    .inc_by(removed as u64);
             }
-            self.metrics.memory_streams.get_or_create(&tl).set(map.len() as i64);
+            self.metrics
+                .memory_streams
+                .get_or_create(&tl)
+                .set(map.len() as i64);
         }
         let chunks: usize = tenants
             .iter()
@@ -428,7 +532,9 @@ impl Ingester {
 
     /// Writes a checkpoint of everything in memory and deletes the WAL segments it replaces.
     pub async fn checkpoint(&self) -> std::io::Result<u64> {
-        let Some(wal) = self.wal.get() else { return Ok(0) };
+        let Some(wal) = self.wal.get() else {
+            return Ok(0);
+        };
         let (upto, snapshot) = {
             let _exclusive = self.gate.write().await;
             let upto = wal.rotate().await?;
@@ -440,13 +546,29 @@ impl Ingester {
             for s in snapshot {
                 buf.clear();
                 for chunk in &s.pending {
-                    record::encode_blocks(&mut buf, &s.tenant, &s.labels, BlockState::Closed, chunk);
+                    record::encode_blocks(
+                        &mut buf,
+                        &s.tenant,
+                        &s.labels,
+                        BlockState::Closed,
+                        chunk,
+                    );
                 }
                 if !s.open.is_empty() {
-                    record::encode_blocks(&mut buf, &s.tenant, &s.labels, BlockState::Open, &s.open);
+                    record::encode_blocks(
+                        &mut buf,
+                        &s.tenant,
+                        &s.labels,
+                        BlockState::Open,
+                        &s.open,
+                    );
                 }
                 if !s.head.is_empty() {
-                    record::encode_entries(&mut buf, &s.tenant, [(s.labels.as_str(), &s.head[..])].into_iter());
+                    record::encode_entries(
+                        &mut buf,
+                        &s.tenant,
+                        [(s.labels.as_str(), &s.head[..])].into_iter(),
+                    );
                 }
                 writer.write(&buf)?;
             }
@@ -468,7 +590,12 @@ impl Ingester {
     }
 
     fn snapshot(&self) -> Vec<StreamSnapshot> {
-        let tenants: Vec<(TenantId, Arc<Tenant>)> = self.tenants.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let tenants: Vec<(TenantId, Arc<Tenant>)> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut out = Vec::new();
         for (tenant, t) in tenants {
             for s in t.streams.read().values() {
@@ -479,7 +606,11 @@ impl Ingester {
                 out.push(StreamSnapshot {
                     tenant: tenant.to_string(),
                     labels: s.label_string.clone(),
-                    pending: s.pending.iter().map(|c| c.blocks.iter().map(|b| b.data.clone()).collect()).collect(),
+                    pending: s
+                        .pending
+                        .iter()
+                        .map(|c| c.blocks.iter().map(|b| b.data.clone()).collect())
+                        .collect(),
                     open: s.open_blocks().iter().map(|b| b.data.clone()).collect(),
                     head: s.head_entries(),
                 });
@@ -492,11 +623,15 @@ impl Ingester {
     fn apply_replayed(&self, rec: Record) -> u64 {
         match rec {
             Record::Entries { tenant, streams } => {
-                let Ok(tenant) = TenantId::new(&tenant) else { return 0 };
+                let Ok(tenant) = TenantId::new(&tenant) else {
+                    return 0;
+                };
                 let t = self.tenant(&tenant);
                 let mut n = 0;
                 for (labels, entries) in streams {
-                    let Ok(labels) = Labels::parse(&labels) else { continue };
+                    let Ok(labels) = Labels::parse(&labels) else {
+                        continue;
+                    };
                     if let Some(s) = self.get_or_create(&tenant, &t, &labels, false) {
                         n += entries.len() as u64;
                         s.lock().append(&entries, &self.policy);
@@ -504,8 +639,16 @@ impl Ingester {
                 }
                 n
             }
-            Record::Blocks { tenant, labels, state, blocks } => {
-                let (Ok(tenant), Ok(labels)) = (TenantId::new(&tenant), Labels::parse(&labels)) else { return 0 };
+            Record::Blocks {
+                tenant,
+                labels,
+                state,
+                blocks,
+            } => {
+                let (Ok(tenant), Ok(labels)) = (TenantId::new(&tenant), Labels::parse(&labels))
+                else {
+                    return 0;
+                };
                 let blocks: Vec<EncodedBlock> = blocks.into_iter().filter_map(|b| match EncodedBlock::from_bytes(b) {
                     Ok(b) => Some(b),
                     Err(e) => {
@@ -528,7 +671,8 @@ impl Ingester {
         let ing = self.clone();
         tokio::spawn(async move {
             let mut flush_tick = tokio::time::interval(ing.cfg.flush_check_period);
-            let mut checkpoint_tick = tokio::time::interval(ing.cfg.wal.checkpoint_duration.max(Duration::from_secs(1)));
+            let mut checkpoint_tick =
+                tokio::time::interval(ing.cfg.wal.checkpoint_duration.max(Duration::from_secs(1)));
             flush_tick.tick().await;
             checkpoint_tick.tick().await;
             loop {
@@ -552,9 +696,16 @@ impl Ingester {
         self.stopping.store(true, Ordering::Release);
         // Wait for in-flight pushes.
         drop(self.gate.write().await);
-        let stats = if self.cfg.wal.flush_on_shutdown || !self.cfg.wal.enabled { self.flush(true).await } else { FlushStats::default() };
+        let stats = if self.cfg.wal.flush_on_shutdown || !self.cfg.wal.enabled {
+            self.flush(true).await
+        } else {
+            FlushStats::default()
+        };
         if stats.failures > 0 {
-            tracing::error!(failures = stats.failures, "some chunks could not be flushed at shutdown; they stay in the WAL");
+            tracing::error!(
+                failures = stats.failures,
+                "some chunks could not be flushed at shutdown; they stay in the WAL"
+            );
         }
         if let Err(e) = self.checkpoint().await {
             tracing::error!(error = %e, "final checkpoint failed; the WAL will be replayed in full");
@@ -587,18 +738,32 @@ struct StreamSnapshot {
 
 #[async_trait]
 impl IngesterService for Ingester {
-    async fn push(&self, tenant: &TenantId, streams: Vec<ValidatedStream>) -> Result<PushOutcome, ServiceError> {
-        Ingester::push(self, tenant, streams).await.map_err(|e| match e {
-            IngestError::ShuttingDown => ServiceError::Unavailable(e.to_string()),
-            IngestError::Wal(_) => ServiceError::Internal(e.to_string()),
-        })
+    async fn push(
+        &self,
+        tenant: &TenantId,
+        streams: Vec<ValidatedStream>,
+    ) -> Result<PushOutcome, ServiceError> {
+        Ingester::push(self, tenant, streams)
+            .await
+            .map_err(|e| match e {
+                IngestError::ShuttingDown => ServiceError::Unavailable(e.to_string()),
+                IngestError::Wal(_) => ServiceError::Internal(e.to_string()),
+            })
     }
 
-    async fn select(&self, tenant: &TenantId, req: &SelectRequest) -> Result<Vec<StreamBlocks>, ServiceError> {
+    async fn select(
+        &self,
+        tenant: &TenantId,
+        req: &SelectRequest,
+    ) -> Result<Vec<StreamBlocks>, ServiceError> {
         Ok(self.select_blocks(tenant, req))
     }
 
-    async fn series(&self, tenant: &TenantId, req: &SelectRequest) -> Result<Vec<Labels>, ServiceError> {
+    async fn series(
+        &self,
+        tenant: &TenantId,
+        req: &SelectRequest,
+    ) -> Result<Vec<Labels>, ServiceError> {
         Ok(Ingester::series(self, tenant, req))
     }
 }

@@ -39,29 +39,93 @@ impl IngesterMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = IngesterMetrics::default();
         let r = registry;
-        r.register("loki_ingester_streams_created", "Streams created, by tenant", m.streams_created.clone());
-        r.register("loki_ingester_streams_removed", "Streams removed after being flushed and idle", m.streams_removed.clone());
-        r.register("loki_ingester_memory_streams", "Streams held in memory, by tenant", m.memory_streams.clone());
-        r.register("loki_ingester_memory_chunks", "Chunks (open and awaiting flush) held in memory", m.memory_chunks.clone());
-        r.register("loki_ingester_chunks_created", "Chunks started", m.chunks_created.clone());
-        r.register("loki_ingester_chunks_flushed", "Chunks flushed, by reason (full, idle, max_age, forced)", m.chunks_flushed.clone());
-        r.register("loki_ingester_chunks_stored", "Chunks written to the store, by tenant", m.chunks_stored.clone());
-        r.register("loki_ingester_chunk_stored_bytes", "Bytes of segments written to the store, by tenant", m.chunk_stored_bytes.clone());
-        r.register("loki_ingester_chunks_flush_failures", "Flushes that failed and will be retried", m.flush_failures.clone());
-        r.register("loki_ingester_wal_records_logged", "Records appended to the WAL", m.wal_records_logged.clone());
-        r.register("loki_ingester_wal_logged_bytes", "Bytes appended to the WAL", m.wal_logged_bytes.clone());
-        r.register("loki_ingester_wal_disk_full_failures", "WAL appends that failed for lack of disk space", m.wal_disk_full_failures.clone());
-        r.register("loki_ingester_checkpoint_creations", "WAL checkpoints written", m.checkpoints.clone());
-        r.register("loki_ingester_checkpoint_creations_failed", "WAL checkpoints that failed", m.checkpoint_failures.clone());
-        r.register("loki_ingester_wal_replayed_entries", "Entries restored from the WAL at startup", m.replayed_entries.clone());
+        r.register(
+            "loki_ingester_streams_created",
+            "Streams created, by tenant",
+            m.streams_created.clone(),
+        );
+        r.register(
+            "loki_ingester_streams_removed",
+            "Streams removed after being flushed and idle",
+            m.streams_removed.clone(),
+        );
+        r.register(
+            "loki_ingester_memory_streams",
+            "Streams held in memory, by tenant",
+            m.memory_streams.clone(),
+        );
+        r.register(
+            "loki_ingester_memory_chunks",
+            "Chunks (open and awaiting flush) held in memory",
+            m.memory_chunks.clone(),
+        );
+        r.register(
+            "loki_ingester_chunks_created",
+            "Chunks started",
+            m.chunks_created.clone(),
+        );
+        r.register(
+            "loki_ingester_chunks_flushed",
+            "Chunks flushed, by reason (full, idle, max_age, forced)",
+            m.chunks_flushed.clone(),
+        );
+        r.register(
+            "loki_ingester_chunks_stored",
+            "Chunks written to the store, by tenant",
+            m.chunks_stored.clone(),
+        );
+        r.register(
+            "loki_ingester_chunk_stored_bytes",
+            "Bytes of segments written to the store, by tenant",
+            m.chunk_stored_bytes.clone(),
+        );
+        r.register(
+            "loki_ingester_chunks_flush_failures",
+            "Flushes that failed and will be retried",
+            m.flush_failures.clone(),
+        );
+        r.register(
+            "loki_ingester_wal_records_logged",
+            "Records appended to the WAL",
+            m.wal_records_logged.clone(),
+        );
+        r.register(
+            "loki_ingester_wal_logged_bytes",
+            "Bytes appended to the WAL",
+            m.wal_logged_bytes.clone(),
+        );
+        r.register(
+            "loki_ingester_wal_disk_full_failures",
+            "WAL appends that failed for lack of disk space",
+            m.wal_disk_full_failures.clone(),
+        );
+        r.register(
+            "loki_ingester_checkpoint_creations",
+            "WAL checkpoints written",
+            m.checkpoints.clone(),
+        );
+        r.register(
+            "loki_ingester_checkpoint_creations_failed",
+            "WAL checkpoints that failed",
+            m.checkpoint_failures.clone(),
+        );
+        r.register(
+            "loki_ingester_wal_replayed_entries",
+            "Entries restored from the WAL at startup",
+            m.replayed_entries.clone(),
+        );
         m
     }
 
     pub fn tenant(t: &str) -> TenantLabel {
-        TenantLabel { tenant: t.to_string() }
+        TenantLabel {
+            tenant: t.to_string(),
+        }
     }
 
     pub fn reason(r: &str) -> ReasonLabel {
-        ReasonLabel { reason: r.to_string() }
+        ReasonLabel {
+            reason: r.to_string(),
+        }
     }
 }

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use fjord_chunk::{BlockMeta, Codec, EncodeOptions, EncodedBlock};
 use fjord_chunk::BlockBuilder;
+use fjord_chunk::{BlockMeta, Codec, EncodeOptions, EncodedBlock};
 use fjord_model::rate::TokenBucket;
 use fjord_model::{Entry, Labels};
 
@@ -166,7 +166,12 @@ impl Stream {
             return false;
         }
         let blocks = std::mem::take(&mut self.blocks);
-        self.pending.push(PendingChunk { id: NEXT_CHUNK_ID.fetch_add(1, Ordering::Relaxed), blocks, reason, flushing: false });
+        self.pending.push(PendingChunk {
+            id: NEXT_CHUNK_ID.fetch_add(1, Ordering::Relaxed),
+            blocks,
+            reason,
+            flushing: false,
+        });
         self.open_bytes = 0;
         self.open_min_ts = i64::MAX;
         self.open_max_ts = i64::MIN;
@@ -208,10 +213,19 @@ impl Stream {
             .map(|b| b.data.clone())
             .collect();
         if !self.head.is_empty() {
-            let in_range = self.head.min_ts().zip(self.head.max_ts()).is_some_and(|(lo, hi)| hi >= start && lo < end);
+            let in_range = self
+                .head
+                .min_ts()
+                .zip(self.head.max_ts())
+                .is_some_and(|(lo, hi)| hi >= start && lo < end);
             if in_range {
                 let snap = self.head_snapshot.get_or_insert_with(|| {
-                    self.head.encode(&EncodeOptions { codec: Codec::None, filter_bits_per_byte: 0.0 }).data
+                    self.head
+                        .encode(&EncodeOptions {
+                            codec: Codec::None,
+                            filter_bits_per_byte: 0.0,
+                        })
+                        .data
                 });
                 out.push(snap.clone());
             }
@@ -221,15 +235,28 @@ impl Stream {
 
     /// Whether any held entry may fall in `[start, end)`.
     pub fn overlaps(&self, start: i64, end: i64) -> bool {
-        let head = self.head.min_ts().zip(self.head.max_ts()).is_some_and(|(lo, hi)| hi >= start && lo < end);
-        head || self.pending.iter().flat_map(|c| c.blocks.iter()).chain(self.blocks.iter()).any(|b| b.meta.overlaps(start, end))
+        let head = self
+            .head
+            .min_ts()
+            .zip(self.head.max_ts())
+            .is_some_and(|(lo, hi)| hi >= start && lo < end);
+        head || self
+            .pending
+            .iter()
+            .flat_map(|c| c.blocks.iter())
+            .chain(self.blocks.iter())
+            .any(|b| b.meta.overlaps(start, end))
     }
 
     /// The head's entries, for checkpoints.
     pub fn head_entries(&self) -> Vec<Entry> {
         let d = self.head.to_decoded();
         (0..d.len())
-            .map(|i| Entry { ts: d.ts[i], line: Bytes::copy_from_slice(d.line(i)), metadata: d.metadata(i).to_vec() })
+            .map(|i| Entry {
+                ts: d.ts[i],
+                line: Bytes::copy_from_slice(d.line(i)),
+                metadata: d.metadata(i).to_vec(),
+            })
             .collect()
     }
 
@@ -242,7 +269,12 @@ impl Stream {
     pub fn memory_bytes(&self) -> usize {
         self.head.heap_bytes()
             + self.open_bytes
-            + self.pending.iter().flat_map(|c| &c.blocks).map(|b| b.data.len()).sum::<usize>()
+            + self
+                .pending
+                .iter()
+                .flat_map(|c| &c.blocks)
+                .map(|b| b.data.len())
+                .sum::<usize>()
     }
 }
 
@@ -251,7 +283,15 @@ mod tests {
     use super::*;
 
     fn policy() -> CutPolicy {
-        CutPolicy { block_size: 100, target_size: 150, max_age_ns: 1000, encode: EncodeOptions { codec: Codec::None, filter_bits_per_byte: 0.0 } }
+        CutPolicy {
+            block_size: 100,
+            target_size: 150,
+            max_age_ns: 1000,
+            encode: EncodeOptions {
+                codec: Codec::None,
+                filter_bits_per_byte: 0.0,
+            },
+        }
     }
 
     fn stream() -> Stream {
@@ -261,11 +301,17 @@ mod tests {
     #[test]
     fn cuts_blocks_and_chunks_by_size() {
         let mut s = stream();
-        let entries: Vec<Entry> = (0..20).map(|i| Entry::new(i, format!("line number {i:04}"))).collect();
+        let entries: Vec<Entry> = (0..20)
+            .map(|i| Entry::new(i, format!("line number {i:04}")))
+            .collect();
         let closed = s.append(&entries, &policy());
         assert!(closed >= 1);
         assert!(!s.pending.is_empty());
-        let total: usize = s.blocks_in(i64::MIN, i64::MAX).iter().map(|b| EncodedBlock::from_bytes(b.clone()).unwrap().meta.count as usize).sum();
+        let total: usize = s
+            .blocks_in(i64::MIN, i64::MAX)
+            .iter()
+            .map(|b| EncodedBlock::from_bytes(b.clone()).unwrap().meta.count as usize)
+            .sum();
         assert_eq!(total, 20);
     }
 
@@ -282,7 +328,10 @@ mod tests {
     #[test]
     fn drops_exact_repeat_of_last_entry() {
         let mut s = stream();
-        s.append(&[Entry::new(1, "a"), Entry::new(1, "a"), Entry::new(1, "b")], &policy());
+        s.append(
+            &[Entry::new(1, "a"), Entry::new(1, "a"), Entry::new(1, "b")],
+            &policy(),
+        );
         assert_eq!(s.head_entries().len(), 2);
     }
 }

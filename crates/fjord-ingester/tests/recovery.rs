@@ -20,11 +20,23 @@ fn cfg() -> IngesterConfig {
 
 async fn open(dir: &std::path::Path) -> Arc<Ingester> {
     let store = Arc::new(Store::open(&StorageConfig::default(), dir, "test").unwrap());
-    Ingester::open(cfg(), Arc::new(Limits::default()), store, dir, &mut Registry::default()).await.unwrap()
+    Ingester::open(
+        cfg(),
+        Arc::new(Limits::default()),
+        store,
+        dir,
+        &mut Registry::default(),
+    )
+    .await
+    .unwrap()
 }
 
 fn all() -> SelectRequest {
-    SelectRequest { matchers: vec![LabelMatcher::new("app", MatchOp::Re, ".+").unwrap()], start: i64::MIN, end: i64::MAX }
+    SelectRequest {
+        matchers: vec![LabelMatcher::new("app", MatchOp::Re, ".+").unwrap()],
+        start: i64::MIN,
+        end: i64::MAX,
+    }
 }
 
 /// Every (stream, ts, line) the ingester holds, sorted.
@@ -34,7 +46,11 @@ fn held(ing: &Ingester, tenant: &TenantId) -> Vec<(String, i64, String)> {
         for b in s.blocks {
             let d = EncodedBlock::from_bytes(b).unwrap().decode().unwrap();
             for i in 0..d.len() {
-                out.push((s.labels.to_string(), d.ts[i], String::from_utf8(d.line(i).to_vec()).unwrap()));
+                out.push((
+                    s.labels.to_string(),
+                    d.ts[i],
+                    String::from_utf8(d.line(i).to_vec()).unwrap(),
+                ));
             }
         }
     }
@@ -42,15 +58,34 @@ fn held(ing: &Ingester, tenant: &TenantId) -> Vec<(String, i64, String)> {
     out
 }
 
-async fn push_many(ing: &Ingester, tenant: &TenantId, from: i64, to: i64) -> Vec<(String, i64, String)> {
+async fn push_many(
+    ing: &Ingester,
+    tenant: &TenantId,
+    from: i64,
+    to: i64,
+) -> Vec<(String, i64, String)> {
     let mut want = Vec::new();
     for app in ["api", "web", "db"] {
         let labels = Labels::from_pairs([("app", app)]);
-        let entries: Vec<Entry> = (from..to).map(|i| Entry::new(i * 1000, format!("{app} line {i} {}", "x".repeat((i % 50) as usize)))).collect();
+        let entries: Vec<Entry> = (from..to)
+            .map(|i| {
+                Entry::new(
+                    i * 1000,
+                    format!("{app} line {i} {}", "x".repeat((i % 50) as usize)),
+                )
+            })
+            .collect();
         for e in &entries {
-            want.push((labels.to_string(), e.ts, String::from_utf8(e.line.to_vec()).unwrap()));
+            want.push((
+                labels.to_string(),
+                e.ts,
+                String::from_utf8(e.line.to_vec()).unwrap(),
+            ));
         }
-        let out = ing.push(tenant, vec![ValidatedStream { labels, entries }]).await.unwrap();
+        let out = ing
+            .push(tenant, vec![ValidatedStream { labels, entries }])
+            .await
+            .unwrap();
         assert!(out.rejections.is_empty(), "{:?}", out.rejections);
     }
     want
@@ -71,7 +106,11 @@ async fn unflushed_data_survives_a_crash_with_and_without_checkpoint() {
         // Dropped without shutdown: as if killed.
     }
     let ing = open(dir.path()).await;
-    assert_eq!(held(&ing, &tenant), want, "checkpoint + WAL tail restore everything exactly once");
+    assert_eq!(
+        held(&ing, &tenant),
+        want,
+        "checkpoint + WAL tail restore everything exactly once"
+    );
     let rec = ing.recovery_stats();
     assert!(rec.wal.checkpoint.is_some());
     assert_eq!(rec.streams, 3);
@@ -87,16 +126,33 @@ async fn unflushed_data_survives_a_crash_with_and_without_checkpoint() {
     assert_eq!(stats.failures, 0);
     drop(ing);
     let ing = open(dir.path()).await;
-    assert!(held(&ing, &tenant).is_empty(), "nothing left in memory after a clean shutdown");
+    assert!(
+        held(&ing, &tenant).is_empty(),
+        "nothing left in memory after a clean shutdown"
+    );
     assert_eq!(ing.recovery_stats().entries, 0);
     let store = Store::open(&StorageConfig::default(), dir.path(), "reader").unwrap();
     let mut stored = Vec::new();
-    for s in store.select(&tenant, &all().matchers, i64::MIN, i64::MAX).await.unwrap() {
+    for s in store
+        .select(&tenant, &all().matchers, i64::MIN, i64::MAX)
+        .await
+        .unwrap()
+    {
         for r in &s.chunks {
-            for b in store.fetch_chunk(&tenant, r).await.unwrap().blocks().unwrap() {
+            for b in store
+                .fetch_chunk(&tenant, r)
+                .await
+                .unwrap()
+                .blocks()
+                .unwrap()
+            {
                 let d = b.decode().unwrap();
                 for i in 0..d.len() {
-                    stored.push((s.labels.to_string(), d.ts[i], String::from_utf8(d.line(i).to_vec()).unwrap()));
+                    stored.push((
+                        s.labels.to_string(),
+                        d.ts[i],
+                        String::from_utf8(d.line(i).to_vec()).unwrap(),
+                    ));
                 }
             }
         }
@@ -112,16 +168,42 @@ async fn out_of_order_window_and_duplicates() {
     let ing = open(dir.path()).await;
     let labels = Labels::from_pairs([("app", "api")]);
     let hour = 3_600_000_000_000i64;
-    let push = |entries: Vec<Entry>| ing.push(&tenant, vec![ValidatedStream { labels: labels.clone(), entries }]);
+    let push = |entries: Vec<Entry>| {
+        ing.push(
+            &tenant,
+            vec![ValidatedStream {
+                labels: labels.clone(),
+                entries,
+            }],
+        )
+    };
     push(vec![Entry::new(10 * hour, "newest")]).await.unwrap();
-    let out = push(vec![Entry::new(9 * hour + 1, "inside window"), Entry::new(9 * hour - 1, "too old")]).await.unwrap();
+    let out = push(vec![
+        Entry::new(9 * hour + 1, "inside window"),
+        Entry::new(9 * hour - 1, "too old"),
+    ])
+    .await
+    .unwrap();
     assert_eq!(out.accepted_entries, 1);
     assert_eq!(out.rejections.len(), 1);
     assert_eq!(out.rejections[0].status, 400);
-    assert!(out.rejections[0].message.contains("entry too far behind"), "{}", out.rejections[0].message);
-    assert!(out.rejections[0].message.ends_with("total ignored: 1 out of 2 for stream: {app=\"api\"}"));
+    assert!(
+        out.rejections[0].message.contains("entry too far behind"),
+        "{}",
+        out.rejections[0].message
+    );
+    assert!(
+        out.rejections[0]
+            .message
+            .ends_with("total ignored: 1 out of 2 for stream: {app=\"api\"}")
+    );
     // An exact repeat of the last entry is dropped; same time, other text is kept.
-    push(vec![Entry::new(10 * hour, "newest"), Entry::new(10 * hour, "other")]).await.unwrap();
+    push(vec![
+        Entry::new(10 * hour, "newest"),
+        Entry::new(10 * hour, "other"),
+    ])
+    .await
+    .unwrap();
     let lines: Vec<String> = held(&ing, &tenant).into_iter().map(|(_, _, l)| l).collect();
     assert_eq!(lines, vec!["inside window", "newest", "other"]);
 }

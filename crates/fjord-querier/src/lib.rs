@@ -34,7 +34,10 @@ pub struct QuerierConfig {
 
 impl Default for QuerierConfig {
     fn default() -> Self {
-        QuerierConfig { query_ingesters_within: Duration::ZERO, max_concurrent_fetches: 32 }
+        QuerierConfig {
+            query_ingesters_within: Duration::ZERO,
+            max_concurrent_fetches: 32,
+        }
     }
 }
 
@@ -49,17 +52,31 @@ fn storage(e: impl std::fmt::Display) -> EngineError {
 }
 
 fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 impl Querier {
-    pub fn new(cfg: QuerierConfig, ingester: Option<Arc<dyn IngesterService>>, store: Arc<Store>) -> Self {
-        Querier { cfg, ingester, store }
+    pub fn new(
+        cfg: QuerierConfig,
+        ingester: Option<Arc<dyn IngesterService>>,
+        store: Arc<Store>,
+    ) -> Self {
+        Querier {
+            cfg,
+            ingester,
+            store,
+        }
     }
 
     /// The data of one tenant, for the engine.
     pub fn source(&self, tenant: TenantId) -> TenantSource<'_> {
-        TenantSource { querier: self, tenant }
+        TenantSource {
+            querier: self,
+            tenant,
+        }
     }
 
     fn ingester_for(&self, end: i64) -> Option<&Arc<dyn IngesterService>> {
@@ -74,31 +91,75 @@ impl Querier {
 
     /// Label sets of streams matching any of `selectors` (all streams when empty) with data
     /// in `[start, end)`.
-    pub async fn series(&self, tenant: &TenantId, selectors: &[Vec<LabelMatcher>], start: i64, end: i64) -> Result<Vec<Labels>, EngineError> {
+    pub async fn series(
+        &self,
+        tenant: &TenantId,
+        selectors: &[Vec<LabelMatcher>],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Labels>, EngineError> {
         let all = [Vec::new()];
-        let selectors = if selectors.is_empty() { &all[..] } else { selectors };
+        let selectors = if selectors.is_empty() {
+            &all[..]
+        } else {
+            selectors
+        };
         let mut out: BTreeSet<Labels> = BTreeSet::new();
         for matchers in selectors {
             if let Some(ing) = self.ingester_for(end) {
-                let req = SelectRequest { matchers: matchers.clone(), start, end };
+                let req = SelectRequest {
+                    matchers: matchers.clone(),
+                    start,
+                    end,
+                };
                 out.extend(ing.series(tenant, &req).await.map_err(storage)?);
             }
-            out.extend(self.store.select(tenant, matchers, start, end).await.map_err(storage)?.into_iter().map(|s| s.labels));
+            out.extend(
+                self.store
+                    .select(tenant, matchers, start, end)
+                    .await
+                    .map_err(storage)?
+                    .into_iter()
+                    .map(|s| s.labels),
+            );
         }
         Ok(out.into_iter().collect())
     }
 
     /// Label names present on matching streams, sorted.
-    pub async fn label_names(&self, tenant: &TenantId, selector: &[LabelMatcher], start: i64, end: i64) -> Result<Vec<String>, EngineError> {
-        let series = self.series(tenant, &[selector.to_vec()], start, end).await?;
-        let names: BTreeSet<String> = series.iter().flat_map(|l| l.iter().map(|l| l.name.clone())).collect();
+    pub async fn label_names(
+        &self,
+        tenant: &TenantId,
+        selector: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, EngineError> {
+        let series = self
+            .series(tenant, &[selector.to_vec()], start, end)
+            .await?;
+        let names: BTreeSet<String> = series
+            .iter()
+            .flat_map(|l| l.iter().map(|l| l.name.clone()))
+            .collect();
         Ok(names.into_iter().collect())
     }
 
     /// Values of label `name` on matching streams, sorted.
-    pub async fn label_values(&self, tenant: &TenantId, name: &str, selector: &[LabelMatcher], start: i64, end: i64) -> Result<Vec<String>, EngineError> {
-        let series = self.series(tenant, &[selector.to_vec()], start, end).await?;
-        let values: BTreeSet<String> = series.iter().filter_map(|l| l.get(name).map(str::to_string)).collect();
+    pub async fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        selector: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, EngineError> {
+        let series = self
+            .series(tenant, &[selector.to_vec()], start, end)
+            .await?;
+        let values: BTreeSet<String> = series
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_string))
+            .collect();
         Ok(values.into_iter().collect())
     }
 }
@@ -111,11 +172,20 @@ pub struct TenantSource<'a> {
 
 #[async_trait]
 impl DataSource for TenantSource<'_> {
-    async fn select(&self, matchers: &[LabelMatcher], start: i64, end: i64) -> Result<Vec<SelectedStream>, EngineError> {
+    async fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<SelectedStream>, EngineError> {
         let q = self.querier;
         let mut streams: HashMap<Labels, Vec<EncodedBlock>> = HashMap::new();
         if let Some(ing) = q.ingester_for(end) {
-            let req = SelectRequest { matchers: matchers.to_vec(), start, end };
+            let req = SelectRequest {
+                matchers: matchers.to_vec(),
+                start,
+                end,
+            };
             for s in ing.select(&self.tenant, &req).await.map_err(storage)? {
                 let blocks = streams.entry(s.labels).or_default();
                 for b in s.blocks {
@@ -123,13 +193,22 @@ impl DataSource for TenantSource<'_> {
                 }
             }
         }
-        let stored = q.store.select(&self.tenant, matchers, start, end).await.map_err(storage)?;
-        let fetches: Vec<(usize, fjord_store::ChunkRef)> =
-            stored.iter().enumerate().flat_map(|(i, s)| s.chunks.iter().map(move |c| (i, c.clone()))).collect();
+        let stored = q
+            .store
+            .select(&self.tenant, matchers, start, end)
+            .await
+            .map_err(storage)?;
+        let fetches: Vec<(usize, fjord_store::ChunkRef)> = stored
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.chunks.iter().map(move |c| (i, c.clone())))
+            .collect();
         let store = &q.store;
         let tenant = &self.tenant;
         let chunks: Vec<(usize, fjord_chunk::Chunk)> = futures_util::stream::iter(fetches)
-            .map(|(i, c)| async move { store.fetch_chunk(tenant, &c).await.map(|chunk| (i, chunk)) })
+            .map(
+                |(i, c)| async move { store.fetch_chunk(tenant, &c).await.map(|chunk| (i, chunk)) },
+            )
             .buffer_unordered(q.cfg.max_concurrent_fetches.max(1))
             .try_collect()
             .await
@@ -142,6 +221,9 @@ impl DataSource for TenantSource<'_> {
                 }
             }
         }
-        Ok(streams.into_iter().map(|(labels, blocks)| SelectedStream { labels, blocks }).collect())
+        Ok(streams
+            .into_iter()
+            .map(|(labels, blocks)| SelectedStream { labels, blocks })
+            .collect())
     }
 }

@@ -106,8 +106,9 @@ impl StorageConfig {
         Ok(match self.backend {
             Backend::Filesystem => {
                 let dir = self.filesystem_dir(data_dir);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                })?;
                 Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(cfg)?)
             }
             Backend::Memory => Arc::new(object_store::memory::InMemory::new()),
@@ -122,9 +123,15 @@ impl StorageConfig {
                 if !self.s3.endpoint.is_empty() {
                     b = b.with_endpoint(&self.s3.endpoint);
                 }
-                b = b.with_region(if self.s3.region.is_empty() { "us-east-1" } else { &self.s3.region });
+                b = b.with_region(if self.s3.region.is_empty() {
+                    "us-east-1"
+                } else {
+                    &self.s3.region
+                });
                 if !self.s3.access_key_id.is_empty() {
-                    b = b.with_access_key_id(&self.s3.access_key_id).with_secret_access_key(&self.s3.secret_access_key);
+                    b = b
+                        .with_access_key_id(&self.s3.access_key_id)
+                        .with_secret_access_key(&self.s3.secret_access_key);
                 }
                 Arc::new(b.build().map_err(cfg)?)
             }
@@ -132,7 +139,8 @@ impl StorageConfig {
                 if self.gcs.bucket.is_empty() {
                     return Err(StoreError::Config("storage.gcs.bucket is required".into()));
                 }
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::new().with_bucket_name(&self.gcs.bucket);
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
+                    .with_bucket_name(&self.gcs.bucket);
                 if !self.gcs.service_account_path.is_empty() {
                     b = b.with_service_account_path(&self.gcs.service_account_path);
                 }
@@ -141,7 +149,8 @@ impl StorageConfig {
             Backend::Azure => {
                 if self.azure.container.is_empty() || self.azure.account_name.is_empty() {
                     return Err(StoreError::Config(
-                        "storage.azure.account_name and storage.azure.container are required".into(),
+                        "storage.azure.account_name and storage.azure.container are required"
+                            .into(),
                     ));
                 }
                 let mut b = object_store::azure::MicrosoftAzureBuilder::new()

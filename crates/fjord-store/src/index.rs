@@ -52,15 +52,26 @@ impl PeriodIndex {
     fn stream_id(&mut self, labels: &Labels) -> u32 {
         let fp = labels.fingerprint();
         if let Some(ids) = self.by_fingerprint.get(&fp) {
-            if let Some(&id) = ids.iter().find(|&&id| self.streams[id as usize].labels == *labels) {
+            if let Some(&id) = ids
+                .iter()
+                .find(|&&id| self.streams[id as usize].labels == *labels)
+            {
                 return id;
             }
         }
         let id = self.streams.len() as u32;
-        self.streams.push(IndexedStream { labels: labels.clone(), chunks: Vec::new() });
+        self.streams.push(IndexedStream {
+            labels: labels.clone(),
+            chunks: Vec::new(),
+        });
         self.by_fingerprint.entry(fp).or_default().push(id);
         for l in labels {
-            self.postings.entry(l.name.clone()).or_default().entry(l.value.clone()).or_default().push(id);
+            self.postings
+                .entry(l.name.clone())
+                .or_default()
+                .entry(l.value.clone())
+                .or_default()
+                .push(id);
         }
         id
     }
@@ -94,14 +105,27 @@ impl PeriodIndex {
 
     /// Streams matching every matcher with at least one chunk overlapping `[start, end)`,
     /// carrying only those chunks.
-    pub(crate) fn select(&self, matchers: &[LabelMatcher], start: i64, end: i64) -> Vec<IndexedStream> {
+    pub(crate) fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Vec<IndexedStream> {
         self.candidates(matchers)
             .into_iter()
             .map(|id| &self.streams[id as usize])
             .filter(|s| matches_all(matchers, &s.labels))
             .filter_map(|s| {
-                let chunks: Vec<ChunkRef> = s.chunks.iter().filter(|c| c.overlaps(start, end)).cloned().collect();
-                (!chunks.is_empty()).then(|| IndexedStream { labels: s.labels.clone(), chunks })
+                let chunks: Vec<ChunkRef> = s
+                    .chunks
+                    .iter()
+                    .filter(|c| c.overlaps(start, end))
+                    .cloned()
+                    .collect();
+                (!chunks.is_empty()).then(|| IndexedStream {
+                    labels: s.labels.clone(),
+                    chunks,
+                })
             })
             .collect()
     }
@@ -140,7 +164,13 @@ mod tests {
     #[test]
     fn selects_by_matchers_and_time() {
         let mut idx = PeriodIndex::default();
-        idx.add_file(&file("s1", &[(&[("app", "api"), ("ns", "prod")], 0, 10), (&[("app", "web"), ("ns", "prod")], 5, 20)]));
+        idx.add_file(&file(
+            "s1",
+            &[
+                (&[("app", "api"), ("ns", "prod")], 0, 10),
+                (&[("app", "web"), ("ns", "prod")], 5, 20),
+            ],
+        ));
         idx.add_file(&file("s2", &[(&[("app", "api"), ("ns", "prod")], 30, 40)]));
         idx.add_file(&file("s2", &[(&[("app", "api"), ("ns", "prod")], 30, 40)]));
         let api = [LabelMatcher::eq("app", "api")];
@@ -151,7 +181,10 @@ mod tests {
         assert_eq!(idx.select(&api, 11, 31).len(), 1);
         let re = [LabelMatcher::new("app", MatchOp::Re, "api|web").unwrap()];
         assert_eq!(idx.select(&re, 0, 100).len(), 2);
-        let neq = [LabelMatcher::new("ns", MatchOp::Re, ".+").unwrap(), LabelMatcher::new("app", MatchOp::Neq, "api").unwrap()];
+        let neq = [
+            LabelMatcher::new("ns", MatchOp::Re, ".+").unwrap(),
+            LabelMatcher::new("app", MatchOp::Neq, "api").unwrap(),
+        ];
         let got = idx.select(&neq, 0, 100);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].labels.get("app"), Some("web"));

@@ -88,7 +88,8 @@ impl IndexFile {
         let n = r.len_at_most(body.len()).map_err(t)?;
         let mut streams = Vec::with_capacity(n);
         for _ in 0..n {
-            let labels = Labels::parse(r.str().map_err(t)?).map_err(|e| corrupt(&format!("bad labels: {e}")))?;
+            let labels = Labels::parse(r.str().map_err(t)?)
+                .map_err(|e| corrupt(&format!("bad labels: {e}")))?;
             let nc = r.len_at_most(body.len()).map_err(t)?;
             let mut chunks = Vec::with_capacity(nc);
             for _ in 0..nc {
@@ -123,7 +124,16 @@ mod tests {
             segment: seg.clone(),
             streams: vec![(
                 Labels::from_pairs([("app", "a\"b"), ("ns", "prod")]),
-                vec![ChunkRef { segment: seg, offset: 5, len: 100, entries: 3, min_ts: -1, max_ts: 9, raw_bytes: 30, metadata_bytes: 0 }],
+                vec![ChunkRef {
+                    segment: seg,
+                    offset: 5,
+                    len: 100,
+                    entries: 3,
+                    min_ts: -1,
+                    max_ts: 9,
+                    raw_bytes: 30,
+                    metadata_bytes: 0,
+                }],
             )],
         };
         let data = f.encode();

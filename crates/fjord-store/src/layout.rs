@@ -63,6 +63,9 @@ mod tests {
         let p = index_path(&t, 19737, "0001-ab");
         assert_eq!(p.as_ref(), "index/fake/19737/0001-ab.idx");
         assert_eq!(segment_of_index_path(&p), Some("0001-ab"));
-        assert_eq!(segment_path(&t, "0001-ab").as_ref(), "segments/fake/0001-ab");
+        assert_eq!(
+            segment_path(&t, "0001-ab").as_ref(),
+            "segments/fake/0001-ab"
+        );
     }
 }

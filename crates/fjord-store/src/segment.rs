@@ -32,14 +32,24 @@ pub(crate) struct Placement {
 
 /// Encodes chunks into one segment; returns the bytes and each chunk's placement.
 pub(crate) fn encode_segment(chunks: &[FlushChunk]) -> (Vec<u8>, Vec<Placement>) {
-    let mut out = Vec::with_capacity(chunks.iter().flat_map(|c| &c.blocks).map(|b| b.data.len() + 32).sum::<usize>() + 64);
+    let mut out = Vec::with_capacity(
+        chunks
+            .iter()
+            .flat_map(|c| &c.blocks)
+            .map(|b| b.data.len() + 32)
+            .sum::<usize>()
+            + 64,
+    );
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     let mut placements = Vec::with_capacity(chunks.len());
     for c in chunks {
         let offset = out.len() as u64;
         out.extend_from_slice(&encode_chunk(&c.blocks));
-        placements.push(Placement { offset, len: out.len() as u64 - offset });
+        placements.push(Placement {
+            offset,
+            len: out.len() as u64 - offset,
+        });
     }
     let footer_start = out.len();
     put_uvarint(&mut out, chunks.len() as u64);
@@ -67,13 +77,22 @@ mod tests {
             .map(|i| {
                 let mut b = BlockBuilder::new();
                 b.push(i, format!("line {i}").as_bytes(), &[]);
-                FlushChunk { labels: Labels::from_pairs([("i", i.to_string())]), blocks: vec![b.encode(&EncodeOptions::default())] }
+                FlushChunk {
+                    labels: Labels::from_pairs([("i", i.to_string())]),
+                    blocks: vec![b.encode(&EncodeOptions::default())],
+                }
             })
             .collect();
         let (data, placements) = encode_segment(&chunks);
         for (i, p) in placements.iter().enumerate() {
-            let c = Chunk::open(Bytes::copy_from_slice(&data[p.offset as usize..(p.offset + p.len) as usize])).unwrap();
-            assert_eq!(c.block(0).unwrap().decode().unwrap().line(0), format!("line {i}").as_bytes());
+            let c = Chunk::open(Bytes::copy_from_slice(
+                &data[p.offset as usize..(p.offset + p.len) as usize],
+            ))
+            .unwrap();
+            assert_eq!(
+                c.block(0).unwrap().decode().unwrap().line(0),
+                format!("line {i}").as_bytes()
+            );
         }
     }
 }

@@ -20,12 +20,12 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::{Mutex, RwLock};
 
+use crate::StoreError;
 use crate::config::{Backend, StorageConfig};
 use crate::index::{IndexedStream, PeriodIndex};
 use crate::index_file::{ChunkRef, IndexFile};
 use crate::layout;
 use crate::segment::{FlushChunk, encode_segment};
-use crate::StoreError;
 
 /// Figures a flush reports back, for metrics and logs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -63,9 +63,14 @@ pub struct Store {
 
 impl Store {
     /// Opens the configured backend. `instance` names this writer in segment ids.
-    pub fn open(config: &StorageConfig, data_dir: &std::path::Path, instance: &str) -> Result<Store, StoreError> {
+    pub fn open(
+        config: &StorageConfig,
+        data_dir: &std::path::Path,
+        instance: &str,
+    ) -> Result<Store, StoreError> {
         let objects = config.build(data_dir)?;
-        let local_root = (config.backend == Backend::Filesystem).then(|| config.filesystem_dir(data_dir));
+        let local_root =
+            (config.backend == Backend::Filesystem).then(|| config.filesystem_dir(data_dir));
         Ok(Store::with_objects(objects, local_root, config, instance))
     }
 
@@ -93,7 +98,10 @@ impl Store {
     }
 
     fn next_segment_id(&self) -> String {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         format!("{ms:013}-{}-{seq:06}", self.instance)
     }
@@ -111,14 +119,19 @@ impl Store {
 
     /// Writes chunks of one tenant as one segment and its index files; returns when both are
     /// durable and visible to queries in this process.
-    pub async fn write_chunks(&self, tenant: &TenantId, chunks: &[FlushChunk]) -> Result<WriteStats, StoreError> {
+    pub async fn write_chunks(
+        &self,
+        tenant: &TenantId,
+        chunks: &[FlushChunk],
+    ) -> Result<WriteStats, StoreError> {
         if chunks.is_empty() {
             return Ok(WriteStats::default());
         }
         let segment: Arc<str> = Arc::from(self.next_segment_id());
         let (data, placements) = encode_segment(chunks);
         let bytes = data.len() as u64;
-        self.put_durable(&layout::segment_path(tenant, &segment), Bytes::from(data)).await?;
+        self.put_durable(&layout::segment_path(tenant, &segment), Bytes::from(data))
+            .await?;
 
         let mut by_period: HashMap<i64, Vec<(Labels, Vec<ChunkRef>)>> = HashMap::new();
         for (c, p) in chunks.iter().zip(&placements) {
@@ -135,16 +148,38 @@ impl Store {
                 metadata_bytes: c.blocks.iter().map(|b| b.meta.metadata_bytes).sum(),
             };
             for period in layout::periods(min_ts, max_ts) {
-                by_period.entry(period).or_default().push((c.labels.clone(), vec![r.clone()]));
+                by_period
+                    .entry(period)
+                    .or_default()
+                    .push((c.labels.clone(), vec![r.clone()]));
             }
         }
         for (period, streams) in by_period {
-            let file = IndexFile { segment: segment.clone(), streams };
-            self.put_durable(&layout::index_path(tenant, period, &segment), Bytes::from(file.encode())).await?;
-            self.period_state(tenant, period).index.write().add_file(&file);
-            self.tenant_periods.lock().await.entry(tenant.clone()).or_default().periods.insert(period);
+            let file = IndexFile {
+                segment: segment.clone(),
+                streams,
+            };
+            self.put_durable(
+                &layout::index_path(tenant, period, &segment),
+                Bytes::from(file.encode()),
+            )
+            .await?;
+            self.period_state(tenant, period)
+                .index
+                .write()
+                .add_file(&file);
+            self.tenant_periods
+                .lock()
+                .await
+                .entry(tenant.clone())
+                .or_default()
+                .periods
+                .insert(period);
         }
-        Ok(WriteStats { chunks: chunks.len(), bytes })
+        Ok(WriteStats {
+            chunks: chunks.len(),
+            bytes,
+        })
     }
 
     fn period_state(&self, tenant: &TenantId, period: i64) -> Arc<PeriodState> {
@@ -152,21 +187,31 @@ impl Store {
             .lock()
             .entry((tenant.clone(), period))
             .or_insert_with(|| {
-                Arc::new(PeriodState { index: RwLock::new(PeriodIndex::default()), listed_at: tokio::sync::Mutex::new(None) })
+                Arc::new(PeriodState {
+                    index: RwLock::new(PeriodIndex::default()),
+                    listed_at: tokio::sync::Mutex::new(None),
+                })
             })
             .clone()
     }
 
     /// Loads index files of a period written by other processes (or before a restart).
-    async fn refresh(&self, tenant: &TenantId, period: i64) -> Result<Arc<PeriodState>, StoreError> {
+    async fn refresh(
+        &self,
+        tenant: &TenantId,
+        period: i64,
+    ) -> Result<Arc<PeriodState>, StoreError> {
         let state = self.period_state(tenant, period);
         let mut listed_at = state.listed_at.lock().await;
         if listed_at.is_some_and(|t| t.elapsed() < self.refresh_interval) {
             return Ok(state.clone());
         }
         let started = Instant::now();
-        let metas: Vec<object_store::ObjectMeta> =
-            self.objects.list(Some(&layout::index_prefix(tenant, period))).try_collect().await?;
+        let metas: Vec<object_store::ObjectMeta> = self
+            .objects
+            .list(Some(&layout::index_prefix(tenant, period)))
+            .try_collect()
+            .await?;
         let missing: Vec<Path> = {
             let idx = state.index.read();
             metas
@@ -217,22 +262,44 @@ impl Store {
                 }
             }
         }
-        Ok(merged.into_iter().map(|(labels, chunks)| IndexedStream { labels, chunks }).collect())
+        Ok(merged
+            .into_iter()
+            .map(|(labels, chunks)| IndexedStream { labels, chunks })
+            .collect())
     }
 
     /// Periods with index files for `tenant` within `[min_ts, max_ts]`, from one listing of the
     /// tenant's index prefix (refreshed like index files), so a wide time range costs nothing
     /// for the days without data.
-    async fn periods_in(&self, tenant: &TenantId, min_ts: i64, max_ts: i64) -> Result<Vec<i64>, StoreError> {
+    async fn periods_in(
+        &self,
+        tenant: &TenantId,
+        min_ts: i64,
+        max_ts: i64,
+    ) -> Result<Vec<i64>, StoreError> {
         let mut all = self.tenant_periods.lock().await;
         let tp = all.entry(tenant.clone()).or_default();
-        if tp.listed_at.is_none_or(|t| t.elapsed() >= self.refresh_interval) {
+        if tp
+            .listed_at
+            .is_none_or(|t| t.elapsed() >= self.refresh_interval)
+        {
             let started = Instant::now();
-            let res = self.objects.list_with_delimiter(Some(&Path::from(format!("index/{tenant}")))).await?;
-            tp.periods.extend(res.common_prefixes.iter().filter_map(|p| p.filename()?.parse::<i64>().ok()));
+            let res = self
+                .objects
+                .list_with_delimiter(Some(&Path::from(format!("index/{tenant}"))))
+                .await?;
+            tp.periods.extend(
+                res.common_prefixes
+                    .iter()
+                    .filter_map(|p| p.filename()?.parse::<i64>().ok()),
+            );
             tp.listed_at = Some(started);
         }
-        Ok(tp.periods.range(layout::period_of(min_ts)..=layout::period_of(max_ts)).copied().collect())
+        Ok(tp
+            .periods
+            .range(layout::period_of(min_ts)..=layout::period_of(max_ts))
+            .copied()
+            .collect())
     }
 
     /// Reads one chunk (through the cache).
@@ -242,15 +309,22 @@ impl Store {
             return Ok(c);
         }
         let path = layout::segment_path(tenant, &r.segment);
-        let data = self.objects.get_range(&path, r.offset..r.offset + r.len).await?;
-        let chunk = Chunk::open(data).map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))?;
+        let data = self
+            .objects
+            .get_range(&path, r.offset..r.offset + r.len)
+            .await?;
+        let chunk = Chunk::open(data)
+            .map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))?;
         self.chunk_cache.insert(key, chunk.clone());
         Ok(chunk)
     }
 
     /// Every tenant with data in the store, by listing `index/`.
     pub async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
-        let res = self.objects.list_with_delimiter(Some(&Path::from("index"))).await?;
+        let res = self
+            .objects
+            .list_with_delimiter(Some(&Path::from("index")))
+            .await?;
         Ok(res
             .common_prefixes
             .iter()
@@ -261,15 +335,27 @@ impl Store {
 }
 
 fn sanitize_instance(s: &str) -> String {
-    let clean: String = s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(32).collect();
-    if clean.is_empty() { "fjord".to_string() } else { clean }
+    let clean: String = s
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(32)
+        .collect();
+    if clean.is_empty() {
+        "fjord".to_string()
+    } else {
+        clean
+    }
 }
 
 fn fsync_file_and_dir(file: &std::path::Path) -> Result<(), StoreError> {
     let io = |e: std::io::Error| StoreError::Io(format!("fsync {}: {e}", file.display()));
-    std::fs::File::open(file).and_then(|f| f.sync_all()).map_err(io)?;
+    std::fs::File::open(file)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
     if let Some(dir) = file.parent() {
-        std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io)?;
+        std::fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
     }
     Ok(())
 }

@@ -12,7 +12,10 @@ fn chunk(app: &str, times: &[i64]) -> FlushChunk {
     for t in times {
         b.push(*t, format!("{app} at {t}").as_bytes(), &[]);
     }
-    FlushChunk { labels: Labels::from_pairs([("app", app), ("ns", "prod")]), blocks: vec![b.encode(&EncodeOptions::default())] }
+    FlushChunk {
+        labels: Labels::from_pairs([("app", app), ("ns", "prod")]),
+        blocks: vec![b.encode(&EncodeOptions::default())],
+    }
 }
 
 #[tokio::test]
@@ -23,18 +26,37 @@ async fn written_chunks_are_found_after_reopening() {
     {
         let store = Store::open(&cfg, dir.path(), "ingester-1").unwrap();
         // One chunk spans midnight, so it is indexed in two periods.
-        store.write_chunks(&tenant, &[chunk("api", &[DAY - 10, DAY + 10]), chunk("web", &[5])]).await.unwrap();
-        store.write_chunks(&tenant, &[chunk("api", &[2 * DAY + 1])]).await.unwrap();
-        let found = store.select(&tenant, &[LabelMatcher::eq("app", "api")], 0, 3 * DAY).await.unwrap();
+        store
+            .write_chunks(
+                &tenant,
+                &[chunk("api", &[DAY - 10, DAY + 10]), chunk("web", &[5])],
+            )
+            .await
+            .unwrap();
+        store
+            .write_chunks(&tenant, &[chunk("api", &[2 * DAY + 1])])
+            .await
+            .unwrap();
+        let found = store
+            .select(&tenant, &[LabelMatcher::eq("app", "api")], 0, 3 * DAY)
+            .await
+            .unwrap();
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].chunks.len(), 2, "the midnight chunk is listed once");
+        assert_eq!(
+            found[0].chunks.len(),
+            2,
+            "the midnight chunk is listed once"
+        );
     }
 
     let store = Store::open(&cfg, dir.path(), "querier").unwrap();
     let all = [LabelMatcher::new("app", MatchOp::Re, ".+").unwrap()];
     let found = store.select(&tenant, &all, 0, 3 * DAY).await.unwrap();
     assert_eq!(found.len(), 2);
-    let api = found.iter().find(|s| s.labels.get("app") == Some("api")).unwrap();
+    let api = found
+        .iter()
+        .find(|s| s.labels.get("app") == Some("api"))
+        .unwrap();
     assert_eq!(api.chunks.len(), 2);
     let mut lines = Vec::new();
     for r in &api.chunks {
@@ -45,15 +67,28 @@ async fn written_chunks_are_found_after_reopening() {
         }
     }
     lines.sort();
-    let mut want = vec![format!("api at {}", 2 * DAY + 1), format!("api at {}", DAY + 10), format!("api at {}", DAY - 10)];
+    let mut want = vec![
+        format!("api at {}", 2 * DAY + 1),
+        format!("api at {}", DAY + 10),
+        format!("api at {}", DAY - 10),
+    ];
     want.sort();
     assert_eq!(lines, want);
 
     // Time bounds: only the second day's chunk.
-    let found = store.select(&tenant, &[LabelMatcher::eq("app", "api")], 2 * DAY, 3 * DAY).await.unwrap();
+    let found = store
+        .select(&tenant, &[LabelMatcher::eq("app", "api")], 2 * DAY, 3 * DAY)
+        .await
+        .unwrap();
     assert_eq!(found[0].chunks.len(), 1);
     // Another tenant sees nothing.
     let other = TenantId::new("team-b").unwrap();
-    assert!(store.select(&other, &all, 0, 3 * DAY).await.unwrap().is_empty());
+    assert!(
+        store
+            .select(&other, &all, 0, 3 * DAY)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.tenants().await.unwrap(), vec![tenant]);
 }

@@ -72,7 +72,10 @@ fn scan(dir: &Path) -> io::Result<(Vec<u64>, Vec<u64>)> {
         let name = name.to_string_lossy();
         if let Some(n) = name.strip_suffix(".wal").and_then(|s| s.parse().ok()) {
             segments.push(n);
-        } else if let Some(n) = name.strip_prefix("checkpoint.").and_then(|s| s.parse().ok()) {
+        } else if let Some(n) = name
+            .strip_prefix("checkpoint.")
+            .and_then(|s| s.parse().ok())
+        {
             checkpoints.push(n);
         }
     }
@@ -101,16 +104,24 @@ pub struct ReplayStats {
 pub enum ReplayError {
     #[error("reading the WAL in {dir}: {source}")]
     Io { dir: String, source: io::Error },
-    #[error("WAL checkpoint {path} is corrupt at byte {offset}; move it away to start without it (its data will be lost)")]
+    #[error(
+        "WAL checkpoint {path} is corrupt at byte {offset}; move it away to start without it (its data will be lost)"
+    )]
     CorruptCheckpoint { path: String, offset: usize },
 }
 
 /// Feeds every record of the newest checkpoint and the segments after it to `apply`, in order.
 pub fn replay(dir: &Path, mut apply: impl FnMut(Record)) -> Result<ReplayStats, ReplayError> {
-    let io_err = |source| ReplayError::Io { dir: dir.display().to_string(), source };
+    let io_err = |source| ReplayError::Io {
+        dir: dir.display().to_string(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(io_err)?;
     let (segments, checkpoints) = scan(dir).map_err(io_err)?;
-    let mut stats = ReplayStats { checkpoint: checkpoints.last().copied(), ..Default::default() };
+    let mut stats = ReplayStats {
+        checkpoint: checkpoints.last().copied(),
+        ..Default::default()
+    };
     if let Some(&n) = checkpoints.last() {
         let path = dir.join(checkpoint_name(n));
         let data = Bytes::from(std::fs::read(&path).map_err(io_err)?);
@@ -124,13 +135,19 @@ pub fn replay(dir: &Path, mut apply: impl FnMut(Record)) -> Result<ReplayStats, 
                 }
                 Ok(None) => break,
                 Err(Torn(offset)) => {
-                    return Err(ReplayError::CorruptCheckpoint { path: path.display().to_string(), offset });
+                    return Err(ReplayError::CorruptCheckpoint {
+                        path: path.display().to_string(),
+                        offset,
+                    });
                 }
             }
         }
     }
     let after = stats.checkpoint.unwrap_or(0);
-    let todo: Vec<u64> = segments.into_iter().filter(|&s| stats.checkpoint.is_none() || s > after).collect();
+    let todo: Vec<u64> = segments
+        .into_iter()
+        .filter(|&s| stats.checkpoint.is_none() || s > after)
+        .collect();
     let last = todo.last().copied();
     for s in todo {
         let path = dir.join(segment_name(s));
@@ -165,22 +182,34 @@ impl Wal {
     pub fn open(dir: &Path, policy: FsyncPolicy, segment_size: u64) -> io::Result<Wal> {
         std::fs::create_dir_all(dir)?;
         let (segments, checkpoints) = scan(dir)?;
-        let next = segments.last().copied().max(checkpoints.last().copied()).map_or(1, |n| n + 1);
+        let next = segments
+            .last()
+            .copied()
+            .max(checkpoints.last().copied())
+            .map_or(1, |n| n + 1);
         let writer = Writer::create(dir.to_path_buf(), next, policy, segment_size)?;
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new().name("wal-writer".into()).spawn(move || writer.run(rx))?;
-        Ok(Wal { dir: dir.to_path_buf(), tx })
+        std::thread::Builder::new()
+            .name("wal-writer".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            tx,
+        })
     }
 
     fn send(&self, cmd: Cmd) -> io::Result<()> {
-        self.tx.send(cmd).map_err(|_| io::Error::other("WAL writer has stopped"))
+        self.tx
+            .send(cmd)
+            .map_err(|_| io::Error::other("WAL writer has stopped"))
     }
 
     /// Appends framed records; resolves once they are written (and fsynced, per policy).
     pub async fn append(&self, data: Vec<u8>) -> io::Result<()> {
         let (done, wait) = oneshot::channel();
         self.send(Cmd::Append(data, done))?;
-        wait.await.map_err(|_| io::Error::other("WAL writer has stopped"))?
+        wait.await
+            .map_err(|_| io::Error::other("WAL writer has stopped"))?
     }
 
     /// Closes the current segment (fsynced) and starts the next; returns the closed segment's
@@ -188,27 +217,39 @@ impl Wal {
     pub async fn rotate(&self) -> io::Result<u64> {
         let (done, wait) = oneshot::channel();
         self.send(Cmd::Rotate(done))?;
-        wait.await.map_err(|_| io::Error::other("WAL writer has stopped"))?
+        wait.await
+            .map_err(|_| io::Error::other("WAL writer has stopped"))?
     }
 
     /// Flushes and fsyncs the open segment and stops the writer.
     pub async fn close(&self) -> io::Result<()> {
         let (done, wait) = oneshot::channel();
         self.send(Cmd::Close(done))?;
-        wait.await.map_err(|_| io::Error::other("WAL writer has stopped"))?
+        wait.await
+            .map_err(|_| io::Error::other("WAL writer has stopped"))?
     }
 
     /// Starts writing the checkpoint that covers segments `<= upto`.
     pub fn checkpoint(&self, upto: u64) -> io::Result<CheckpointWriter> {
         let tmp = self.dir.join(format!("{}.tmp", checkpoint_name(upto)));
         let file = File::create(&tmp)?;
-        Ok(CheckpointWriter { dir: self.dir.clone(), upto, tmp, out: io::BufWriter::with_capacity(1 << 20, file), bytes: 0 })
+        Ok(CheckpointWriter {
+            dir: self.dir.clone(),
+            upto,
+            tmp,
+            out: io::BufWriter::with_capacity(1 << 20, file),
+            bytes: 0,
+        })
     }
 
     /// Total bytes of WAL files on disk.
     pub fn disk_bytes(&self) -> u64 {
         std::fs::read_dir(&self.dir)
-            .map(|it| it.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+            .map(|it| {
+                it.filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
             .unwrap_or(0)
     }
 }
@@ -260,10 +301,26 @@ struct Writer {
 }
 
 impl Writer {
-    fn create(dir: PathBuf, number: u64, policy: FsyncPolicy, segment_size: u64) -> io::Result<Writer> {
-        let file = OpenOptions::new().create_new(true).append(true).open(dir.join(segment_name(number)))?;
+    fn create(
+        dir: PathBuf,
+        number: u64,
+        policy: FsyncPolicy,
+        segment_size: u64,
+    ) -> io::Result<Writer> {
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(dir.join(segment_name(number)))?;
         fsync_dir(&dir)?;
-        Ok(Writer { dir, number, file, size: 0, policy, segment_size, dirty_since: None })
+        Ok(Writer {
+            dir,
+            number,
+            file,
+            size: 0,
+            policy,
+            segment_size,
+            dirty_since: None,
+        })
     }
 
     fn run(mut self, rx: mpsc::Receiver<Cmd>) {
@@ -271,11 +328,13 @@ impl Writer {
         let mut waiters: Vec<oneshot::Sender<io::Result<()>>> = Vec::new();
         loop {
             let first = match self.policy {
-                FsyncPolicy::Interval(every) if self.dirty_since.is_some() => match rx.recv_timeout(every) {
-                    Ok(c) => Some(c),
-                    Err(mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return self.shutdown(),
-                },
+                FsyncPolicy::Interval(every) if self.dirty_since.is_some() => {
+                    match rx.recv_timeout(every) {
+                        Ok(c) => Some(c),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return self.shutdown(),
+                    }
+                }
                 _ => match rx.recv() {
                     Ok(c) => Some(c),
                     Err(_) => return self.shutdown(),
@@ -381,20 +440,26 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
-    use super::record::{encode_entries, BlockState};
+    use super::record::{BlockState, encode_entries};
     use super::*;
     use fjord_model::Entry;
 
     fn rec(i: i64) -> Vec<u8> {
         let mut b = Vec::new();
-        encode_entries(&mut b, "t", [("{a=\"1\"}", &[Entry::new(i, format!("line {i}"))][..])].into_iter());
+        encode_entries(
+            &mut b,
+            "t",
+            [("{a=\"1\"}", &[Entry::new(i, format!("line {i}"))][..])].into_iter(),
+        );
         b
     }
 
     fn replayed(dir: &Path) -> Vec<i64> {
         let mut got = Vec::new();
         replay(dir, |r| match r {
-            Record::Entries { streams, .. } => got.extend(streams.iter().flat_map(|(_, es)| es.iter().map(|e| e.ts))),
+            Record::Entries { streams, .. } => {
+                got.extend(streams.iter().flat_map(|(_, es)| es.iter().map(|e| e.ts)))
+            }
             Record::Blocks { .. } => got.push(-1),
         })
         .unwrap();
@@ -430,14 +495,24 @@ mod tests {
     #[tokio::test]
     async fn torn_tail_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        let wal = Wal::open(dir.path(), FsyncPolicy::Interval(Duration::from_millis(5)), 1 << 20).unwrap();
+        let wal = Wal::open(
+            dir.path(),
+            FsyncPolicy::Interval(Duration::from_millis(5)),
+            1 << 20,
+        )
+        .unwrap();
         wal.append(rec(1)).await.unwrap();
         wal.append(rec(2)).await.unwrap();
         wal.close().await.unwrap();
         let (segments, _) = scan(dir.path()).unwrap();
         let path = dir.path().join(segment_name(segments[0]));
         let len = std::fs::metadata(&path).unwrap().len();
-        OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 3).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
         assert_eq!(replayed(dir.path()), vec![1]);
     }
 }

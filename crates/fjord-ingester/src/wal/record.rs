@@ -38,12 +38,24 @@ pub enum BlockState {
 /// One decoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
-    Entries { tenant: String, streams: Vec<(String, Vec<Entry>)> },
-    Blocks { tenant: String, labels: String, state: BlockState, blocks: Vec<Bytes> },
+    Entries {
+        tenant: String,
+        streams: Vec<(String, Vec<Entry>)>,
+    },
+    Blocks {
+        tenant: String,
+        labels: String,
+        state: BlockState,
+        blocks: Vec<Bytes>,
+    },
 }
 
 /// Appends a framed entries record. `streams` pairs a label string with its entries.
-pub fn encode_entries<'a>(out: &mut Vec<u8>, tenant: &str, streams: impl ExactSizeIterator<Item = (&'a str, &'a [Entry])>) {
+pub fn encode_entries<'a>(
+    out: &mut Vec<u8>,
+    tenant: &str,
+    streams: impl ExactSizeIterator<Item = (&'a str, &'a [Entry])>,
+) {
     let start = begin_frame(out);
     out.push(KIND_ENTRIES);
     put_bytes(out, tenant.as_bytes());
@@ -65,7 +77,13 @@ pub fn encode_entries<'a>(out: &mut Vec<u8>, tenant: &str, streams: impl ExactSi
 }
 
 /// Appends a framed blocks record.
-pub fn encode_blocks(out: &mut Vec<u8>, tenant: &str, labels: &str, state: BlockState, blocks: &[Bytes]) {
+pub fn encode_blocks(
+    out: &mut Vec<u8>,
+    tenant: &str,
+    labels: &str,
+    state: BlockState,
+    blocks: &[Bytes],
+) {
     let start = begin_frame(out);
     out.push(KIND_BLOCKS);
     put_bytes(out, tenant.as_bytes());
@@ -179,7 +197,12 @@ fn decode_payload(p: &Bytes) -> Result<Record, Truncated> {
                 let b = r.bytes()?;
                 blocks.push(p.slice_ref(b));
             }
-            Ok(Record::Blocks { tenant, labels, state, blocks })
+            Ok(Record::Blocks {
+                tenant,
+                labels,
+                state,
+                blocks,
+            })
         }
         _ => Err(Truncated),
     }
@@ -190,12 +213,33 @@ mod tests {
     use super::*;
 
     fn sample(buf: &mut Vec<u8>) -> Vec<Record> {
-        let e1 = vec![Entry::new(5, "a"), Entry { ts: -3, line: Bytes::from_static(b"b"), metadata: vec![Label::new("k", "v")] }];
+        let e1 = vec![
+            Entry::new(5, "a"),
+            Entry {
+                ts: -3,
+                line: Bytes::from_static(b"b"),
+                metadata: vec![Label::new("k", "v")],
+            },
+        ];
         encode_entries(buf, "t1", [("{a=\"1\"}", &e1[..])].into_iter());
-        encode_blocks(buf, "t1", "{a=\"1\"}", BlockState::Closed, &[Bytes::from_static(b"blockbytes")]);
+        encode_blocks(
+            buf,
+            "t1",
+            "{a=\"1\"}",
+            BlockState::Closed,
+            &[Bytes::from_static(b"blockbytes")],
+        );
         vec![
-            Record::Entries { tenant: "t1".into(), streams: vec![("{a=\"1\"}".into(), e1)] },
-            Record::Blocks { tenant: "t1".into(), labels: "{a=\"1\"}".into(), state: BlockState::Closed, blocks: vec![Bytes::from_static(b"blockbytes")] },
+            Record::Entries {
+                tenant: "t1".into(),
+                streams: vec![("{a=\"1\"}".into(), e1)],
+            },
+            Record::Blocks {
+                tenant: "t1".into(),
+                labels: "{a=\"1\"}".into(),
+                state: BlockState::Closed,
+                blocks: vec![Bytes::from_static(b"blockbytes")],
+            },
         ]
     }
 
@@ -215,7 +259,22 @@ mod tests {
         let want = sample(&mut buf);
         let first_len = {
             let mut b = Vec::new();
-            encode_entries(&mut b, "t1", [("{a=\"1\"}", &[Entry::new(5, "a"), Entry { ts: -3, line: Bytes::from_static(b"b"), metadata: vec![Label::new("k", "v")] }][..])].into_iter());
+            encode_entries(
+                &mut b,
+                "t1",
+                [(
+                    "{a=\"1\"}",
+                    &[
+                        Entry::new(5, "a"),
+                        Entry {
+                            ts: -3,
+                            line: Bytes::from_static(b"b"),
+                            metadata: vec![Label::new("k", "v")],
+                        },
+                    ][..],
+                )]
+                .into_iter(),
+            );
             b.len()
         };
         for cut in first_len..buf.len() {

@@ -21,10 +21,16 @@ impl Server {
     /// Starts `fjord server` on 127.0.0.1 (a free port) with `data_dir` and extra arguments,
     /// and waits until it is ready.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_on(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Like [`Server::start`], on a given address (to restart a server where its clients
+    /// expect it).
+    pub fn start_on(data_dir: &Path, addr: &str, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fjord"));
         cmd.arg("server")
             .arg("--http-listen-address")
-            .arg("127.0.0.1:0")
+            .arg(addr)
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
@@ -262,4 +268,163 @@ pub fn json_push(streams: &[(&[(&str, &str)], Vec<(i64, String)>)]) -> String {
         })
         .collect();
     serde_json::json!({ "streams": streams }).to_string()
+}
+
+/// A free loopback port (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running `fjord agent`.
+pub struct Agent {
+    child: Option<Child>,
+    pub url: String,
+    pub config: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Agent {
+    /// Starts `fjord agent --config <config>` with its HTTP server on a free loopback port and
+    /// waits until it listens.
+    pub fn start(config: &Path) -> Agent {
+        Self::start_with_env(config, &[])
+    }
+
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Agent {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fjord"));
+        cmd.arg("agent")
+            .arg("--config")
+            .arg(config)
+            .arg("--config.expand-env=true")
+            .arg("--http-listen-address")
+            .arg("127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("fjord binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(i) = line.find("listening on http://") {
+                        let url = line[i + "listening on ".len()..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
+                        let _ = tx.send(url);
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(u) => u,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "fjord agent did not start; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Agent {
+            child: Some(child),
+            url,
+            config: config.to_path_buf(),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn get(&self, path: &str) -> Result<(u16, String), String> {
+        http("GET", &format!("{}{}", self.url, path), &[], &[])
+    }
+
+    /// Sum of every series of a metric on the agent's /metrics.
+    pub fn metric(&self, name: &str) -> f64 {
+        let (_, body) = self.get("/metrics").unwrap_or_default();
+        body.lines()
+            .filter(|l| {
+                l.starts_with(name)
+                    && (l[name.len()..].starts_with('{') || l[name.len()..].starts_with(' '))
+            })
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum()
+    }
+
+    /// Kills the agent with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill");
+            c.wait().expect("wait");
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit code.
+    pub fn terminate(&mut self) -> i32 {
+        let mut c = self.child.take().expect("running");
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .expect("kill command runs");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = c.try_wait().expect("wait") {
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!(
+                    "fjord agent did not exit after SIGTERM; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `f` every 100ms until it returns `Some`, or panics with `what` after `secs`.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
