@@ -14,7 +14,6 @@ use serde_json::Value;
 
 use crate::compare::{self, Answer};
 use crate::dataset::Manifest;
-use crate::ingest::percentile;
 use crate::suite::{self, Case, Range};
 
 #[derive(Debug, Clone)]
@@ -195,7 +194,7 @@ async fn run_suite(
                     seconds: s.seconds.clone(),
                     first: s.seconds.first().copied().unwrap_or(0.0),
                     min: sorted.first().copied().unwrap_or(0.0),
-                    median: percentile(&sorted, 0.5),
+                    median: median(&sorted),
                     status: s.status,
                     result_size: size,
                     error: s.error.clone(),
@@ -240,6 +239,15 @@ async fn run_suite(
     })
 }
 
+/// Median of sorted values: the middle one, or the mean of the two middle ones.
+pub(crate) fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 /// One request: (seconds, HTTP status or 0 on a transport error, body or error text).
 async fn execute(
     client: &reqwest::Client,
@@ -270,5 +278,18 @@ async fn execute(
             0,
             Err(format!("request failed: {e}")),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[3.0]), 3.0);
+        assert_eq!(median(&[1.0, 2.0]), 1.5);
+        assert_eq!(median(&[1.0, 2.0, 10.0]), 2.0);
     }
 }

@@ -33,10 +33,26 @@ impl Table {
         self.rows.push(cells);
     }
 
-    fn right(cell: &str) -> bool {
-        cell.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '×')
+    /// A short figure such as `12.3 ms`, `0.85×` or `-`.
+    fn numeric(cell: &str) -> bool {
+        cell.chars().count() <= 16
+            && cell
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == '-')
+    }
+
+    /// Columns after the first whose cells are all figures align right.
+    fn right_aligned(&self) -> Vec<bool> {
+        (0..self.headers.len())
+            .map(|c| {
+                c > 0
+                    && self
+                        .rows
+                        .iter()
+                        .all(|r| r.get(c).is_none_or(|s| s.is_empty() || Self::numeric(s)))
+            })
+            .collect()
     }
 
     pub(crate) fn text(&self) -> String {
@@ -51,6 +67,7 @@ impl Table {
                     .unwrap_or(0)
             })
             .collect();
+        let right = self.right_aligned();
         let mut out = String::new();
         let line = |cells: &[String], out: &mut String| {
             for (c, w) in width.iter().enumerate() {
@@ -59,7 +76,7 @@ impl Table {
                 if c > 0 {
                     out.push_str("  ");
                 }
-                if Self::right(cell) && c > 0 {
+                if right[c] {
                     out.push_str(&" ".repeat(pad));
                     out.push_str(cell);
                 } else {
@@ -95,19 +112,10 @@ impl Table {
                 .collect::<Vec<_>>()
                 .join(" | ")
         );
-        let align: Vec<&str> = (0..self.headers.len())
-            .map(|c| {
-                if c > 0
-                    && self
-                        .rows
-                        .iter()
-                        .all(|r| r.get(c).is_none_or(|s| Self::right(s) || s.is_empty()))
-                {
-                    "---:"
-                } else {
-                    "---"
-                }
-            })
+        let align: Vec<&str> = self
+            .right_aligned()
+            .iter()
+            .map(|r| if *r { "---:" } else { "---" })
             .collect();
         out.push_str(&format!("|{}|\n", align.join("|")));
         for r in &self.rows {
@@ -161,8 +169,7 @@ pub(crate) struct Envelope<'a, T: Serialize> {
 
 pub(crate) fn machine_line(m: &Machine) -> String {
     format!(
-        "{} × {} (nproc {}), {:.1} GiB RAM, Linux {}",
-        m.cpus,
+        "{}, nproc {}, {:.1} GiB RAM, Linux {}",
         m.cpu_model,
         m.cpus,
         m.mem_bytes as f64 / GIB,
@@ -441,7 +448,7 @@ mod tests {
         t.row(vec!["longer|name".into(), "12.0 ms".into()]);
         assert_eq!(
             t.text(),
-            "name         value\n-----------  -------\na             1.5 ms\nlonger|name  12.0 ms\n"
+            "name           value\n-----------  -------\na             1.5 ms\nlonger|name  12.0 ms\n"
         );
         assert_eq!(
             t.markdown(),
