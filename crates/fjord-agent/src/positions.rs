@@ -80,10 +80,12 @@ impl FileProgress {
         let seq = st.base_seq + st.pending.len() as u64;
         st.pending.push_back((start, false));
         st.read_offset = end;
-        Ack(Arc::new(AckInner {
-            progress: self.clone(),
-            seq,
-        }))
+        Ack {
+            _held: Arc::new(AckInner {
+                progress: self.clone(),
+                seq,
+            }),
+        }
     }
 
     /// Moves the read offset without a line (skipped bytes).
@@ -136,7 +138,9 @@ impl Drop for AckInner {
 
 /// An acknowledgement handle for one line; cloned when an entry goes to several clients.
 #[derive(Debug, Clone)]
-pub struct Ack(Arc<AckInner>);
+pub struct Ack {
+    _held: Arc<AckInner>,
+}
 
 #[derive(Debug, Default)]
 struct Inner {

@@ -322,7 +322,7 @@ async fn watch(
     wc: watcher::Config,
     tx: mpsc::Sender<Update>,
 ) {
-    let mut stream = watcher(api, wc).default_backoff().boxed();
+    let mut stream = watcher::watcher(api, wc).default_backoff().boxed();
     let mut init: BTreeMap<String, Group> = BTreeMap::new();
     while let Some(ev) = stream.next().await {
         let update = match ev {

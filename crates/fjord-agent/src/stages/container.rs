@@ -161,9 +161,9 @@ struct CriJoin {
 }
 
 impl CriJoin {
-    fn truncate(&self, e: &mut Entry) {
-        if self.truncate && self.max_size > 0 && e.line.len() > self.max_size {
-            let mut cut = self.max_size;
+    fn truncate(truncate: bool, max_size: usize, e: &mut Entry) {
+        if truncate && max_size > 0 && e.line.len() > max_size {
+            let mut cut = max_size;
             while !e.line.is_char_boundary(cut) {
                 cut -= 1;
             }
@@ -197,11 +197,11 @@ impl Stage for CriJoin {
                     merged.ts = e.ts;
                     merged.extracted = e.extracted;
                     merged.metadata = e.metadata;
-                    self.truncate(&mut merged);
+                    Self::truncate(self.truncate, self.max_size, &mut merged);
                     *prev = merged;
                 }
                 None => {
-                    self.truncate(&mut e);
+                    Self::truncate(self.truncate, self.max_size, &mut e);
                     self.order.push(key.clone());
                     self.held.insert(key, e);
                 }
@@ -213,7 +213,7 @@ impl Stage for CriJoin {
             prev.line.push_str(&e.line);
             e.line = std::mem::take(&mut prev.line);
             e.acks.extend(prev.acks.drain(..));
-            self.truncate(&mut e);
+            Self::truncate(self.truncate, self.max_size, &mut e);
         }
         out.push(e);
     }

@@ -51,7 +51,7 @@ enum Elem {
 
 /// A compiled Go layout.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub(crate) struct Layout {
     elems: Vec<Elem>,
     has_year: bool,
     source: String,
@@ -63,7 +63,7 @@ fn starts(s: &str, p: &str) -> bool {
 
 impl Layout {
     /// Splits a layout into elements.
-    pub fn new(layout: &str) -> Layout {
+    pub(crate) fn new(layout: &str) -> Layout {
         let mut elems = Vec::new();
         let mut lit = String::new();
         let mut s = layout;
@@ -145,19 +145,14 @@ impl Layout {
     }
 
     /// Whether the layout has a year (Promtail fills in the current year otherwise).
-    pub fn has_year(&self) -> bool {
+    pub(crate) fn has_year(&self) -> bool {
         self.has_year
-    }
-
-    /// The layout text.
-    pub fn source(&self) -> &str {
-        &self.source
     }
 
     /// Parses `value`; returns Unix nanoseconds. Without a zone in the value, the time is in
     /// `loc` (UTC when `None`). `year_if_missing` replaces Go's year 0 when the layout has no
     /// year.
-    pub fn parse(&self, value: &str, loc: Option<Tz>) -> Result<ParsedTime, String> {
+    pub(crate) fn parse(&self, value: &str, loc: Option<Tz>) -> Result<ParsedTime, String> {
         let bad = || format!("parsing time {value:?} as {:?}: cannot parse", self.source);
         let mut v = value;
         let mut year: i64 = 0;
@@ -379,7 +374,7 @@ impl Layout {
 
 /// A parsed time before its year is fixed and its zone applied.
 #[derive(Debug, Clone, Copy)]
-pub struct ParsedTime {
+pub(crate) struct ParsedTime {
     naive: NaiveDateTime,
     offset: Option<i32>,
     loc: Option<Tz>,
@@ -387,24 +382,24 @@ pub struct ParsedTime {
 
 impl ParsedTime {
     /// Moves the date by whole years (Promtail's year fill-in for layouts without a year).
-    pub fn add_years(mut self, years: i32) -> Option<ParsedTime> {
+    pub(crate) fn add_years(mut self, years: i32) -> Option<ParsedTime> {
         use chrono::Datelike;
         self.naive = self.naive.with_year(self.naive.year() + years)?;
         Some(self)
     }
 
-    pub fn year(&self) -> i32 {
+    pub(crate) fn year(&self) -> i32 {
         use chrono::Datelike;
         self.naive.year()
     }
 
-    pub fn month(&self) -> u32 {
+    pub(crate) fn month(&self) -> u32 {
         use chrono::Datelike;
         self.naive.month()
     }
 
     /// Unix nanoseconds.
-    pub fn unix_nanos(&self) -> Option<i64> {
+    pub(crate) fn unix_nanos(&self) -> Option<i64> {
         let utc = match (self.offset, self.loc) {
             (Some(off), _) => self.naive - chrono::Duration::seconds(off as i64),
             (None, Some(tz)) => tz.from_local_datetime(&self.naive).earliest()?.naive_utc(),

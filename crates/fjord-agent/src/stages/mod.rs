@@ -45,7 +45,6 @@ use crate::relabel::LabelMap;
 pub use self::container::CriConfig;
 pub use self::drop::DropConfig;
 pub use self::json::JsonConfig;
-pub use self::labels::LabelsConfig;
 pub use self::limit::LimitConfig;
 pub use self::logfmt::LogfmtConfig;
 pub use self::matcher::MatchConfig;
