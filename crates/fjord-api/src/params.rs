@@ -156,16 +156,15 @@ pub fn parse_timestamp(v: &str, default: i64) -> Result<i64, ParamError> {
     if v.is_empty() {
         return Ok(default);
     }
-    if v.contains('.') {
-        if let Ok(f) = v.parse::<f64>() {
-            if f.is_finite() {
-                let secs = f.trunc();
-                let frac = ((f - secs) * 1000.0).round() / 1000.0;
-                return Ok((secs as i64)
-                    .saturating_mul(NS_PER_SEC)
-                    .saturating_add((frac * 1e9) as i64));
-            }
-        }
+    if v.contains('.')
+        && let Ok(f) = v.parse::<f64>()
+        && f.is_finite()
+    {
+        let secs = f.trunc();
+        let frac = ((f - secs) * 1000.0).round() / 1000.0;
+        return Ok((secs as i64)
+            .saturating_mul(NS_PER_SEC)
+            .saturating_add((frac * 1e9) as i64));
     }
     match v.parse::<i64>() {
         Ok(n) if v.len() <= 10 => Ok(n.saturating_mul(NS_PER_SEC)),

@@ -181,8 +181,8 @@ pub fn volume_response(buckets: &[(i64, Vec<(Labels, u64)>)]) -> Vec<u8> {
                 .push((*t, *v));
         }
     }
-    let mut rows: Vec<(String, Labels, Vec<(i64, u64)>)> =
-        series.into_iter().map(|(k, (l, p))| (k, l, p)).collect();
+    type Row = (String, Labels, Vec<(i64, u64)>);
+    let mut rows: Vec<Row> = series.into_iter().map(|(k, (l, p))| (k, l, p)).collect();
     rows.sort_by(|a, b| b.2[0].1.cmp(&a.2[0].1).then_with(|| a.0.cmp(&b.0)));
     let matrix = rows.iter().any(|r| r.2.len() > 1);
     let mut out = br#"{"status":"success","data":{"resultType":""#.to_vec();

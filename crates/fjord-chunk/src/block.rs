@@ -132,10 +132,10 @@ impl BlockBuilder {
     /// Appends one entry. Lines longer than 4 GiB in total cannot be held by one block; callers
     /// cut blocks long before that.
     pub fn push(&mut self, ts: i64, line: &[u8], metadata: &[Label]) {
-        if let Some(&last) = self.ts.last() {
-            if ts < last {
-                self.sorted = false;
-            }
+        if let Some(&last) = self.ts.last()
+            && ts < last
+        {
+            self.sorted = false;
         }
         if !metadata.is_empty() {
             self.metadata

@@ -80,13 +80,12 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..300)) {
-        if let Ok(c) = Chunk::open(Bytes::from(data)) {
-            if let Ok(bs) = c.blocks() {
+        if let Ok(c) = Chunk::open(Bytes::from(data))
+            && let Ok(bs) = c.blocks() {
                 for b in bs {
                     let _ = b.decode();
                 }
             }
-        }
     }
 
     #[test]

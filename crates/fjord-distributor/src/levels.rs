@@ -135,17 +135,15 @@ fn logfmt_level(line: &[u8]) -> Option<String> {
             Scan::End => break,
             Scan::Malformed => break,
             Scan::Pair(p) => {
-                if let Some(k) = p.key {
-                    if let Some(i) = LEVEL_FIELDS
+                if let Some(k) = p.key
+                    && let Some(i) = LEVEL_FIELDS
                         .iter()
                         .position(|f| f.as_bytes().eq_ignore_ascii_case(k))
-                    {
-                        if best.as_ref().is_none_or(|(b, _)| i < *b) {
-                            best = Some((i, p.value.map(|v| v.into_owned()).unwrap_or_default()));
-                            if i == 0 {
-                                break;
-                            }
-                        }
+                    && best.as_ref().is_none_or(|(b, _)| i < *b)
+                {
+                    best = Some((i, p.value.map(|v| v.into_owned()).unwrap_or_default()));
+                    if i == 0 {
+                        break;
                     }
                 }
             }

@@ -137,18 +137,18 @@ pub fn validate_entry(
         entries: 1,
         bytes: e.accounted_bytes(),
     };
-    if let Some(oldest) = bounds.oldest {
-        if e.ts < oldest {
-            return Err(fail(
-                "greater_than_max_sample_age",
-                format!(
-                    "entry for stream '{stream}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
-                    rfc3339(e.ts),
-                    rfc3339(oldest)
-                ),
-                e,
-            ));
-        }
+    if let Some(oldest) = bounds.oldest
+        && e.ts < oldest
+    {
+        return Err(fail(
+            "greater_than_max_sample_age",
+            format!(
+                "entry for stream '{stream}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
+                rfc3339(e.ts),
+                rfc3339(oldest)
+            ),
+            e,
+        ));
     }
     if e.ts > bounds.newest {
         return Err(fail(

@@ -175,11 +175,11 @@ pub fn pipeline(sel: &ast::LogSelectorExpr) -> Result<Vec<Stage>, EngineError> {
         out.push(match s {
             ast::Stage::LineFilters(fs) => {
                 let mut compiled = fs.iter().map(line_filter).collect::<Result<Vec<_>, _>>()?;
-                Stage::LineFilter(if compiled.len() == 1 {
+                Stage::LineFilter(Box::new(if compiled.len() == 1 {
                     compiled.remove(0)
                 } else {
                     LineFilter::And(compiled)
-                })
+                }))
             }
             ast::Stage::Logfmt(p) if p.extractions.is_empty() => Stage::Logfmt {
                 strict: p.strict,

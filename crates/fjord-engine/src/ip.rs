@@ -101,10 +101,9 @@ impl IpPattern {
                 if let Some(ip) = std::str::from_utf8(&line[i..i + len])
                     .ok()
                     .and_then(|s| s.parse::<IpAddr>().ok())
+                    && self.contains(&ip)
                 {
-                    if self.contains(&ip) {
-                        return true;
-                    }
+                    return true;
                 }
                 i += len;
             }

@@ -113,10 +113,10 @@ fn to_node(a: &Ast, flags: &mut Flags) -> Node {
         },
         Ast::Group(g) => {
             let mut inner = *flags;
-            if let ast::GroupKind::NonCapturing(f) = &g.kind {
-                if !apply_flags(f, &mut inner) {
-                    return Node::Other;
-                }
+            if let ast::GroupKind::NonCapturing(f) = &g.kind
+                && !apply_flags(f, &mut inner)
+            {
+                return Node::Other;
             }
             to_node(&g.ast, &mut inner)
         }

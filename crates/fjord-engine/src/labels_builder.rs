@@ -227,7 +227,7 @@ impl LabelsBuilder {
             out.extend(self.base.iter().cloned());
         } else {
             for l in self.base.iter() {
-                if self.del.iter().any(|d| *d == l.name)
+                if self.del.contains(&l.name)
                     || self.has_in(&l.name, Category::StructuredMetadata)
                     || self.has_in(&l.name, Category::Parsed)
                 {
@@ -313,7 +313,7 @@ impl LabelsBuilder {
             }
         } else {
             for l in self.base.iter() {
-                if self.del.iter().any(|d| *d == l.name)
+                if self.del.contains(&l.name)
                     || self.add.iter().flatten().any(|a| a.name == l.name)
                     || groups.contains(&l.name)
                 {

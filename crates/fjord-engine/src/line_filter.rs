@@ -16,7 +16,7 @@ use crate::pattern::Pattern;
 /// A compiled line filter.
 #[derive(Debug, Clone)]
 pub enum LineFilter {
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     Regex(Regex),
     Pattern(Pattern),
     Ip(IpPattern),
@@ -34,7 +34,7 @@ pub fn compile_regex(re: &str) -> Result<Regex, regex::Error> {
 
 impl LineFilter {
     pub fn contains(s: &[u8]) -> LineFilter {
-        LineFilter::Contains(memmem::Finder::new(s).into_owned())
+        LineFilter::Contains(Box::new(memmem::Finder::new(s).into_owned()))
     }
 
     pub fn negate(self) -> LineFilter {

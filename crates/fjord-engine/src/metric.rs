@@ -317,10 +317,10 @@ fn extract_stream(
                             0.0
                         }
                     };
-                    if let Some(p) = post {
-                        if !p.process(&mut lbs) {
-                            continue;
-                        }
+                    if let Some(p) = post
+                        && !p.process(&mut lbs)
+                    {
+                        continue;
                     }
                     v
                 }

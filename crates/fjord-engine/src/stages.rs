@@ -210,7 +210,7 @@ pub enum NamedMatcher {
 /// A stage of a pipeline.
 #[derive(Debug, Clone)]
 pub enum Stage {
-    LineFilter(LineFilter),
+    LineFilter(Box<LineFilter>),
     Json,
     /// `| json a="x.y", b` — identifiers and their paths (`"[0]"` for array indexes).
     JsonExpr {
@@ -688,13 +688,11 @@ fn logfmt_parse(
             break;
         }
     }
-    if strict {
-        if let Some(e) = dec.error() {
-            let msg = e.to_string();
-            add_error(lbs, hints, ERR_LOGFMT, Some(&msg));
-            if !hints.continue_parsing(ERROR_LABEL, lbs) {
-                return false;
-            }
+    if strict && let Some(e) = dec.error() {
+        let msg = e.to_string();
+        add_error(lbs, hints, ERR_LOGFMT, Some(&msg));
+        if !hints.continue_parsing(ERROR_LABEL, lbs) {
+            return false;
         }
     }
     true
@@ -759,11 +757,9 @@ fn logfmt_expr_parse(
             }
         }
     }
-    if strict {
-        if let Some(e) = dec.error() {
-            let msg = e.to_string();
-            add_error(lbs, hints, ERR_LOGFMT, Some(&msg));
-        }
+    if strict && let Some(e) = dec.error() {
+        let msg = e.to_string();
+        add_error(lbs, hints, ERR_LOGFMT, Some(&msg));
     }
 }
 

@@ -710,10 +710,10 @@ impl Ingester {
         if let Err(e) = self.checkpoint().await {
             tracing::error!(error = %e, "final checkpoint failed; the WAL will be replayed in full");
         }
-        if let Some(wal) = self.wal.get() {
-            if let Err(e) = wal.close().await {
-                tracing::error!(error = %e, "closing the WAL failed");
-            }
+        if let Some(wal) = self.wal.get()
+            && let Err(e) = wal.close().await
+        {
+            tracing::error!(error = %e, "closing the WAL failed");
         }
         stats
     }

@@ -12,10 +12,11 @@ use fjord_store::{StorageConfig, Store};
 use prometheus_client::registry::Registry;
 
 fn cfg() -> IngesterConfig {
-    let mut c = IngesterConfig::default();
-    c.chunk_block_size = fjord_model::limits::ByteSize(4096);
-    c.chunk_target_size = fjord_model::limits::ByteSize(8192);
-    c
+    IngesterConfig {
+        chunk_block_size: fjord_model::limits::ByteSize(4096),
+        chunk_target_size: fjord_model::limits::ByteSize(8192),
+        ..IngesterConfig::default()
+    }
 }
 
 async fn open(dir: &std::path::Path) -> Arc<Ingester> {

@@ -43,7 +43,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.0;
         for (unit, size) in [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] {
-            if v >= size && v % size == 0 {
+            if v >= size && v.is_multiple_of(size) {
                 return write!(f, "{}{unit}", v / size);
             }
         }

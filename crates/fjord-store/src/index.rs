@@ -51,13 +51,12 @@ impl PeriodIndex {
 
     fn stream_id(&mut self, labels: &Labels) -> u32 {
         let fp = labels.fingerprint();
-        if let Some(ids) = self.by_fingerprint.get(&fp) {
-            if let Some(&id) = ids
+        if let Some(ids) = self.by_fingerprint.get(&fp)
+            && let Some(&id) = ids
                 .iter()
                 .find(|&&id| self.streams[id as usize].labels == *labels)
-            {
-                return id;
-            }
+        {
+            return id;
         }
         let id = self.streams.len() as u32;
         self.streams.push(IndexedStream {
@@ -135,7 +134,10 @@ impl PeriodIndex {
 mod tests {
     use super::*;
 
-    fn file(seg: &str, streams: &[(&[(&str, &str)], i64, i64)]) -> IndexFile {
+    /// (labels, min time, max time) of one stream's single chunk.
+    type TestStream<'a> = (&'a [(&'a str, &'a str)], i64, i64);
+
+    fn file(seg: &str, streams: &[TestStream<'_>]) -> IndexFile {
         let segment: Arc<str> = Arc::from(seg);
         IndexFile {
             segment: segment.clone(),

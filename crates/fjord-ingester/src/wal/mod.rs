@@ -365,18 +365,18 @@ impl Writer {
                 }
             }
             self.commit(&mut batch, &mut waiters);
-            if let (FsyncPolicy::Interval(every), Some(since)) = (self.policy, self.dirty_since) {
-                if since.elapsed() >= every {
-                    if let Err(e) = self.file.sync_data() {
-                        tracing::error!(error = %e, "WAL fsync failed");
-                    }
-                    self.dirty_since = None;
+            if let (FsyncPolicy::Interval(every), Some(since)) = (self.policy, self.dirty_since)
+                && since.elapsed() >= every
+            {
+                if let Err(e) = self.file.sync_data() {
+                    tracing::error!(error = %e, "WAL fsync failed");
                 }
+                self.dirty_since = None;
             }
-            if self.size >= self.segment_size {
-                if let Err(e) = self.rotate() {
-                    tracing::error!(error = %e, "WAL rotation failed; continuing in the current segment");
-                }
+            if self.size >= self.segment_size
+                && let Err(e) = self.rotate()
+            {
+                tracing::error!(error = %e, "WAL rotation failed; continuing in the current segment");
             }
         }
     }
@@ -413,10 +413,10 @@ impl Writer {
             Err(e) => {
                 // Cut the partial write off so the next record follows good data; if even that
                 // fails, abandon this segment (replay stops at its torn tail) for a new one.
-                if self.file.set_len(self.size).is_err() {
-                    if let Err(e2) = self.rotate() {
-                        tracing::error!(error = %e2, "WAL cannot start a new segment");
-                    }
+                if self.file.set_len(self.size).is_err()
+                    && let Err(e2) = self.rotate()
+                {
+                    tracing::error!(error = %e2, "WAL cannot start a new segment");
                 }
                 Err(e)
             }

@@ -1,7 +1,7 @@
 //! Test harness: runs the real `fjord` binary on a loopback port with a temporary data
 //! directory, and talks HTTP to it like a client would.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)] // shared by several test binaries, each using a part
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -251,8 +251,11 @@ pub fn protobuf_push(streams: &[(&str, Vec<(i64, String)>)]) -> Vec<u8> {
     req.encode_protobuf_snappy()
 }
 
+/// A stream to push: its labels and (timestamp, line) entries.
+pub type JsonStream<'a> = (&'a [(&'a str, &'a str)], Vec<(i64, String)>);
+
 /// Builds a v1 JSON push body.
-pub fn json_push(streams: &[(&[(&str, &str)], Vec<(i64, String)>)]) -> String {
+pub fn json_push(streams: &[JsonStream<'_>]) -> String {
     let streams: Vec<serde_json::Value> = streams
         .iter()
         .map(|(labels, entries)| {
