@@ -81,7 +81,7 @@ pub struct Rule {
 
 /// Compiles a Go regex anchored at both ends the way Prometheus does (`^(?s:re)$`).
 pub fn anchored_regex(re: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?s:{})$", fjord_model::goregex::translate(re)))
+    Regex::new(&format!("^(?s:{})$", fjord_model::goregex::to_rust(re)))
 }
 
 fn valid_label_name(s: &str) -> bool {

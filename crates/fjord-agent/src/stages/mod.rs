@@ -170,9 +170,9 @@ impl<F: FnMut(&mut Entry) -> bool + Send> Stage for FnStage<F> {
 /// `labels: {name: source}` maps, where an empty/null source means "same as the name".
 pub type NameMap = std::collections::BTreeMap<String, Option<String>>;
 
-/// One `pipeline_stages` entry as written in the config (`- docker: {}`, `- regex: {...}`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// One `pipeline_stages` entry as written in the config (`- docker: {}`, `- regex: {...}`):
+/// a map with exactly one key, the stage name.
+#[derive(Debug, Clone)]
 pub enum StageConfig {
     Docker(Option<serde_yaml::Value>),
     Cri(Option<CriConfig>),
@@ -200,6 +200,92 @@ pub enum StageConfig {
     Sampling(Option<serde_yaml::Value>),
     Geoip(Option<serde_yaml::Value>),
     Eventlogmessage(Option<serde_yaml::Value>),
+}
+
+const STAGE_NAMES: &[&str] = &[
+    "docker",
+    "cri",
+    "regex",
+    "json",
+    "logfmt",
+    "replace",
+    "labels",
+    "structured_metadata",
+    "static_labels",
+    "labeldrop",
+    "labelallow",
+    "timestamp",
+    "output",
+    "match",
+    "drop",
+    "multiline",
+    "limit",
+    "template",
+    "tenant",
+    "decolorize",
+    "metrics",
+    "pack",
+    "sampling",
+    "geoip",
+    "eventlogmessage",
+];
+
+impl<'de> Deserialize<'de> for StageConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StageConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map with one key naming a pipeline stage (for example `docker: {}`)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<StageConfig, A::Error> {
+                use serde::de::Error;
+                let Some(name) = map.next_key::<String>()? else {
+                    return Err(A::Error::custom(
+                        "empty pipeline stage: expected one key naming the stage",
+                    ));
+                };
+                let stage = match name.as_str() {
+                    "docker" => StageConfig::Docker(map.next_value()?),
+                    "cri" => StageConfig::Cri(map.next_value()?),
+                    "regex" => StageConfig::Regex(map.next_value()?),
+                    "json" => StageConfig::Json(map.next_value()?),
+                    "logfmt" => StageConfig::Logfmt(map.next_value()?),
+                    "replace" => StageConfig::Replace(map.next_value()?),
+                    "labels" => StageConfig::Labels(map.next_value()?),
+                    "structured_metadata" => StageConfig::StructuredMetadata(map.next_value()?),
+                    "static_labels" => StageConfig::StaticLabels(map.next_value()?),
+                    "labeldrop" => StageConfig::Labeldrop(map.next_value()?),
+                    "labelallow" => StageConfig::Labelallow(map.next_value()?),
+                    "timestamp" => StageConfig::Timestamp(map.next_value()?),
+                    "output" => StageConfig::Output(map.next_value()?),
+                    "match" => StageConfig::Match(map.next_value()?),
+                    "drop" => StageConfig::Drop(map.next_value()?),
+                    "multiline" => StageConfig::Multiline(map.next_value()?),
+                    "limit" => StageConfig::Limit(map.next_value()?),
+                    "template" => StageConfig::Template(map.next_value()?),
+                    "tenant" => StageConfig::Tenant(map.next_value()?),
+                    "decolorize" => StageConfig::Decolorize(map.next_value()?),
+                    "metrics" => StageConfig::Metrics(map.next_value()?),
+                    "pack" => StageConfig::Pack(map.next_value()?),
+                    "sampling" => StageConfig::Sampling(map.next_value()?),
+                    "geoip" => StageConfig::Geoip(map.next_value()?),
+                    "eventlogmessage" => StageConfig::Eventlogmessage(map.next_value()?),
+                    other => return Err(A::Error::unknown_variant(other, STAGE_NAMES)),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(A::Error::custom(format!(
+                        "pipeline stage {name:?} has a second key {extra:?}: write each stage as its own list item"
+                    )));
+                }
+                Ok(stage)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// What compiled stages share: metrics and the job's name.

@@ -18,7 +18,7 @@ pub struct RegexConfig {
 
 /// Compiles a user regex with Go's semantics.
 pub(crate) fn go_regex(stage: &'static str, re: &str) -> Result<Regex, StageError> {
-    Regex::new(&fjord_model::goregex::translate(re)).map_err(|e| {
+    Regex::new(&fjord_model::goregex::to_rust(re)).map_err(|e| {
         StageError::new(
             stage,
             format!("could not compile regular expression {re:?}: {e}"),
