@@ -47,6 +47,10 @@ impl ApiState {
         } else {
             self.pods.lock().insert(key, pod.clone());
         }
+        // The API server applies the field selector to watch events too.
+        if pod["spec"]["nodeName"] != "node-1" {
+            return;
+        }
         let line = json!({"type": kind, "object": pod}).to_string() + "\n";
         self.watchers
             .lock()
@@ -63,32 +67,27 @@ async fn pods(
         return (StatusCode::BAD_REQUEST, "expected the node field selector").into_response();
     }
     if q.get("watch").map(String::as_str) == Some("true") {
-        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let (tx, rx) = mpsc::unbounded_channel::<String>();
         s.watchers.lock().push(tx);
-        let stream = async_stream(move || async move {
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv()
                 .await
-                .map(|l| Ok::<_, std::io::Error>(Bytes::from(l)))
+                .map(|l| (Ok::<_, std::io::Error>(Bytes::from(l)), rx))
         });
         return Response::builder()
             .header("content-type", "application/json")
             .body(Body::from_stream(stream))
             .unwrap();
     }
-    let items: Vec<Value> = s.pods.lock().values().cloned().collect();
+    let items: Vec<Value> = s
+        .pods
+        .lock()
+        .values()
+        .filter(|p| p["spec"]["nodeName"] == "node-1")
+        .cloned()
+        .collect();
     let rv = s.version.lock().to_string();
     axum::Json(json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": rv}, "items": items})).into_response()
-}
-
-fn async_stream<F, Fut>(mut f: F) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Result<Bytes, std::io::Error>>>,
-{
-    futures_util::stream::unfold((), move |()| {
-        let fut = f();
-        async move { fut.await.map(|v| (v, ())) }
-    })
 }
 
 #[derive(Default)]
