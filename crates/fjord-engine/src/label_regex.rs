@@ -40,7 +40,7 @@ impl LabelRegex {
         }
         Ok(LabelRegex::Regex(Regex::new(&format!(
             "^(?:{})$",
-            fjord_model::goregex::translate(re)
+            fjord_model::goregex::to_rust(re)
         ))?))
     }
 
@@ -90,7 +90,7 @@ struct Flags {
 
 fn simplify_source(re: &str) -> Option<LabelRegex> {
     let ast = ast::parse::Parser::new()
-        .parse(&fjord_model::goregex::translate(re))
+        .parse(&fjord_model::goregex::to_rust(re))
         .ok()?;
     let mut flags = Flags::default();
     let node = to_node(&ast, &mut flags);

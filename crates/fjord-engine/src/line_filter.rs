@@ -29,7 +29,7 @@ pub enum LineFilter {
 
 /// Compiles a Go regex for line matching.
 pub fn compile_regex(re: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&goregex::translate(re))
+    Regex::new(&goregex::to_rust(re))
 }
 
 impl LineFilter {

@@ -860,7 +860,7 @@ pub fn eval<'a>(
                 let mut inner = eval(&lr.inner, source, timing, limits, stats).await?;
                 let re = regex::Regex::new(&format!(
                     "^(?s:{})$",
-                    fjord_model::goregex::translate(&lr.regex)
+                    fjord_model::goregex::to_rust(&lr.regex)
                 ))
                 .map_err(|e| {
                     EngineError::BadRequest(format!(

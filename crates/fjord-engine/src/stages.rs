@@ -996,7 +996,7 @@ impl Stage {
 pub fn decolorize_regex() -> Regex {
     static ANSI: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
         const PATTERN: &str = "[\u{1b}\u{9b}][[\\]()#;?]*(?:(?:(?:[a-zA-Z\\d]*(?:;[a-zA-Z\\d]*)*)?\u{7})|(?:(?:\\d{1,4}(?:;\\d{0,4})*)?[\\dA-PRZcf-ntqry=><~]))";
-        Regex::new(&fjord_model::goregex::translate(PATTERN))
+        Regex::new(&fjord_model::goregex::to_rust(PATTERN))
             .expect("the constant ANSI pattern compiles")
     });
     ANSI.clone()

@@ -23,112 +23,6 @@ fn go_error(code: &str, expr: &str) -> String {
     format!("error parsing regexp: {code}: `{expr}`")
 }
 
-/// Rewrites Go-valid constructs the Rust parser rejects without changing the meaning: a `{`
-/// that does not start a repetition (`a{`, `{x}`) is a literal in Go and is escaped; group
-/// names that start with a digit (`(?P<1a>x)`, valid in Go) get a `_` prefix. Capture groups
-/// keep their order.
-pub fn rust_compatible(re: &str) -> std::borrow::Cow<'_, str> {
-    let braces = escape_literal_braces(re);
-    match rename_digit_groups(&braces) {
-        std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s),
-        std::borrow::Cow::Borrowed(_) => braces,
-    }
-}
-
-/// Whether `s` (starting at `{`) is a Go repetition `{n}`, `{n,}` or `{n,m}`.
-fn is_repeat(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 1;
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i > start
-    };
-    if !digits(&mut i) {
-        return false;
-    }
-    if i < b.len() && b[i] == b',' {
-        i += 1;
-        digits(&mut i);
-    }
-    i < b.len() && b[i] == b'}'
-}
-
-fn escape_literal_braces(re: &str) -> std::borrow::Cow<'_, str> {
-    let mut out = String::new();
-    let mut last = 0;
-    let mut in_class = false;
-    let mut class_start = false;
-    let mut chars = re.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let just_opened = class_start;
-        class_start = false;
-        match c {
-            '\\' => {
-                chars.next();
-            }
-            '[' if !in_class => {
-                in_class = true;
-                class_start = true;
-                if let Some(&(_, '^')) = chars.peek() {
-                    chars.next();
-                }
-            }
-            ']' if in_class && !just_opened => in_class = false,
-            '{' if !in_class && !is_repeat(&re[i..]) => {
-                out.push_str(&re[last..i]);
-                out.push_str("\\{");
-                last = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if last == 0 {
-        return std::borrow::Cow::Borrowed(re);
-    }
-    out.push_str(&re[last..]);
-    std::borrow::Cow::Owned(out)
-}
-
-fn rename_digit_groups(re: &str) -> std::borrow::Cow<'_, str> {
-    let mut out = String::new();
-    let mut last = 0;
-    let mut search = 0;
-    while let Some(i) = re[search..].find("(?") {
-        let start = search + i;
-        let after = start + 2;
-        let name_start = if re[after..].starts_with("P<") {
-            after + 2
-        } else if re[after..].starts_with('<')
-            && !re[after..].starts_with("<=")
-            && !re[after..].starts_with("<!")
-        {
-            after + 1
-        } else {
-            search = after;
-            continue;
-        };
-        if let Some(len) = re[name_start..].find('>') {
-            let name = &re[name_start..name_start + len];
-            if name.starts_with(|c: char| c.is_ascii_digit())
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                out.push_str(&re[last..name_start]);
-                out.push('_');
-                last = name_start;
-            }
-        }
-        search = name_start;
-    }
-    if last == 0 {
-        return std::borrow::Cow::Borrowed(re);
-    }
-    out.push_str(&re[last..]);
-    std::borrow::Cow::Owned(out)
-}
-
 fn parse_ast(re: &str) -> Result<Option<ast::Ast>, String> {
     let mut parser = ast::parse::ParserBuilder::new().nest_limit(1000).build();
     let rewritten = to_rust(re);
@@ -143,11 +37,9 @@ fn parse_ast(re: &str) -> Result<Option<ast::Ast>, String> {
     }
 }
 
-/// The Rust regex equivalent of a Go regex from a query: [`rust_compatible`] group names, then
-/// `fjord_model::goregex::translate` (ASCII Perl classes, `\Q...\E`, literal `[` in classes).
-pub fn to_rust(re: &str) -> String {
-    fjord_model::goregex::translate(&rust_compatible(re))
-}
+use fjord_model::goregex::rust_compatible;
+/// The Rust regex equivalent of a Go regex from a query (see `fjord_model::goregex`).
+pub use fjord_model::goregex::to_rust;
 
 fn parse_ast_exact(re: &str) -> Result<Option<ast::Ast>, String> {
     let mut parser = ast::parse::ParserBuilder::new().nest_limit(1000).build();

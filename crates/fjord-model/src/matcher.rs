@@ -137,7 +137,7 @@ impl Eq for LabelMatcher {}
 /// Compiles a fully anchored regex where `.` also matches `\n`, as Prometheus label matchers do
 /// (Go regex syntax, see [`crate::goregex`]).
 pub fn compile_anchored(re: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?s:{})$", crate::goregex::translate(re)))
+    Regex::new(&format!("^(?s:{})$", crate::goregex::to_rust(re)))
 }
 
 /// Whether every matcher in a selector accepts a label set.

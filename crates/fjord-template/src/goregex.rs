@@ -2,8 +2,8 @@
 //!
 //! The two dialects differ in ways that change results: Go's `\d`, `\w`, `\s` and `\b` are
 //! ASCII-only while Rust's are Unicode, Go's `\s` excludes `\v`, Go accepts `\Q…\E`, and inside
-//! a class Go treats `[`, `&&` and `~~` literally. [`translate`] rewrites a Go pattern into an
-//! equivalent Rust one. Replacement and counting follow Go's loops exactly (an empty match
+//! a class Go treats `[`, `&&` and `~~` literally. A Go pattern is rewritten into an
+//! equivalent Rust one (`fjord_model::goregex::to_rust`). Replacement and counting follow Go's loops exactly (an empty match
 //! right after a previous match is skipped; `$name`/`${name}` expansion per `Regexp.Expand`).
 //! Compile errors are reported in Go's form (`error parsing regexp: …`).
 
@@ -14,131 +14,6 @@ use regex::{CaptureLocations, Regex};
 pub(crate) struct GoRegex {
     re: Regex,
     names: Vec<Option<String>>,
-}
-
-const PERL_D: &str = "0-9";
-const PERL_W: &str = "0-9A-Za-z_";
-const PERL_S: &str = "\\t\\n\\f\\r ";
-
-/// Rewrites Go RE2 syntax into the `regex` crate's dialect.
-pub(crate) fn translate(pattern: &str) -> String {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut out = String::with_capacity(pattern.len() + 16);
-    let mut i = 0;
-    let mut in_class = false;
-    // Index of the first character inside the current class (after `[` and `^`).
-    let mut class_body_start = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' {
-            let Some(&n) = chars.get(i + 1) else {
-                out.push('\\');
-                i += 1;
-                continue;
-            };
-            let perl = match n {
-                'd' => Some((false, PERL_D)),
-                'D' => Some((true, PERL_D)),
-                'w' => Some((false, PERL_W)),
-                'W' => Some((true, PERL_W)),
-                's' => Some((false, PERL_S)),
-                'S' => Some((true, PERL_S)),
-                _ => None,
-            };
-            if let Some((negated, set)) = perl {
-                match (in_class, negated) {
-                    (true, false) => out.push_str(set),
-                    _ => {
-                        out.push_str(if negated { "[^" } else { "[" });
-                        out.push_str(set);
-                        out.push(']');
-                    }
-                }
-                i += 2;
-                continue;
-            }
-            if !in_class && (n == 'b' || n == 'B') {
-                out.push_str(if n == 'b' { "(?-u:\\b)" } else { "(?-u:\\B)" });
-                i += 2;
-                continue;
-            }
-            if n == 'Q' {
-                i += 2;
-                let mut lit = String::new();
-                while i < chars.len() {
-                    if chars[i] == '\\' && chars.get(i + 1) == Some(&'E') {
-                        i += 2;
-                        break;
-                    }
-                    lit.push(chars[i]);
-                    i += 1;
-                }
-                out.push_str(&regex::escape(&lit));
-                continue;
-            }
-            // Any other escape is copied whole, including `\p{…}` and `\x{…}` forms.
-            out.push('\\');
-            out.push(n);
-            i += 2;
-            if matches!(n, 'p' | 'P' | 'x') && chars.get(i) == Some(&'{') {
-                while i < chars.len() {
-                    out.push(chars[i]);
-                    i += 1;
-                    if chars[i - 1] == '}' {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        if in_class {
-            match c {
-                ']' if i > class_body_start => {
-                    in_class = false;
-                    out.push(']');
-                }
-                ']' => out.push_str("\\]"),
-                '[' if chars.get(i + 1) == Some(&':') => {
-                    // A POSIX class such as [:alpha:]: copy through ":]".
-                    let mut j = i;
-                    let mut closed = false;
-                    while j + 1 < chars.len() {
-                        if chars[j] == ':' && chars[j + 1] == ']' && j > i + 1 {
-                            closed = true;
-                            break;
-                        }
-                        j += 1;
-                    }
-                    if closed {
-                        out.extend(&chars[i..j + 2]);
-                        i = j + 2;
-                        continue;
-                    }
-                    out.push_str("\\[");
-                }
-                '[' => out.push_str("\\["),
-                '&' => out.push_str("\\&"),
-                '~' => out.push_str("\\~"),
-                _ => out.push(c),
-            }
-            i += 1;
-            continue;
-        }
-        if c == '[' {
-            in_class = true;
-            out.push('[');
-            i += 1;
-            if chars.get(i) == Some(&'^') {
-                out.push('^');
-                i += 1;
-            }
-            class_body_start = i;
-            continue;
-        }
-        out.push(c);
-        i += 1;
-    }
-    out
 }
 
 /// Go's error code for a syntax error, and the fragment Go quotes.
@@ -204,7 +79,7 @@ fn go_error(pattern: &str, translated: &str, err: &regex::Error) -> String {
 impl GoRegex {
     /// Compiles a Go pattern; the error is Go's message.
     pub(crate) fn compile(pattern: &str) -> Result<GoRegex, String> {
-        let translated = translate(pattern);
+        let translated = fjord_model::goregex::to_rust(pattern);
         match regex::RegexBuilder::new(&translated)
             .size_limit(64 << 20)
             .build()
