@@ -88,6 +88,8 @@ pub(crate) struct ServerFigures {
     pub(crate) cpu_seconds_per_gib_total: f64,
     /// Largest sampled RSS during push, flush and settling.
     pub(crate) peak_rss_bytes: u64,
+    /// Largest sampled RSS while pushing only.
+    pub(crate) peak_rss_push_bytes: u64,
     /// The kernel's lifetime peak (VmHWM) at the end; includes anything before the run.
     pub(crate) vm_hwm_bytes: u64,
     pub(crate) rss_before_bytes: u64,
@@ -188,6 +190,7 @@ pub(crate) fn run(opts: &IngestOptions) -> Result<IngestReport> {
     let started = Instant::now();
     let stats = runtime.block_on(push_all(&base, opts, per_conn, raw_bytes, sampler.as_ref()))?;
     let push_seconds = started.elapsed().as_secs_f64();
+    let peak_rss_push = sampler.as_ref().map_or(0, RssSampler::peak);
     let cpu_after_push = opts.pid.map(procfs::read_cpu).transpose()?;
     let client_cpu = (procfs::read_cpu(me)?
         .total()
@@ -238,6 +241,7 @@ pub(crate) fn run(opts: &IngestOptions) -> Result<IngestReport> {
                 cpu_seconds_per_gib_push: push / gib,
                 cpu_seconds_per_gib_total: total / gib,
                 peak_rss_bytes: peak.max(m1.rss),
+                peak_rss_push_bytes: peak_rss_push,
                 vm_hwm_bytes: m1.hwm,
                 rss_before_bytes: m0.rss,
                 rss_after_bytes: m1.rss,

@@ -263,7 +263,8 @@ fn ingest_rows(r: &IngestReport) -> Vec<(String, String)> {
         rows.push((
             "server peak RSS (sampled every 20 ms)".into(),
             format!(
-                "{} (VmHWM {}, before {}, after {})",
+                "{} while pushing, {} incl. flush (VmHWM {}, before {}, after {})",
+                mib(s.peak_rss_push_bytes),
                 mib(s.peak_rss_bytes),
                 mib(s.vm_hwm_bytes),
                 mib(s.rss_before_bytes),
