@@ -26,6 +26,24 @@ enum Command {
     ///
     /// With no flags it listens on 0.0.0.0:3100 and keeps its data under ./data.
     Server(ServerArgs),
+    /// Run the node agent (Promtail's job): tail log files and push them to Fjord or Loki.
+    Agent(AgentArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AgentArgs {
+    /// Agent config file in Promtail's format (see deploy/agent/agent.yaml).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Expand ${VAR} and ${VAR:-default} in the config file from the environment.
+    #[arg(long = "config.expand-env", num_args = 0..=1, default_missing_value = "true")]
+    expand_env: Option<bool>,
+    /// HTTP listen address as HOST:PORT (overrides server.http_listen_address and _port).
+    #[arg(long, value_name = "HOST:PORT")]
+    http_listen_address: Option<String>,
+    /// Check the config (clients, relabel rules, pipeline stages) and exit.
+    #[arg(long)]
+    check_config: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -56,6 +74,12 @@ struct ServerArgs {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Agent(a) => fjord_agent::cli::main(fjord_agent::cli::CliOptions {
+            config: a.config,
+            expand_env: a.expand_env.unwrap_or(false),
+            http_listen_address: a.http_listen_address,
+            check_config: a.check_config,
+        }),
         Command::Server(args) => {
             let cfg = match config::load(
                 args.config.as_deref(),
