@@ -1,0 +1,311 @@
+//! Every push validation error, end to end against the real binary: status code, Loki's message,
+//! the discard metric, and that the valid part of a partly-bad push is still stored.
+
+mod common;
+
+use common::{Server, enc, http, json_push, protobuf_push};
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+const PROTO: (&str, &str) = ("Content-Type", "application/x-protobuf");
+
+/// Pushes a JSON body whose single stream has the given raw label string (as in protobuf).
+fn push_proto(s: &Server, labels: &str, entries: Vec<(i64, String)>) -> (u16, String) {
+    s.post(
+        "/loki/api/v1/push",
+        &[PROTO],
+        &protobuf_push(&[(labels, entries)]),
+    )
+    .unwrap()
+}
+
+fn metric(s: &Server, line_prefix: &str) -> f64 {
+    let (_, body) = s.get("/metrics").unwrap();
+    body.lines()
+        .filter(|l| l.starts_with(line_prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn start(dir: &std::path::Path, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--set",
+        "limits_config.discover_service_name=[]",
+        "--set",
+        "limits_config.discover_log_levels=false",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(dir, &args)
+}
+
+#[test]
+fn every_validation_error_has_lokis_status_and_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        &[
+            "--set",
+            "limits_config.max_line_size=100",
+            "--set",
+            "limits_config.max_label_names_per_series=3",
+            "--set",
+            "limits_config.max_label_name_length=10",
+            "--set",
+            "limits_config.max_label_value_length=20",
+            "--set",
+            "distributor.max_recv_msg_size=4096",
+            "--set",
+            "distributor.max_decompressed_size=8192",
+        ],
+    );
+    let now = now_ns();
+    let ok = |ts| vec![(ts, "hello".to_string())];
+
+    // Label syntax.
+    let (st, body) = push_proto(&s, "{app=api", ok(now));
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.starts_with("error parsing labels '{app=api' with error: "),
+        "{body}"
+    );
+    let (st, body) = push_proto(&s, "{}", ok(now));
+    assert_eq!(
+        (st, body.as_str()),
+        (400, "error at least one label pair is required per stream\n")
+    );
+    let (st, body) = push_proto(&s, r#"{a="1", a="2"}"#, ok(now));
+    assert_eq!(
+        (st, body.as_str()),
+        (
+            400,
+            "stream '{a=\"1\", a=\"2\"}' has duplicate label name: 'a'\n"
+        )
+    );
+    let (st, body) = push_proto(&s, r#"{a="1", b="2", c="3", d="4"}"#, ok(now));
+    assert_eq!(
+        (st, body.as_str()),
+        (
+            400,
+            "entry for stream '{a=\"1\", b=\"2\", c=\"3\", d=\"4\"}' has 4 label names; limit 3\n"
+        )
+    );
+    let (st, body) = push_proto(&s, r#"{averyverylongname="1"}"#, ok(now));
+    assert_eq!(
+        (st, body.as_str()),
+        (
+            400,
+            "stream '{averyverylongname=\"1\"}' has label name too long: 'averyverylongname'\n"
+        )
+    );
+    let long_value = "v".repeat(21);
+    let (st, body) = push_proto(&s, &format!(r#"{{a="{long_value}"}}"#), ok(now));
+    assert_eq!(
+        (st, body),
+        (
+            400,
+            format!("stream '{{a=\"{long_value}\"}}' has label value too long: '{long_value}'\n")
+        )
+    );
+
+    // Entries.
+    let (st, body) = push_proto(&s, r#"{app="api"}"#, vec![(now, "x".repeat(101))]);
+    assert_eq!(
+        (st, body.as_str()),
+        (
+            400,
+            "max entry size '100' bytes exceeded for stream '{app=\"api\"}' while adding an entry with length '101' bytes\n"
+        )
+    );
+    let week_ago = now - 8 * 86_400 * 1_000_000_000;
+    let (st, body) = push_proto(&s, r#"{app="api"}"#, ok(week_ago));
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.starts_with("entry for stream '{app=\"api\"}' has timestamp too old: ")
+            && body.contains(", oldest acceptable timestamp is: "),
+        "{body}"
+    );
+    let (st, body) = push_proto(&s, r#"{app="api"}"#, ok(now + 3600 * 1_000_000_000));
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.starts_with("entry for stream '{app=\"api\"}' has timestamp too new: "),
+        "{body}"
+    );
+
+    // Request-level errors.
+    let (st, body) = s
+        .post("/loki/api/v1/push", &[JSON], br#"{"streams":[]}"#)
+        .unwrap();
+    assert_eq!(
+        (st, body.as_str()),
+        (
+            422,
+            "error at least one valid stream is required for ingestion\n"
+        )
+    );
+    let (st, body) = s
+        .post("/loki/api/v1/push", &[], br#"{"streams":[]}"#)
+        .unwrap();
+    assert_eq!((st, body.as_str()), (400, "mime: no media type\n"));
+    let (st, body) = s
+        .post("/loki/api/v1/push", &[JSON], br#"{"streams":[{"stream":"#)
+        .unwrap();
+    assert_eq!(st, 400, "{body}");
+    let (st, body) = s
+        .post("/loki/api/v1/push", &[PROTO], b"definitely not snappy")
+        .unwrap();
+    assert_eq!(st, 400, "{body}");
+    let (st, body) = s
+        .post(
+            "/loki/api/v1/push",
+            &[JSON, ("Content-Encoding", "br")],
+            b"{}",
+        )
+        .unwrap();
+    assert_eq!(st, 400, "{body}");
+    let (st, body) = s
+        .post(
+            "/loki/api/v1/push",
+            &[JSON, ("Content-Encoding", "gzip")],
+            b"not gzip at all",
+        )
+        .unwrap();
+    assert_eq!(st, 400, "{body}");
+
+    // Body size: 413 on the wire size, and on the inflated size before inflating it all.
+    let big = json_push(&[(&[("app", "api")], vec![(now, "y".repeat(5000))])]);
+    let (st, body) = s
+        .post("/loki/api/v1/push", &[JSON], big.as_bytes())
+        .unwrap();
+    assert_eq!(st, 413, "{body}");
+    assert!(body.contains("limit: 4096 bytes"), "{body}");
+    let bomb = gzip(&vec![b' '; 1 << 20]);
+    assert!(bomb.len() < 4096);
+    let (st, body) = s
+        .post(
+            "/loki/api/v1/push",
+            &[JSON, ("Content-Encoding", "gzip")],
+            &bomb,
+        )
+        .unwrap();
+    assert_eq!(st, 413, "{body}");
+    assert!(body.contains("limit: 8192 bytes"), "{body}");
+
+    // A push mixing good and bad streams: 400 naming the bad one, the good one is stored.
+    let body = json_push(&[
+        (&[("app", "good")], vec![(now, "kept line".into())]),
+        (&[("app", "bad")], vec![(now, "z".repeat(200))]),
+    ]);
+    let (st, msg) = s
+        .post("/loki/api/v1/push", &[JSON], body.as_bytes())
+        .unwrap();
+    assert_eq!(st, 400, "{msg}");
+    assert!(msg.contains("stream '{app=\"bad\"}'"), "{msg}");
+    let q = s.get_json(&format!(
+        "/loki/api/v1/query_range?query={}&start={}&end={}",
+        enc(r#"{app=~"good|bad"}"#),
+        now - 1_000_000_000,
+        now + 1_000_000_000
+    ));
+    let result = q["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 1, "{q}");
+    assert_eq!(result[0]["stream"]["app"], "good");
+    assert_eq!(result[0]["values"][0][1], "kept line");
+
+    // Every refusal was counted under Loki's discard metric and reason.
+    for reason in [
+        "line_too_long",
+        "greater_than_max_sample_age",
+        "too_far_in_future",
+        "missing_labels",
+        "duplicate_label_names",
+        "max_label_names_per_series",
+        "label_name_too_long",
+        "label_value_too_long",
+        "invalid_labels",
+    ] {
+        let n = metric(
+            &s,
+            &format!("loki_discarded_samples_total{{reason=\"{reason}\""),
+        );
+        assert!(
+            n >= 1.0,
+            "no discarded sample counted for {reason}:\n{}",
+            s.get("/metrics").unwrap().1
+        );
+    }
+}
+
+#[test]
+fn auth_enabled_requires_a_tenant_and_isolates_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &["--set", "auth_enabled=true"]);
+    let now = now_ns();
+    let body = protobuf_push(&[(r#"{app="a"}"#, vec![(now, "secret of t1".into())])]);
+
+    let (st, msg) = s.post("/loki/api/v1/push", &[PROTO], &body).unwrap();
+    assert_eq!((st, msg.as_str()), (401, "no org id\n"));
+    let (st, _) = s.get("/loki/api/v1/labels").unwrap();
+    assert_eq!(st, 401);
+
+    let (st, msg) = s
+        .post("/loki/api/v1/push", &[PROTO, ("X-Scope-OrgID", "t1")], &body)
+        .unwrap();
+    assert_eq!(st, 204, "{msg}");
+
+    let query = format!(
+        "/loki/api/v1/query_range?query={}&start={}&end={}",
+        enc(r#"{app="a"}"#),
+        now - 1_000_000_000,
+        now + 1_000_000_000
+    );
+    let as_tenant = |t: &str| {
+        let (st, body) = http(
+            "GET",
+            &format!("{}{query}", s.url),
+            &[("X-Scope-OrgID", t)],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(st, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["data"]["result"].as_array().unwrap().len()
+    };
+    assert_eq!(as_tenant("t1"), 1);
+    assert_eq!(as_tenant("t2"), 0);
+}
+
+#[test]
+fn rate_limited_tenant_gets_429_with_lokis_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        &[
+            "--set",
+            "limits_config.ingestion_rate_mb=0.001",
+            "--set",
+            "limits_config.ingestion_burst_size_mb=0.001",
+        ],
+    );
+    let now = now_ns();
+    let lines: Vec<(i64, String)> = (0..100).map(|i| (now + i, "x".repeat(100))).collect();
+    let (st, msg) = push_proto(&s, r#"{app="a"}"#, lines);
+    assert_eq!(st, 429, "{msg}");
+    assert!(
+        msg.starts_with("ingestion rate limit exceeded for user fake (limit: 1048 bytes/sec) while attempting to ingest '100' lines totaling '10000' bytes"),
+        "{msg}"
+    );
+    assert!(metric(&s, "loki_discarded_samples_total{reason=\"rate_limited\"") >= 100.0);
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
