@@ -85,6 +85,7 @@ pub struct Client {
     /// Woken after every acknowledged push so positions are saved promptly.
     acked: Arc<Notify>,
     external: Vec<(String, String)>,
+    label_cache: parking_lot::Mutex<HashMap<u64, (crate::relabel::LabelMap, String)>>,
 }
 
 fn read_secret(path: &std::path::Path, what: &str, url: &str) -> Result<String, ClientError> {
@@ -206,6 +207,7 @@ impl Client {
             metrics,
             acked,
             external,
+            label_cache: Default::default(),
         })
     }
 
@@ -254,25 +256,45 @@ impl Client {
         }
     }
 
-    async fn add(&self, batches: &mut HashMap<String, Batch>, mut e: Entry) {
-        let tenant = e
-            .labels
-            .remove(TENANT_LABEL)
-            .unwrap_or_else(|| self.cfg.tenant_id.clone());
-        let mut pairs: Vec<(&str, &str)> = e
-            .labels
+    /// The stream label string of a label set: labels starting with `__` removed, external
+    /// labels added. Cached, since a file's lines mostly share one label set.
+    fn label_string(&self, labels: &crate::relabel::LabelMap) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        labels.hash(&mut h);
+        let key = h.finish();
+        let mut cache = self.label_cache.lock();
+        if let Some((l, s)) = cache.get(&key)
+            && l == labels
+        {
+            return s.clone();
+        }
+        let mut pairs: Vec<(&str, &str)> = labels
             .iter()
             .filter(|(k, _)| !k.starts_with("__"))
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         for (k, v) in &self.external {
-            if !e.labels.contains_key(k) {
+            if !labels.contains_key(k) {
                 pairs.push((k, v));
             }
         }
         pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut labels = String::new();
-        write_label_string(&mut labels, pairs.into_iter());
+        let mut out = String::new();
+        write_label_string(&mut out, pairs.into_iter());
+        if cache.len() >= 10_000 {
+            cache.clear();
+        }
+        cache.insert(key, (labels.clone(), out.clone()));
+        out
+    }
+
+    async fn add(&self, batches: &mut HashMap<String, Batch>, mut e: Entry) {
+        let tenant = e
+            .labels
+            .remove(TENANT_LABEL)
+            .unwrap_or_else(|| self.cfg.tenant_id.clone());
+        let labels = self.label_string(&e.labels);
         let line = Bytes::from(std::mem::take(&mut e.line));
         let entry = fjord_model::Entry {
             ts: e.ts,

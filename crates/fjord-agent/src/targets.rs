@@ -28,6 +28,9 @@ use crate::relabel::{LabelMap, Relabeler};
 use crate::stages::Entry;
 use crate::tail::{self, StopMode, TailerArgs};
 
+/// How many tailers may hold read lines at once (see [`TailerArgs::read_slots`]).
+const READ_SLOTS: usize = 32;
+
 /// One job as the target manager sees it.
 pub struct JobSpec {
     pub name: String,
@@ -107,6 +110,7 @@ pub async fn run(
     let rescan = Arc::new(Notify::new());
     let wakers: Arc<Mutex<HashMap<PathBuf, Arc<Notify>>>> = Arc::default();
     let mut fs = FsWatch::new(rescan.clone(), wakers.clone());
+    let read_slots = Arc::new(tokio::sync::Semaphore::new(READ_SLOTS));
     let mut jobs: Vec<Job> = specs
         .into_iter()
         .map(|spec| Job {
@@ -143,7 +147,14 @@ pub async fn run(
             break;
         }
         sync(
-            &mut jobs, &positions, &metrics, &view, &settings, &wakers, &mut fs,
+            &mut jobs,
+            &positions,
+            &metrics,
+            &view,
+            &settings,
+            &wakers,
+            &mut fs,
+            &read_slots,
         );
     }
     let mut handles = Vec::new();
@@ -183,6 +194,7 @@ fn sync(
     settings: &TailSettings,
     wakers: &Arc<Mutex<HashMap<PathBuf, Arc<Notify>>>>,
     fs: &mut FsWatch,
+    read_slots: &Arc<tokio::sync::Semaphore>,
 ) {
     let mut infos = Vec::new();
     let mut active_targets = 0i64;
@@ -301,6 +313,7 @@ fn sync(
                 stop: stop_rx,
                 max_line_size: settings.max_line_size,
                 truncate_long_lines: settings.truncate_long_lines,
+                read_slots: read_slots.clone(),
             }));
             job.tailers.insert(
                 path,

@@ -350,6 +350,28 @@ async fn pods_added_updated_deleted() {
     .await
     .unwrap_or_else(|_| panic!("deleted pod's target never went away"));
 
+    // The HTML targets page lists the remaining target.
+    let page = reqwest::get(format!("{agent_url}/targets"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("web-5d8f7c9b6d-abcde") && page.contains("<table>"),
+        "{page}"
+    );
+    let metrics = reqwest::get(format!("{agent_url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("promtail_targets_active_total 1"),
+        "{metrics}"
+    );
+
     // The watch used the node field selector and kube-rs' list-then-watch protocol.
     let reqs = api.requests.lock().clone();
     assert!(

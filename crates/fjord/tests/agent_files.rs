@@ -223,6 +223,11 @@ fn agent_ships_every_line_exactly_once_through_rotation_crash_and_outage() {
     exp.docker(&docker2, "new-file", 50);
     all_arrived(&server, &exp, "lines of a new file");
 
+    // A file deleted while open is drained: lines written just before the unlink still arrive.
+    exp.docker(&docker2, "before-delete", 40);
+    std::fs::remove_file(&docker2).unwrap();
+    all_arrived(&server, &exp, "lines of a deleted file");
+
     // Rename rotation: the old file is drained, the new one followed.
     exp.docker(&docker, "before-rename", 30);
     std::fs::rename(&docker, dir.join("docker/c1-json.log.1")).unwrap();

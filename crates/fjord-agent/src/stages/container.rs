@@ -155,9 +155,9 @@ struct CriJoin {
     max_lines: usize,
     max_size: usize,
     truncate: bool,
-    held: HashMap<String, Entry>,
+    held: HashMap<u64, Entry>,
     /// Stream keys in the order their pieces started (emission order on overflow).
-    order: Vec<String>,
+    order: Vec<u64>,
 }
 
 impl CriJoin {
@@ -202,7 +202,7 @@ impl Stage for CriJoin {
                 }
                 None => {
                     Self::truncate(self.truncate, self.max_size, &mut e);
-                    self.order.push(key.clone());
+                    self.order.push(key);
                     self.held.insert(key, e);
                 }
             }

@@ -88,14 +88,13 @@ impl Entry {
         self.acks.extend(other.acks.drain(..));
     }
 
-    /// The stream identity used by stateful stages (Promtail keys them by label set).
-    pub(crate) fn stream_key(&self) -> String {
-        let mut s = String::new();
-        fjord_model::labels::write_label_string(
-            &mut s,
-            self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        );
-        s
+    /// The stream identity used by stateful stages: a 64-bit hash of the label set, as
+    /// Promtail keys them by label fingerprint.
+    pub(crate) fn stream_key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.labels.hash(&mut h);
+        h.finish()
     }
 }
 

@@ -33,7 +33,7 @@ pub(crate) struct MultilineStage {
     first: Regex,
     max_wait: Duration,
     max_lines: u64,
-    blocks: HashMap<String, Block>,
+    blocks: HashMap<u64, Block>,
 }
 
 impl MultilineStage {
@@ -75,7 +75,7 @@ impl Stage for MultilineStage {
             }
             None => {
                 self.blocks.insert(
-                    key.clone(),
+                    key,
                     Block {
                         entry: e,
                         lines: 1,
@@ -95,11 +95,11 @@ impl Stage for MultilineStage {
     }
 
     fn tick(&mut self, now: Instant, out: &mut Out) {
-        let expired: Vec<String> = self
+        let expired: Vec<u64> = self
             .blocks
             .iter()
             .filter(|(_, b)| now.duration_since(b.last) >= self.max_wait)
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| *k)
             .collect();
         let mut flushed: Vec<Entry> = expired
             .iter()

@@ -123,7 +123,7 @@ pub(crate) struct TimestampStage {
     source: String,
     parsers: Vec<TimeParser>,
     fudge: bool,
-    last: HashMap<String, i64>,
+    last: HashMap<u64, i64>,
 }
 
 impl TimestampStage {
