@@ -658,6 +658,13 @@ pub async fn flush(State(state): State<Arc<ApiState>>) -> Response {
             ),
         );
     }
+    // Everything is in the store now: a checkpoint truncates the WAL to what is still open.
+    if let Err(e) = ing.checkpoint().await {
+        return text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("flushed, but the WAL checkpoint failed: {e}"),
+        );
+    }
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -201,9 +201,43 @@ impl BlockBuilder {
         out
     }
 
-    /// Encodes the entries into a block.
+    /// Encodes the entries into a block. Entries that arrived in order and hold no exact
+    /// duplicates (the usual case) are encoded straight from the builder's buffers.
     pub fn encode(&self, opts: &EncodeOptions) -> EncodedBlock {
-        self.to_decoded().encode(opts)
+        if !self.sorted || self.has_duplicates() {
+            return self.to_decoded().encode(opts);
+        }
+        Columns {
+            meta: BlockMeta {
+                count: self.ts.len() as u32,
+                min_ts: self.ts.first().copied().unwrap_or(0),
+                max_ts: self.ts.last().copied().unwrap_or(0),
+                raw_bytes: self.data.len() as u64,
+                metadata_bytes: self.metadata_bytes,
+            },
+            ts: &self.ts,
+            first_offset: 0,
+            ends: &self.ends,
+            text: &self.data,
+            metadata: &self.metadata,
+        }
+        .encode(opts)
+    }
+
+    /// Whether two entries (in timestamp order) are exact duplicates.
+    fn has_duplicates(&self) -> bool {
+        let mut run_start = 0;
+        for i in 1..self.ts.len() {
+            if self.ts[i] != self.ts[i - 1] {
+                run_start = i;
+                continue;
+            }
+            let (line, md) = (self.line(i), self.metadata_of(i));
+            if (run_start..i).any(|j| self.line(j) == line && self.metadata_of(j) == md) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Drops all entries, keeping allocations for reuse.
@@ -287,7 +321,44 @@ impl DecodedBlock {
 
     /// Encodes these (already sorted, de-duplicated) entries.
     pub fn encode(&self, opts: &EncodeOptions) -> EncodedBlock {
-        let meta = self.meta();
+        let first = self.offsets.first().copied().unwrap_or(0);
+        Columns {
+            meta: self.meta(),
+            ts: &self.ts,
+            first_offset: first,
+            ends: self.offsets.get(1..).unwrap_or(&[]),
+            text: self.text(),
+            metadata: &self.metadata,
+        }
+        .encode(opts)
+    }
+}
+
+/// The columns of sorted, de-duplicated entries, borrowed from wherever they are held.
+struct Columns<'a> {
+    meta: BlockMeta,
+    ts: &'a [i64],
+    /// Offset in the owner's buffer where `text` starts; `ends` are relative to the same buffer.
+    first_offset: u32,
+    /// `ends[i]` is where line `i` ends.
+    ends: &'a [u32],
+    text: &'a [u8],
+    metadata: &'a [(u32, Vec<Label>)],
+}
+
+impl Columns<'_> {
+    fn line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 {
+            self.first_offset
+        } else {
+            self.ends[i - 1]
+        };
+        &self.text
+            [(start - self.first_offset) as usize..(self.ends[i] - self.first_offset) as usize]
+    }
+
+    fn encode(&self, opts: &EncodeOptions) -> EncodedBlock {
+        let meta = self.meta;
 
         let mut index_raw = Vec::with_capacity(self.ts.len() * 4);
         let mut prev = 0i64;
@@ -299,16 +370,18 @@ impl DecodedBlock {
             }
             prev = t;
         }
-        for w in self.offsets.windows(2) {
-            put_uvarint(&mut index_raw, u64::from(w[1] - w[0]));
+        let mut prev_end = self.first_offset;
+        for &end in self.ends {
+            put_uvarint(&mut index_raw, u64::from(end - prev_end));
+            prev_end = end;
         }
-        let text = self.text();
+        let text = self.text;
 
-        let meta_raw = encode_metadata(&self.metadata);
+        let meta_raw = encode_metadata(self.metadata);
 
         let filter = (opts.filter_bits_per_byte > 0.0 && meta.raw_bytes > 0).then(|| {
             TrigramFilter::build(
-                (0..self.len()).map(|i| self.line(i)),
+                (0..self.ts.len()).map(|i| self.line(i)),
                 meta.raw_bytes as usize,
                 opts.filter_bits_per_byte,
             )

@@ -53,6 +53,23 @@ fn model(es: &[RawEntry]) -> Vec<RawEntry> {
 }
 
 proptest! {
+    /// Entries pushed in time order are encoded straight from the builder; the bytes must be
+    /// exactly those of the general path (sort, de-duplicate, encode).
+    #[test]
+    fn in_order_fast_path_encodes_identically(mut es in entries(), codec in codec(), repeat in any::<bool>()) {
+        for e in &mut es {
+            e.0 = e.0.rem_euclid(50);
+        }
+        es.sort_by_key(|e| e.0);
+        if repeat && !es.is_empty() {
+            let i = es.len() / 2;
+            es.insert(i, es[i].clone());
+        }
+        let b = build(&es);
+        let opts = EncodeOptions { codec, filter_bits_per_byte: 0.5 };
+        prop_assert_eq!(b.encode(&opts).data, b.to_decoded().encode(&opts).data);
+    }
+
     #[test]
     fn blocks_round_trip(es in entries(), codec in codec(), bits in prop_oneof![Just(0.0), Just(0.5)]) {
         let b = build(&es);

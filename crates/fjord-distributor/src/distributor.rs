@@ -110,6 +110,7 @@ impl Distributor {
             // Loki's increment_duplicate_timestamp compares with the original timestamp of
             // the previous entry as well as its (possibly incremented) stored one.
             let mut prev_original_ts = i64::MIN;
+            let levels = discover_levels.then(|| levels::LevelDetector::new(&labels));
             for mut e in stream.entries {
                 if let Err(inv) = validation::validate_entry(&mut e, &stream.labels, bounds, limits)
                 {
@@ -123,8 +124,8 @@ impl Distributor {
                     errors.push(inv.message);
                     continue;
                 }
-                if discover_levels {
-                    levels::add_detected_level(&labels, &mut e);
+                if let Some(levels) = &levels {
+                    levels.add(&mut e);
                 }
                 if limits.increment_duplicate_timestamp {
                     if let Some(prev) = entries.last() {

@@ -6,6 +6,9 @@
 //! level word standing alone in the text; otherwise it is `unknown`. This follows Loki's field
 //! detector.
 
+use std::borrow::Cow;
+
+use fjord_model::jsonscan::{self, JsonError, ValueType};
 use fjord_model::logfmt::{Decoder, Scan};
 use fjord_model::{Entry, Label, Labels};
 
@@ -58,29 +61,43 @@ pub fn normalize(level: &str) -> Option<&'static str> {
     })
 }
 
-/// Adds (or normalises) `detected_level` on an entry of a stream with `labels`.
-pub fn add_detected_level(labels: &Labels, e: &mut Entry) {
-    if let Some(existing) = e.metadata.iter_mut().find(|l| l.name == LEVEL_LABEL) {
-        if let Some(n) = normalize(&existing.value) {
-            existing.value = n.to_string();
-        }
-        return;
-    }
-    let from = |get: &dyn Fn(&str) -> Option<String>| LEVEL_FIELDS.iter().find_map(|f| get(f));
-    let level = if let Some(v) = from(&|f| labels.get(f).map(str::to_string)) {
-        normalize(&v).map(str::to_string).unwrap_or(v)
-    } else if let Some(v) = from(&|f| {
-        e.metadata
+/// Adds (or normalises) `detected_level` on the entries of one stream. The stream's labels are
+/// looked at once, when the detector is made.
+pub struct LevelDetector {
+    /// The level a level-like stream label gives every entry, if any.
+    from_stream: Option<String>,
+}
+
+impl LevelDetector {
+    pub fn new(labels: &Labels) -> Self {
+        let from_stream = LEVEL_FIELDS
             .iter()
-            .find(|l| l.name == f)
-            .map(|l| l.value.clone())
-    }) {
-        normalize(&v).map(str::to_string).unwrap_or(v)
-    } else {
-        from_line(&e.line).to_string()
-    };
-    if !level.is_empty() {
-        e.metadata.push(Label::new(LEVEL_LABEL, level));
+            .find_map(|f| labels.get(f))
+            .map(|v| normalize(v).map_or_else(|| v.to_string(), str::to_string));
+        LevelDetector { from_stream }
+    }
+
+    /// Adds `detected_level` to one entry, unless it has one (which is normalised instead).
+    pub fn add(&self, e: &mut Entry) {
+        if let Some(existing) = e.metadata.iter_mut().find(|l| l.name == LEVEL_LABEL) {
+            if let Some(n) = normalize(&existing.value) {
+                existing.value = n.to_string();
+            }
+            return;
+        }
+        let level = if let Some(v) = &self.from_stream {
+            v.clone()
+        } else if let Some(v) = LEVEL_FIELDS
+            .iter()
+            .find_map(|f| e.metadata.iter().find(|l| l.name == *f))
+        {
+            normalize(&v.value).map_or_else(|| v.value.clone(), str::to_string)
+        } else {
+            from_line(&e.line).to_string()
+        };
+        if !level.is_empty() {
+            e.metadata.push(Label::new(LEVEL_LABEL, level));
+        }
     }
 }
 
@@ -94,7 +111,7 @@ fn from_line(line: &[u8]) -> &'static str {
     };
     field
         .as_deref()
-        .and_then(normalize)
+        .and_then(|v| normalize(&String::from_utf8_lossy(v)))
         .unwrap_or_else(|| from_words(line))
 }
 
@@ -103,33 +120,45 @@ fn looks_like_json(line: &[u8]) -> bool {
     t.first() == Some(&b'{') && t.last() == Some(&b'}')
 }
 
-/// The first level-like string field within the first two levels of a JSON object.
-fn json_level(line: &[u8]) -> Option<String> {
-    fn walk(v: &serde_json::Value, depth: usize) -> Option<String> {
-        let obj = v.as_object()?;
-        for (k, v) in obj {
-            match v {
-                serde_json::Value::String(s) if LEVEL_FIELDS.contains(&k.as_str()) => {
-                    return Some(s.clone());
-                }
-                serde_json::Value::Object(_) if depth + 1 < 2 => {
-                    if let Some(s) = walk(v, depth + 1) {
-                        return Some(s);
-                    }
-                }
-                _ => {}
-            }
+/// The first level-like string field within the first two levels of a JSON object, raw as it
+/// appears in the line (Loki's `jsonparser.ObjectEach` walk).
+fn json_level(line: &[u8]) -> Option<Cow<'_, [u8]>> {
+    struct Found;
+    impl From<JsonError> for Found {
+        fn from(_: JsonError) -> Self {
+            Found
         }
-        None
     }
-    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
-    walk(&v, 0)
+    /// Where the value lies in `data`, as a byte range (the walk's callback only lends it).
+    fn walk(data: &[u8], depth: usize) -> Option<std::ops::Range<usize>> {
+        let base = data.as_ptr() as usize;
+        let mut found = None;
+        let _ = jsonscan::object_each::<Found>(data, |key, value, t| {
+            let start = value.as_ptr() as usize - base;
+            match t {
+                ValueType::String if LEVEL_FIELDS.iter().any(|f| f.as_bytes() == key) => {
+                    found = Some(start..start + value.len());
+                    Err(Found)
+                }
+                ValueType::Object if depth + 1 < 2 => match walk(value, depth + 1) {
+                    Some(r) => {
+                        found = Some(start + r.start..start + r.end);
+                        Err(Found)
+                    }
+                    None => Ok(()),
+                },
+                _ => Ok(()),
+            }
+        });
+        found
+    }
+    walk(line, 0).map(|r| Cow::Borrowed(&line[r]))
 }
 
 /// The value of the highest-priority level field of a logfmt line (keys compared ignoring case).
-fn logfmt_level(line: &[u8]) -> Option<String> {
+fn logfmt_level(line: &[u8]) -> Option<Cow<'_, [u8]>> {
     let mut d = Decoder::new(line);
-    let mut best: Option<(usize, Vec<u8>)> = None;
+    let mut best: Option<(usize, Cow<'_, [u8]>)> = None;
     loop {
         match d.next_pair() {
             Scan::End => break,
@@ -141,7 +170,7 @@ fn logfmt_level(line: &[u8]) -> Option<String> {
                         .position(|f| f.as_bytes().eq_ignore_ascii_case(k))
                     && best.as_ref().is_none_or(|(b, _)| i < *b)
                 {
-                    best = Some((i, p.value.map(|v| v.into_owned()).unwrap_or_default()));
+                    best = Some((i, p.value.unwrap_or(Cow::Borrowed(&[]))));
                     if i == 0 {
                         break;
                     }
@@ -152,7 +181,7 @@ fn logfmt_level(line: &[u8]) -> Option<String> {
             break;
         }
     }
-    best.map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+    best.map(|(_, v)| v)
 }
 
 fn is_left_boundary(b: &[u8], pos: Option<usize>) -> bool {
@@ -167,34 +196,25 @@ fn is_right_boundary(b: &[u8], pos: usize) -> bool {
         .is_none_or(|c| b" \t\n[]{}():,!\"'=|".contains(c))
 }
 
-/// The earliest level word that stands alone in the line.
+/// The earliest level word that stands alone in the line (ASCII case ignored): one pass over
+/// the word starts, without lowercasing a copy of the line.
 fn from_words(line: &[u8]) -> &'static str {
-    let lower = line.to_ascii_lowercase();
-    let mut best = (lower.len(), "unknown");
-    for (word, level) in LEVEL_WORDS {
-        let w = word.as_bytes();
-        let mut offset = 0;
-        while let Some(p) = memchr_find(&lower[offset..], w) {
-            let abs = offset + p;
-            if is_left_boundary(&lower, abs.checked_sub(1))
-                && is_right_boundary(&lower, abs + w.len())
-            {
-                if abs < best.0 {
-                    best = (abs, level);
-                }
-                break;
-            }
-            offset = abs + 1;
+    for start in 0..line.len() {
+        if !is_left_boundary(line, start.checked_sub(1)) {
+            continue;
         }
-        if best.0 == 0 {
-            break;
+        let rest = &line[start..];
+        for (word, level) in LEVEL_WORDS {
+            let w = word.as_bytes();
+            if rest.len() >= w.len()
+                && rest[..w.len()].eq_ignore_ascii_case(w)
+                && is_right_boundary(line, start + w.len())
+            {
+                return level;
+            }
         }
     }
-    best.1
-}
-
-fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
+    "unknown"
 }
 
 #[cfg(test)]
@@ -205,7 +225,7 @@ mod tests {
         let labels = Labels::from_pairs(labels.iter().copied());
         let mut e = Entry::new(0, line.to_string());
         e.metadata = md.iter().map(|(k, v)| Label::new(*k, *v)).collect();
-        add_detected_level(&labels, &mut e);
+        LevelDetector::new(&labels).add(&mut e);
         e.metadata
             .iter()
             .find(|l| l.name == LEVEL_LABEL)

@@ -219,6 +219,11 @@ impl LabelsBuilder {
         !self.del.is_empty() || self.add.iter().any(|a| !a.is_empty())
     }
 
+    /// Whether the labels are exactly the stream's: nothing added, deleted or in error.
+    pub fn is_unchanged(&self) -> bool {
+        !self.has_changes() && self.err.is_empty() && self.err_details.is_empty()
+    }
+
     /// Every visible label, unsorted, appended to `out` (cleared first): base minus deleted and
     /// shadowed names, then metadata, then parsed, then the error labels.
     pub fn unsorted(&self, out: &mut Vec<Label>) {

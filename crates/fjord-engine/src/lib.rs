@@ -4,11 +4,12 @@
 //! the matching streams, and evaluates the query over them: log pipelines for log queries,
 //! range and vector aggregations and binary operations for metric queries.
 //!
-//! Modules, from the bottom up: [`jsonscan`], [`pattern`], [`ip`] and [`line_filter`] are the
+//! Modules, from the bottom up: [`pattern`], [`ip`] and [`line_filter`] are the
 //! matching primitives; [`labels_builder`] holds an entry's labels through a pipeline;
 //! [`stages`] and [`template_stage`] are the pipeline stages; [`compile`] turns the AST into
 //! stages; [`scan`] prepares a stream's blocks; [`logquery`] and [`metric`] evaluate the two
-//! kinds of query (with [`range_fns`] for the `*_over_time` functions); [`query`] is the entry
+//! kinds of query (with [`range_fns`] for the `*_over_time` functions and [`step_totals`] for
+//! the additive ones); [`query`] is the entry
 //! point.
 //!
 //! **Invariants:** the engine does no network or disk I/O of its own (only through the
@@ -17,7 +18,6 @@
 
 pub mod compile;
 pub mod ip;
-pub mod jsonscan;
 pub mod label_regex;
 pub mod labels_builder;
 pub mod line_filter;
@@ -29,6 +29,7 @@ pub mod range_fns;
 pub mod scan;
 pub mod source;
 pub mod stages;
+pub mod step_totals;
 pub mod template_stage;
 pub mod value;
 pub mod volume;

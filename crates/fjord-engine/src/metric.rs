@@ -13,17 +13,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use fjord_logql::ast::{self, BinOpKind, Cardinality, SampleExpr, VectorOp};
-use fjord_model::{Labels, MatchOp};
+use fjord_model::{Label, Labels, MatchOp};
 use rayon::prelude::*;
 
 use crate::compile;
-use crate::labels_builder::{ERROR_LABEL, LabelsBuilder};
+use crate::labels_builder::{Category, ERROR_LABEL, LabelsBuilder};
 use crate::logquery::stable_hash;
 use crate::range_fns::{self, RangeOp};
-use crate::scan::{self, StreamData, entry_range};
+use crate::scan::{self, StreamData, Unit, entry_range};
 use crate::stages::{
     ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, start_entry,
 };
+use crate::step_totals::{self, KeyMemo, SeriesTotals, Windows};
 use crate::{DataSource, EngineError, QueryStats};
 
 /// One instant vector per evaluation time.
@@ -251,6 +252,93 @@ fn range_plan(
 /// Samples of every series, time-ordered.
 type SeriesSamples = HashMap<Labels, Vec<(i64, u64, f64)>>;
 
+/// Runs the entries of one unit in `(lo, hi]` through the pipeline and the extraction, calling
+/// `emit(labels, ts, value)` for every entry that yields a sample.
+#[allow(clippy::too_many_arguments)]
+fn pipeline_unit(
+    plan: &RangePlan,
+    unit: &Unit,
+    lo: i64,
+    hi: i64,
+    lbs: &mut LabelsBuilder,
+    hints: &mut Hints,
+    stats: &mut QueryStats,
+    mut emit: impl FnMut(&LabelsBuilder, i64, f64),
+) -> Result<(), EngineError> {
+    let meta = unit.meta();
+    let block = unit.decode()?;
+    stats.decompressed_bytes += meta.raw_bytes;
+    // (lo, hi] as a half-open index range.
+    let range = entry_range(&block.ts, lo.saturating_add(1), hi.saturating_add(1));
+    for i in range {
+        let ts = block.ts[i];
+        let line = block.line(i);
+        stats.lines_processed += 1;
+        stats.bytes_processed += line.len() as u64;
+        start_entry(lbs, hints, block.metadata(i));
+        let mut cur: Cow<'_, [u8]> = Cow::Borrowed(line);
+        let mut keep = true;
+        for st in &plan.stages {
+            match st.process(ts, cur, lbs, hints) {
+                Some(l) => cur = l,
+                None => {
+                    keep = false;
+                    cur = Cow::Borrowed(&[]);
+                    break;
+                }
+            }
+        }
+        if !keep {
+            continue;
+        }
+        let value = match &plan.extract {
+            Extract::Count => 1.0,
+            Extract::Bytes => cur.len() as f64,
+            Extract::Unwrap {
+                label,
+                conversion,
+                post,
+            } => {
+                let raw = match lbs.get(label) {
+                    Some(v) if !v.is_empty() => v.to_string(),
+                    _ => continue,
+                };
+                let v = match convert(*conversion, &raw) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        lbs.set_err(ERR_SAMPLE_EXTRACTION);
+                        lbs.set_err_details(&e);
+                        0.0
+                    }
+                };
+                if let Some(p) = post
+                    && !p.process(lbs)
+                {
+                    continue;
+                }
+                v
+            }
+        };
+        stats.post_filter_lines += 1;
+        emit(lbs, ts, value);
+    }
+    Ok(())
+}
+
+/// Whether a unit may hold entries in `(lo, hi]` that pass the plan's literal filters; counts
+/// the units skipped by their trigram filter.
+fn unit_in_play(plan: &RangePlan, unit: &Unit, lo: i64, hi: i64, stats: &mut QueryStats) -> bool {
+    let meta = unit.meta();
+    if meta.max_ts <= lo || meta.min_ts > hi {
+        return false;
+    }
+    if !unit.may_match(&plan.skip_clauses) {
+        stats.blocks_skipped += 1;
+        return false;
+    }
+    true
+}
+
 /// Turns one stream's entries in `(lo, hi]` into samples.
 fn extract_stream(
     plan: &RangePlan,
@@ -264,71 +352,101 @@ fn extract_stream(
     let mut hints = plan.hints.clone();
     let hash = stable_hash(&stream.labels);
     for unit in &stream.units {
-        let meta = unit.meta();
-        if meta.max_ts <= lo || meta.min_ts > hi {
+        if !unit_in_play(plan, unit, lo, hi, stats) {
             continue;
         }
-        if !unit.may_match(&plan.skip_clauses) {
-            stats.blocks_skipped += 1;
+        pipeline_unit(
+            plan,
+            unit,
+            lo,
+            hi,
+            &mut lbs,
+            &mut hints,
+            stats,
+            |lbs, ts, value| {
+                out.entry(grouped_labels(lbs, &plan.spec))
+                    .or_default()
+                    .push((ts, hash, value));
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Adds one stream's entries to per-step totals (for the additive range operations).
+fn total_stream(
+    plan: &RangePlan,
+    stream: &StreamData,
+    windows: &Windows,
+    out: &mut SeriesTotals,
+    stats: &mut QueryStats,
+) -> Result<(), EngineError> {
+    let lo = windows.start - windows.offset - windows.range;
+    let hi = windows.start + (windows.count as i64 - 1) * windows.step - windows.offset;
+    let mut lbs = LabelsBuilder::new(stream.labels.clone());
+    let mut hints = plan.hints.clone();
+    let stream_key = grouped_labels(&lbs, &plan.spec);
+    let mut memo = KeyMemo::default();
+    for unit in &stream.units {
+        if !unit_in_play(plan, unit, lo, hi, stats) {
             continue;
         }
-        let block = unit.decode()?;
-        stats.decompressed_bytes += meta.raw_bytes;
-        // (lo, hi] as a half-open index range.
-        let range = entry_range(&block.ts, lo.saturating_add(1), hi.saturating_add(1));
-        for i in range {
-            let ts = block.ts[i];
-            let line = block.line(i);
-            stats.lines_processed += 1;
-            stats.bytes_processed += line.len() as u64;
-            start_entry(&mut lbs, &mut hints, block.metadata(i));
-            let mut cur: Cow<'_, [u8]> = Cow::Borrowed(line);
-            let mut keep = true;
-            for st in &plan.stages {
-                match st.process(ts, cur, &mut lbs, &mut hints) {
-                    Some(l) => cur = l,
-                    None => {
-                        keep = false;
-                        cur = Cow::Borrowed(&[]);
-                        break;
+        if !plan.stages.is_empty() {
+            pipeline_unit(
+                plan,
+                unit,
+                lo,
+                hi,
+                &mut lbs,
+                &mut hints,
+                stats,
+                |lbs, ts, value| {
+                    if lbs.is_unchanged() {
+                        out.add_entry(windows, &stream_key, ts, value as u64);
+                    } else {
+                        out.add_entry(windows, &grouped_labels(lbs, &plan.spec), ts, value as u64);
                     }
-                }
-            }
-            if !keep {
+                },
+            )?;
+            continue;
+        }
+        // No pipeline: line lengths, timestamps and metadata are all that matter.
+        let meta = unit.meta();
+        let metadata = if meta.metadata_bytes > 0 && plan.spec != GroupSpec::NoLabels {
+            unit.decode_metadata()?
+        } else {
+            Vec::new()
+        };
+        for (_, md) in &metadata {
+            memo.ensure(md, || {
+                lbs.reset();
+                lbs.add(Category::StructuredMetadata, md);
+                grouped_labels(&lbs, &plan.spec)
+            });
+        }
+        let key_of = |md: &[Label]| memo.get(md).unwrap_or(&stream_key);
+        let one_key = metadata.iter().all(|(_, md)| *key_of(md) == stream_key);
+        stats.lines_processed += u64::from(meta.count);
+        stats.bytes_processed += meta.raw_bytes;
+        if one_key {
+            let covering = windows.covering(meta.min_ts, meta.max_ts);
+            let touching = windows.touching(meta.min_ts, meta.max_ts);
+            if covering == touching {
+                out.add_span(&stream_key, covering, u64::from(meta.count), meta.raw_bytes);
                 continue;
             }
-            let value = match &plan.extract {
-                Extract::Count => 1.0,
-                Extract::Bytes => cur.len() as f64,
-                Extract::Unwrap {
-                    label,
-                    conversion,
-                    post,
-                } => {
-                    let raw = match lbs.get(label) {
-                        Some(v) if !v.is_empty() => v.to_string(),
-                        _ => continue,
-                    };
-                    let v = match convert(*conversion, &raw) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            lbs.set_err(ERR_SAMPLE_EXTRACTION);
-                            lbs.set_err_details(&e);
-                            0.0
-                        }
-                    };
-                    if let Some(p) = post
-                        && !p.process(&mut lbs)
-                    {
-                        continue;
-                    }
-                    v
+        }
+        let index = unit.decode_index()?;
+        let mut next_md = metadata.iter().peekable();
+        for (i, (&ts, &len)) in index.ts.iter().zip(&index.lens).enumerate() {
+            let key = match next_md.peek() {
+                Some((at, md)) if *at as usize == i => {
+                    next_md.next();
+                    key_of(md)
                 }
+                _ => &stream_key,
             };
-            stats.post_filter_lines += 1;
-            out.entry(grouped_labels(&lbs, &plan.spec))
-                .or_default()
-                .push((ts, hash, value));
+            out.add_entry(windows, key, ts, u64::from(len));
         }
     }
     Ok(())
@@ -420,6 +538,16 @@ async fn eval_range(
         .collect::<Result<_, _>>()?;
     let op = range_op(r);
     let times = timing.times();
+    if step_totals::is_additive(op) {
+        let windows = Windows {
+            start: timing.start,
+            step: timing.step,
+            count: times.len(),
+            offset,
+            range,
+        };
+        return eval_additive(op, plan, streams, windows, times, stats).await;
+    }
     let task_plan = plan.clone();
     let (series, task_stats) = tokio::task::spawn_blocking(
         move || -> Result<(SeriesSamples, QueryStats), EngineError> {
@@ -494,6 +622,62 @@ async fn eval_range(
             if !seen {
                 v.push((labels.clone(), 1.0));
             }
+        }
+    }
+    Ok(out)
+}
+
+/// Evaluates an additive range aggregation through per-step totals.
+async fn eval_additive(
+    op: RangeOp,
+    plan: Arc<RangePlan>,
+    streams: Vec<StreamData>,
+    windows: Windows,
+    times: Vec<i64>,
+    stats: &mut QueryStats,
+) -> Result<Steps, EngineError> {
+    let (totals, task_stats) =
+        tokio::task::spawn_blocking(move || -> Result<(SeriesTotals, QueryStats), EngineError> {
+            let parts: Vec<Result<(SeriesTotals, QueryStats), EngineError>> = streams
+                .par_iter()
+                .map(|s| {
+                    let mut out = SeriesTotals::new(windows.count);
+                    let mut st = QueryStats::default();
+                    total_stream(&plan, s, &windows, &mut out, &mut st)?;
+                    Ok((out, st))
+                })
+                .collect();
+            let mut all = SeriesTotals::new(windows.count);
+            let mut stats = QueryStats::default();
+            for p in parts {
+                let (part, st) = p?;
+                add_stats(&mut stats, &st);
+                all.merge(part);
+            }
+            Ok((all, stats))
+        })
+        .await
+        .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
+    add_stats(stats, &task_stats);
+
+    let mut series: Vec<(Labels, step_totals::Totals)> = totals.series.into_iter().collect();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Steps {
+        vectors: vec![Vec::new(); times.len()],
+        times,
+    };
+    for (labels, t) in &series {
+        for (i, (&lines, &bytes)) in t.lines.iter().zip(&t.bytes).enumerate() {
+            if lines == 0 {
+                continue;
+            }
+            if is_error_series(labels) {
+                return Err(pipeline_error(labels));
+            }
+            out.vectors[i].push((
+                labels.clone(),
+                step_totals::value(op, lines, bytes, windows.range),
+            ));
         }
     }
     Ok(out)

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use fjord_chunk::{BlockBuilder, BlockMeta, DecodedBlock, EncodedBlock};
-use fjord_model::Labels;
+use fjord_chunk::{BlockBuilder, BlockMeta, DecodedBlock, EncodedBlock, EntryIndex};
+use fjord_model::{Label, Labels};
 
 use crate::{EngineError, SelectedStream};
 
@@ -33,6 +33,29 @@ impl Unit {
                 .map(Arc::new)
                 .map_err(|e| EngineError::Storage(e.to_string())),
             Unit::Merged(d) => Ok(d.clone()),
+        }
+    }
+
+    /// Timestamps and line lengths, without the text.
+    pub fn decode_index(&self) -> Result<EntryIndex, EngineError> {
+        match self {
+            Unit::Encoded(b) => b
+                .decode_index()
+                .map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Merged(d) => Ok(EntryIndex {
+                ts: d.ts.clone(),
+                lens: d.offsets.windows(2).map(|w| w[1] - w[0]).collect(),
+            }),
+        }
+    }
+
+    /// The sparse structured metadata, without the text.
+    pub fn decode_metadata(&self) -> Result<Vec<(u32, Vec<Label>)>, EngineError> {
+        match self {
+            Unit::Encoded(b) => b
+                .decode_metadata()
+                .map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Merged(d) => Ok(d.metadata.clone()),
         }
     }
 

@@ -15,7 +15,6 @@ use fjord_model::{Label, LabelMatcher};
 use regex::bytes::Regex;
 
 use crate::ip::IpPattern;
-use crate::jsonscan::{self, JsonError, ValueType};
 use crate::label_regex::LabelRegex;
 use crate::labels_builder::{
     Category, ERROR_DETAILS_LABEL, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder,
@@ -23,6 +22,7 @@ use crate::labels_builder::{
 use crate::line_filter::LineFilter;
 use crate::pattern::Pattern;
 use crate::template_stage::{LabelsFormatter, LineFormatter};
+use fjord_model::jsonscan::{self, JsonError, ValueType};
 
 pub const ERR_JSON: &str = "JSONParserErr";
 pub const ERR_LOGFMT: &str = "LogfmtParserErr";

@@ -7,6 +7,7 @@
 pub mod duration;
 pub mod goregex;
 pub mod gostr;
+pub mod jsonscan;
 pub mod labels;
 pub mod limits;
 pub mod logfmt;

@@ -77,7 +77,10 @@ fn every_validation_error_has_lokis_status_and_message() {
     let (st, body) = push_proto(&s, "{}", ok(now));
     assert_eq!(
         (st, body.as_str()),
-        (400, "error at least one label pair is required per stream\n")
+        (
+            400,
+            "error at least one label pair is required per stream\n"
+        )
     );
     let (st, body) = push_proto(&s, r#"{a="1", a="2"}"#, ok(now));
     assert_eq!(
@@ -254,7 +257,11 @@ fn auth_enabled_requires_a_tenant_and_isolates_tenants() {
     assert_eq!(st, 401);
 
     let (st, msg) = s
-        .post("/loki/api/v1/push", &[PROTO, ("X-Scope-OrgID", "t1")], &body)
+        .post(
+            "/loki/api/v1/push",
+            &[PROTO, ("X-Scope-OrgID", "t1")],
+            &body,
+        )
         .unwrap();
     assert_eq!(st, 204, "{msg}");
 

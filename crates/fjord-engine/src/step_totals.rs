@@ -1,0 +1,271 @@
+//! Additive range aggregations — `count_over_time`, `rate`, `bytes_over_time`, `bytes_rate` —
+//! accumulated straight into per-step totals instead of per-entry samples.
+//!
+//! Each of these is a function of two sums over the window: the number of entries and the sum
+//! of their line lengths. Both sums are exact integers, so adding them in any order, a block at
+//! a time, gives the same answer to the last bit as Loki's sample-by-sample evaluation. That
+//! allows three shortcuts, cheapest first:
+//!
+//! 1. A block that lies wholly inside every window it touches adds its header's entry count and
+//!    byte total to those windows: no decompression at all.
+//! 2. Without pipeline stages, the text is never needed: the entry index (timestamps and line
+//!    lengths) and, when it can change the series key, the structured metadata section suffice.
+//! 3. Entries that do go through a pipeline add to the totals of the windows containing them,
+//!    with no per-entry sample stored and no sort.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use fjord_model::{Label, Labels};
+
+use crate::range_fns::RangeOp;
+
+/// The evaluation steps of one range aggregation: times `start + i·step` for `i < count`, each
+/// with the window `(t − offset − range, t − offset]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Windows {
+    pub start: i64,
+    pub step: i64,
+    pub count: usize,
+    pub offset: i64,
+    pub range: i64,
+}
+
+/// `⌈a / b⌉` for `b > 0`, computed without overflow.
+fn ceil_div(a: i128, b: i128) -> i128 {
+    -((-a).div_euclid(b))
+}
+
+impl Windows {
+    fn clamp(&self, i: i128) -> usize {
+        i.clamp(0, self.count as i128) as usize
+    }
+
+    /// Steps `i` with `lo ≤ t_i < hi`.
+    fn steps_in(&self, lo: i128, hi: i128) -> Range<usize> {
+        let step = i128::from(self.step.max(1));
+        let start = i128::from(self.start);
+        let a = self.clamp(ceil_div(lo - start, step));
+        let b = self.clamp(ceil_div(hi - start, step));
+        a..b.max(a)
+    }
+
+    /// Steps whose window contains `ts`: `t − offset − range < ts ≤ t − offset`.
+    pub fn containing(&self, ts: i64) -> Range<usize> {
+        let base = i128::from(ts) + i128::from(self.offset);
+        self.steps_in(base, base + i128::from(self.range))
+    }
+
+    /// Steps whose window contains every time in `[min, max]`.
+    pub fn covering(&self, min: i64, max: i64) -> Range<usize> {
+        let off = i128::from(self.offset);
+        self.steps_in(
+            i128::from(max) + off,
+            i128::from(min) + off + i128::from(self.range),
+        )
+    }
+
+    /// Steps whose window contains some time in `[min, max]`.
+    pub fn touching(&self, min: i64, max: i64) -> Range<usize> {
+        let off = i128::from(self.offset);
+        self.steps_in(
+            i128::from(min) + off,
+            i128::from(max) + off + i128::from(self.range),
+        )
+    }
+}
+
+/// Entry count and byte total of one series at every step.
+#[derive(Debug, Clone)]
+pub struct Totals {
+    pub lines: Vec<u64>,
+    pub bytes: Vec<u64>,
+}
+
+/// Totals per series key.
+#[derive(Debug, Default)]
+pub struct SeriesTotals {
+    pub series: HashMap<Labels, Totals>,
+    steps: usize,
+}
+
+impl SeriesTotals {
+    pub fn new(steps: usize) -> Self {
+        SeriesTotals {
+            series: HashMap::new(),
+            steps,
+        }
+    }
+
+    fn totals(&mut self, key: &Labels) -> &mut Totals {
+        if !self.series.contains_key(key) {
+            self.series.insert(
+                key.clone(),
+                Totals {
+                    lines: vec![0; self.steps],
+                    bytes: vec![0; self.steps],
+                },
+            );
+        }
+        self.series.get_mut(key).expect("inserted above")
+    }
+
+    /// Adds one entry of `bytes` bytes at `ts`.
+    pub fn add_entry(&mut self, w: &Windows, key: &Labels, ts: i64, bytes: u64) {
+        let steps = w.containing(ts);
+        if steps.is_empty() {
+            return;
+        }
+        let t = self.totals(key);
+        for i in steps {
+            t.lines[i] += 1;
+            t.bytes[i] += bytes;
+        }
+    }
+
+    /// Adds `lines` entries totalling `bytes` bytes to each of `steps`.
+    pub fn add_span(&mut self, key: &Labels, steps: Range<usize>, lines: u64, bytes: u64) {
+        if steps.is_empty() {
+            return;
+        }
+        let t = self.totals(key);
+        for i in steps {
+            t.lines[i] += lines;
+            t.bytes[i] += bytes;
+        }
+    }
+
+    /// Folds another partial result into this one.
+    pub fn merge(&mut self, other: SeriesTotals) {
+        for (k, o) in other.series {
+            match self.series.get_mut(&k) {
+                None => {
+                    self.series.insert(k, o);
+                }
+                Some(t) => {
+                    for (a, b) in t.lines.iter_mut().zip(o.lines) {
+                        *a += b;
+                    }
+                    for (a, b) in t.bytes.iter_mut().zip(o.bytes) {
+                        *a += b;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether `op` is one of the additive operations this module evaluates.
+pub fn is_additive(op: RangeOp) -> bool {
+    matches!(
+        op,
+        RangeOp::Count | RangeOp::Rate { unwrapped: false } | RangeOp::Bytes | RangeOp::BytesRate
+    )
+}
+
+/// The value of an additive `op` for a window holding `lines` entries of `bytes` bytes, with
+/// the arithmetic of [`crate::range_fns::eval`].
+pub fn value(op: RangeOp, lines: u64, bytes: u64, range: i64) -> f64 {
+    let secs = range as f64 / 1e9;
+    match op {
+        RangeOp::Count => lines as f64,
+        RangeOp::Rate { .. } => lines as f64 / secs,
+        RangeOp::Bytes => bytes as f64,
+        RangeOp::BytesRate => bytes as f64 / secs,
+        _ => f64::NAN,
+    }
+}
+
+/// Remembers the series key of each distinct set of structured metadata seen in a stream, so
+/// that entries sharing metadata (such as `detected_level="info"`) build their key once.
+#[derive(Debug, Default)]
+pub struct KeyMemo {
+    keys: HashMap<Vec<Label>, Labels>,
+}
+
+impl KeyMemo {
+    /// Computes the key of `metadata` unless it is known already.
+    pub fn ensure(&mut self, metadata: &[Label], make: impl FnOnce() -> Labels) {
+        if !self.keys.contains_key(metadata) {
+            let key = make();
+            self.keys.insert(metadata.to_vec(), key);
+        }
+    }
+
+    pub fn get(&self, metadata: &[Label]) -> Option<&Labels> {
+        self.keys.get(metadata)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(start: i64, step: i64, count: usize, range: i64) -> Windows {
+        Windows {
+            start,
+            step,
+            count,
+            offset: 0,
+            range,
+        }
+    }
+
+    /// Brute force: the steps whose window contains `ts`.
+    fn brute(w: &Windows, ts: i64) -> Vec<usize> {
+        (0..w.count)
+            .filter(|&i| {
+                let t = w.start + i as i64 * w.step - w.offset;
+                t - w.range < ts && ts <= t
+            })
+            .collect()
+    }
+
+    #[test]
+    fn window_arithmetic_matches_brute_force() {
+        for (step, range, offset) in [(10, 10, 0), (10, 50, 0), (10, 5, 0), (7, 30, 3), (1, 1, 0)] {
+            let mut win = w(100, step, 20, range);
+            win.offset = offset;
+            for ts in 0..400 {
+                let got: Vec<usize> = win.containing(ts).collect();
+                assert_eq!(got, brute(&win, ts), "ts={ts} step={step} range={range}");
+            }
+            for min in (40..300).step_by(7) {
+                for len in [0, 1, 5, 9, 10, 30] {
+                    let max = min + len;
+                    let covering: Vec<usize> = win.covering(min, max).collect();
+                    let want: Vec<usize> = (0..win.count)
+                        .filter(|i| {
+                            let b = brute(&win, min);
+                            b.contains(i) && brute(&win, max).contains(i)
+                        })
+                        .collect();
+                    assert_eq!(covering, want, "covering {min}..={max}");
+                    let touching: Vec<usize> = win.touching(min, max).collect();
+                    let want: Vec<usize> = (0..win.count)
+                        .filter(|i| (min..=max).any(|t| brute(&win, t).contains(i)))
+                        .collect();
+                    assert_eq!(touching, want, "touching {min}..={max}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn totals_add_and_merge() {
+        let win = w(0, 10, 5, 20);
+        let key = Labels::from_pairs([("a", "b")]);
+        let mut a = SeriesTotals::new(5);
+        a.add_entry(&win, &key, 15, 3);
+        let mut b = SeriesTotals::new(5);
+        b.add_span(&key, 1..3, 2, 10);
+        a.merge(b);
+        let t = &a.series[&key];
+        assert_eq!(t.lines, vec![0, 2, 3, 1, 0]);
+        assert_eq!(t.bytes, vec![0, 10, 13, 3, 0]);
+        assert_eq!(
+            value(RangeOp::BytesRate, 3, 13, 20_000_000_000),
+            13.0 / 20.0
+        );
+    }
+}
