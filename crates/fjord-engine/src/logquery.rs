@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use bytes::Bytes;
 use fjord_model::Labels;
+use rayon::prelude::*;
 
 use crate::labels_builder::{CategorizedLabels, LabelsBuilder};
 use crate::scan::{StreamData, entry_range};
@@ -80,11 +81,19 @@ pub struct LogQuery<'a> {
 }
 
 /// Runs a log query over prepared streams.
+///
+/// Units are taken nearest-first in batches of a few per core; the units of a batch are
+/// scanned in parallel, each keeping its own best `limit` hits below the cut-off known when the
+/// batch started, and the results are merged. A batch starts only while the nearest unit left
+/// could still hold something better than the worst hit kept.
 pub fn run(
     streams: &[StreamData],
     q: &LogQuery<'_>,
     stats: &mut QueryStats,
 ) -> Result<Vec<StreamResult>, EngineError> {
+    if q.limit == 0 {
+        return Ok(Vec::new());
+    }
     // Units of every stream, nearest to the query's starting end first.
     let mut order: Vec<(usize, usize)> = streams
         .iter()
@@ -97,86 +106,47 @@ pub fn run(
         order.sort_by_key(|&(s, u)| std::cmp::Reverse(streams[s].units[u].meta().max_ts));
     }
     let hashes: Vec<u64> = streams.iter().map(|s| stable_hash(&s.labels)).collect();
-    let mut builders: Vec<Option<LabelsBuilder>> = vec![None; streams.len()];
     // Loki runs log pipelines with hints too: a single-label filter is also checked the moment
     // a parser extracts its label (and can drop the line then, whatever later stages do).
-    let mut hints = Hints::new(Vec::new(), &[], false, false, None, q.stages, None);
+    let hints = Hints::new(Vec::new(), &[], false, false, None, q.stages, None);
     let mut heap: BinaryHeap<Hit> = BinaryHeap::with_capacity(q.limit + 1);
-    if q.limit == 0 {
-        return Ok(Vec::new());
-    }
-    for (s, u) in order {
-        let unit = &streams[s].units[u];
-        let meta = unit.meta();
-        if heap.len() >= q.limit {
-            let worst = heap.peek().map(|h| h.key.time).unwrap_or(i64::MAX);
+    let batch = rayon::current_num_threads().max(1) * 2;
+    let mut next = 0;
+    while next < order.len() {
+        let cutoff = (heap.len() >= q.limit)
+            .then(|| heap.peek().map(|h| h.key))
+            .flatten();
+        if let Some(worst) = cutoff {
+            let (s, u) = order[next];
+            let meta = streams[s].units[u].meta();
             let best_possible = if q.forward { meta.min_ts } else { -meta.max_ts };
-            if best_possible > worst {
+            if best_possible > worst.time {
                 break;
             }
         }
-        if !unit.may_match(q.skip_clauses) {
-            stats.blocks_skipped += 1;
-            continue;
-        }
-        let block = unit.decode()?;
-        stats.decompressed_bytes += meta.raw_bytes;
-        let range = entry_range(&block.ts, q.start, q.end);
-        let builder =
-            builders[s].get_or_insert_with(|| LabelsBuilder::new(streams[s].labels.clone()));
-        let indices: Box<dyn Iterator<Item = usize>> = if q.forward {
-            Box::new(range)
-        } else {
-            Box::new(range.rev())
-        };
-        for i in indices {
-            let ts = block.ts[i];
-            let key = Key {
-                time: if q.forward { ts } else { -ts },
-                stream_hash: hashes[s],
-                pos: if q.forward {
-                    (u as i64, i as i64)
-                } else {
-                    (-(u as i64), -(i as i64))
-                },
-            };
-            if heap.len() >= q.limit && heap.peek().is_some_and(|w| key >= w.key) {
-                // Entries of this unit only get worse from here in this direction.
-                if heap.peek().is_some_and(|w| key.time > w.key.time) {
-                    break;
-                }
-                continue;
-            }
-            let line = block.line(i);
-            stats.lines_processed += 1;
-            stats.bytes_processed += line.len() as u64;
-            start_entry(builder, &mut hints, block.metadata(i));
-            let mut cur: Cow<'_, [u8]> = Cow::Borrowed(line);
-            let mut keep = true;
-            for stage in q.stages {
-                match stage.process(ts, cur, builder, &mut hints) {
-                    Some(l) => cur = l,
-                    None => {
-                        keep = false;
-                        cur = Cow::Borrowed(&[]);
-                        break;
-                    }
+        let end = (next + batch).min(order.len());
+        let found: Vec<Result<UnitHits, EngineError>> = order[next..end]
+            .par_iter()
+            .map(|&(s, u)| {
+                let unit = UnitRef {
+                    stream: &streams[s],
+                    index: u,
+                    hash: hashes[s],
+                };
+                scan_unit(unit, q, &hints, cutoff)
+            })
+            .collect();
+        for f in found {
+            let f = f?;
+            stats.add_scan(&f.stats);
+            for h in f.hits {
+                heap.push(h);
+                if heap.len() > q.limit {
+                    heap.pop();
                 }
             }
-            if !keep {
-                continue;
-            }
-            stats.post_filter_lines += 1;
-            heap.push(Hit {
-                key,
-                ts,
-                line: Bytes::copy_from_slice(&cur),
-                labels: builder.result(),
-            });
-            if heap.len() > q.limit {
-                heap.pop();
-            }
         }
+        next = end;
     }
     let mut hits = heap.into_sorted_vec();
     if q.interval > 0 {
@@ -184,6 +154,105 @@ pub fn run(
     }
     stats.entries_returned = hits.len() as u64;
     Ok(group(hits, q.categorize))
+}
+
+/// One unit of one stream.
+#[derive(Clone, Copy)]
+struct UnitRef<'a> {
+    stream: &'a StreamData,
+    index: usize,
+    hash: u64,
+}
+
+/// The best hits of one unit, and what scanning it cost.
+#[derive(Default)]
+struct UnitHits {
+    hits: Vec<Hit>,
+    stats: QueryStats,
+}
+
+/// Scans one unit: its best `limit` hits that sort before `cutoff`.
+fn scan_unit(
+    unit: UnitRef<'_>,
+    q: &LogQuery<'_>,
+    hints: &Hints,
+    cutoff: Option<Key>,
+) -> Result<UnitHits, EngineError> {
+    let mut out = UnitHits::default();
+    let data = &unit.stream.units[unit.index];
+    if !data.may_match(q.skip_clauses) {
+        out.stats.blocks_skipped += 1;
+        return Ok(out);
+    }
+    let block = data.decode()?;
+    out.stats.decompressed_bytes += data.meta().raw_bytes;
+    let range = entry_range(&block.ts, q.start, q.end);
+    let mut builder = LabelsBuilder::new(unit.stream.labels.clone());
+    let mut hints = hints.clone();
+    let mut heap: BinaryHeap<Hit> = BinaryHeap::new();
+    let indices: Box<dyn Iterator<Item = usize>> = if q.forward {
+        Box::new(range)
+    } else {
+        Box::new(range.rev())
+    };
+    let u = unit.index as i64;
+    for i in indices {
+        let ts = block.ts[i];
+        let key = Key {
+            time: if q.forward { ts } else { -ts },
+            stream_hash: unit.hash,
+            pos: if q.forward {
+                (u, i as i64)
+            } else {
+                (-u, -(i as i64))
+            },
+        };
+        let worst = if heap.len() >= q.limit {
+            heap.peek().map(|h| h.key)
+        } else {
+            cutoff
+        };
+        if let Some(w) = worst
+            && key >= w
+        {
+            // Entries of this unit only get worse from here in this direction.
+            if key.time > w.time {
+                break;
+            }
+            continue;
+        }
+        let line = block.line(i);
+        out.stats.lines_processed += 1;
+        out.stats.bytes_processed += line.len() as u64;
+        start_entry(&mut builder, &mut hints, block.metadata(i));
+        let mut cur: Cow<'_, [u8]> = Cow::Borrowed(line);
+        let mut keep = true;
+        for stage in q.stages {
+            match stage.process(ts, cur, &mut builder, &mut hints) {
+                Some(l) => cur = l,
+                None => {
+                    keep = false;
+                    cur = Cow::Borrowed(&[]);
+                    break;
+                }
+            }
+        }
+        if !keep {
+            continue;
+        }
+        out.stats.post_filter_lines += 1;
+        heap.push(Hit {
+            key,
+            ts,
+            line: Bytes::copy_from_slice(&cur),
+            labels: builder.result(),
+        });
+        if heap.len() > q.limit {
+            heap.pop();
+        }
+    }
+    out.hits = heap.into_vec();
+    Ok(out)
 }
 
 /// Keeps an entry only if it is at least `interval` after the previously kept one (in query

@@ -564,7 +564,7 @@ async fn eval_range(
             let mut stats = QueryStats::default();
             for p in parts {
                 let (part, st) = p?;
-                add_stats(&mut stats, &st);
+                stats.add_scan(&st);
                 for (k, mut v) in part {
                     all.entry(k).or_default().append(&mut v);
                 }
@@ -578,7 +578,7 @@ async fn eval_range(
     )
     .await
     .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
-    add_stats(stats, &task_stats);
+    stats.add_scan(&task_stats);
 
     let mut out = Steps {
         times: times.clone(),
@@ -651,14 +651,14 @@ async fn eval_additive(
             let mut stats = QueryStats::default();
             for p in parts {
                 let (part, st) = p?;
-                add_stats(&mut stats, &st);
+                stats.add_scan(&st);
                 all.merge(part);
             }
             Ok((all, stats))
         })
         .await
         .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
-    add_stats(stats, &task_stats);
+    stats.add_scan(&task_stats);
 
     let mut series: Vec<(Labels, step_totals::Totals)> = totals.series.into_iter().collect();
     series.sort_by(|a, b| a.0.cmp(&b.0));
@@ -681,14 +681,6 @@ async fn eval_additive(
         }
     }
     Ok(out)
-}
-
-fn add_stats(a: &mut QueryStats, b: &QueryStats) {
-    a.bytes_processed += b.bytes_processed;
-    a.lines_processed += b.lines_processed;
-    a.post_filter_lines += b.post_filter_lines;
-    a.blocks_skipped += b.blocks_skipped;
-    a.decompressed_bytes += b.decompressed_bytes;
 }
 
 // ------------------------------------------------------------------ vector aggregation

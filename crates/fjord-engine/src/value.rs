@@ -73,3 +73,14 @@ pub struct QueryStats {
     pub duplicates: u64,
     pub exec_time_secs: f64,
 }
+
+impl QueryStats {
+    /// Adds the scan counters of a partial evaluation (run on another thread) to these.
+    pub fn add_scan(&mut self, b: &QueryStats) {
+        self.bytes_processed += b.bytes_processed;
+        self.lines_processed += b.lines_processed;
+        self.post_filter_lines += b.post_filter_lines;
+        self.blocks_skipped += b.blocks_skipped;
+        self.decompressed_bytes += b.decompressed_bytes;
+    }
+}
