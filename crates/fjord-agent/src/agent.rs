@@ -108,6 +108,11 @@ pub async fn run(
     opts: RunOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), AgentError> {
+    if cfg.limits_config.readline_rate_enabled || cfg.limits_config.max_streams > 0 {
+        tracing::warn!(
+            "limits_config.readline_rate and max_streams are not enforced by fjord agent; use a `limit` pipeline stage"
+        );
+    }
     let metrics = Arc::new(Metrics::new());
     let positions = Arc::new(Positions::load(
         &cfg.positions.filename,

@@ -96,20 +96,17 @@ impl Expect {
     }
 }
 
+/// (filename, stream) → (labels, line) in order.
+type StreamsByFile = BTreeMap<(String, String), Vec<(BTreeMap<String, String>, String)>>;
+
 /// All lines of `{job=...}` per (filename, stream), oldest first.
-fn query_job(
-    s: &Server,
-    job: &str,
-    start: i64,
-    end: i64,
-) -> BTreeMap<(String, String), Vec<(BTreeMap<String, String>, String)>> {
+fn query_job(s: &Server, job: &str, start: i64, end: i64) -> StreamsByFile {
     let q = format!("{{job=\"{job}\"}}");
     let v = s.get_json(&format!(
         "/loki/api/v1/query_range?query={}&start={start}&end={end}&limit=5000&direction=forward",
         enc(&q)
     ));
-    let mut out: BTreeMap<(String, String), Vec<(BTreeMap<String, String>, String)>> =
-        BTreeMap::new();
+    let mut out: StreamsByFile = BTreeMap::new();
     for r in v["data"]["result"].as_array().cloned().unwrap_or_default() {
         let labels: BTreeMap<String, String> = r["stream"]
             .as_object()
