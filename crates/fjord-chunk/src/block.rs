@@ -516,6 +516,7 @@ struct Header {
 impl EncodedBlock {
     /// Wraps encoded bytes read from storage, verifying the checksum and header.
     pub fn from_bytes(data: Bytes) -> Result<EncodedBlock, ChunkError> {
+        verify_checksum(&data)?;
         let h = parse_header(&data)?;
         Ok(EncodedBlock { meta: h.meta, data })
     }
@@ -555,6 +556,19 @@ impl EncodedBlock {
     pub fn decode_metadata(&self) -> Result<Vec<(u32, Vec<Label>)>, ChunkError> {
         let h = parse_header(&self.data)?;
         decode_metadata_section(&h, &self.data)
+    }
+
+    /// The distinct structured metadata names used in the block, without decoding the values.
+    pub fn metadata_names(&self) -> Result<Vec<String>, ChunkError> {
+        let h = parse_header(&self.data)?;
+        let (off, len, raw_len) = h.sections[2];
+        if raw_len == 0 {
+            return Ok(Vec::new());
+        }
+        let raw = h.codec.decompress(&self.data[off..off + len], raw_len)?;
+        let mut r = Reader::new(&raw);
+        let n = r.len_at_most(raw.len())?;
+        (0..n).map(|_| Ok(r.str()?.to_string())).collect()
     }
 
     /// Decodes every column.
@@ -638,7 +652,8 @@ fn decode_index(h: &Header, data: &[u8]) -> Result<EntryIndex, ChunkError> {
     Ok(EntryIndex { ts, lens })
 }
 
-fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
+/// Checks the block's CRC; done once, when bytes come from outside ([`EncodedBlock::from_bytes`]).
+fn verify_checksum(data: &[u8]) -> Result<(), ChunkError> {
     if data.len() < 6 {
         return Err(ChunkError::Corrupt("block too short".into()));
     }
@@ -647,6 +662,15 @@ fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
     if crc32fast::hash(body) != want {
         return Err(ChunkError::Checksum);
     }
+    Ok(())
+}
+
+/// Parses (and bounds-checks) the header of a block whose checksum is already verified.
+fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
+    if data.len() < 6 {
+        return Err(ChunkError::Corrupt("block too short".into()));
+    }
+    let body = &data[..data.len() - 4];
     let mut r = Reader::new(body);
     let version = r.u8()?;
     if version != BLOCK_VERSION {

@@ -53,8 +53,10 @@ pub fn encode_chunk(blocks: &[EncodedBlock]) -> Vec<u8> {
 /// An opened chunk: its bytes and the parsed footer.
 #[derive(Debug, Clone)]
 pub struct Chunk {
-    data: Bytes,
-    blocks: Vec<(BlockMeta, std::ops::Range<usize>)>,
+    /// Size of the encoded chunk.
+    len: usize,
+    /// Every block, its checksum verified once when the chunk was opened.
+    blocks: Vec<EncodedBlock>,
 }
 
 impl Chunk {
@@ -95,7 +97,13 @@ impl Chunk {
             if end > footer_start {
                 return Err(ChunkError::Corrupt("block extends into the footer".into()));
             }
-            blocks.push((meta, pos..end));
+            let block = EncodedBlock::from_bytes(data.slice(pos..end))?;
+            if block.meta != meta {
+                return Err(ChunkError::Corrupt(
+                    "block header disagrees with the chunk footer".into(),
+                ));
+            }
+            blocks.push(block);
             pos = end;
         }
         if pos != footer_start || !r.is_empty() {
@@ -103,7 +111,10 @@ impl Chunk {
                 "chunk footer does not cover the blocks".into(),
             ));
         }
-        Ok(Chunk { data, blocks })
+        Ok(Chunk {
+            len: data.len(),
+            blocks,
+        })
     }
 
     pub fn block_count(&self) -> usize {
@@ -111,28 +122,21 @@ impl Chunk {
     }
 
     pub fn block_meta(&self, i: usize) -> &BlockMeta {
-        &self.blocks[i].0
+        &self.blocks[i].meta
     }
 
     pub fn block_metas(&self) -> impl Iterator<Item = &BlockMeta> {
-        self.blocks.iter().map(|(m, _)| m)
+        self.blocks.iter().map(|b| &b.meta)
     }
 
-    /// Block `i`, checksum verified.
-    pub fn block(&self, i: usize) -> Result<EncodedBlock, ChunkError> {
-        let (meta, range) = &self.blocks[i];
-        let b = EncodedBlock::from_bytes(self.data.slice(range.clone()))?;
-        if b.meta != *meta {
-            return Err(ChunkError::Corrupt(
-                "block header disagrees with the chunk footer".into(),
-            ));
-        }
-        Ok(b)
+    /// Block `i` (a cheap reference-counted view of the chunk's bytes).
+    pub fn block(&self, i: usize) -> EncodedBlock {
+        self.blocks[i].clone()
     }
 
-    /// All blocks, checksums verified.
-    pub fn blocks(&self) -> Result<Vec<EncodedBlock>, ChunkError> {
-        (0..self.blocks.len()).map(|i| self.block(i)).collect()
+    /// All blocks.
+    pub fn blocks(&self) -> &[EncodedBlock] {
+        &self.blocks
     }
 
     /// Summary over all blocks.
@@ -142,7 +146,7 @@ impl Chunk {
             max_ts: i64::MIN,
             ..Default::default()
         };
-        for (b, _) in &self.blocks {
+        for b in self.block_metas() {
             m.count += b.count;
             m.min_ts = m.min_ts.min(b.min_ts);
             m.max_ts = m.max_ts.max(b.max_ts);
@@ -153,7 +157,7 @@ impl Chunk {
     }
 
     pub fn len_bytes(&self) -> usize {
-        self.data.len()
+        self.len
     }
 }
 
@@ -179,7 +183,7 @@ mod tests {
         let bs = blocks();
         let c = Chunk::open(Bytes::from(encode_chunk(&bs))).unwrap();
         assert_eq!(c.block_count(), 3);
-        assert_eq!(c.blocks().unwrap(), bs);
+        assert_eq!(c.blocks(), bs);
         let m = c.meta();
         assert_eq!((m.count, m.min_ts, m.max_ts), (300, 0, 2099));
     }
@@ -190,7 +194,7 @@ mod tests {
         for i in 0..data.len() {
             let mut bad = data.clone();
             bad[i] ^= 0x01;
-            let ok = Chunk::open(Bytes::from(bad)).and_then(|c| c.blocks().map(|_| ()));
+            let ok = Chunk::open(Bytes::from(bad)).map(|_| ());
             assert!(ok.is_err(), "flip at byte {i} not detected");
         }
     }

@@ -9,6 +9,18 @@ use crate::ChunkError;
 /// No decompressed section may exceed this size (a block holds at most a few MiB of text).
 pub const MAX_SECTION_BYTES: usize = 256 << 20;
 
+/// Per-thread zstd contexts: creating one costs more than compressing a small section, and
+/// every block has three sections.
+#[derive(Default)]
+struct ZstdContexts {
+    compressor: Option<(i32, zstd::bulk::Compressor<'static>)>,
+    decompressor: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+thread_local! {
+    static ZSTD_CONTEXTS: std::cell::RefCell<ZstdContexts> = std::cell::RefCell::default();
+}
+
 /// How block columns are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
@@ -59,7 +71,18 @@ impl Codec {
                 let bound = zstd::zstd_safe::compress_bound(raw.len());
                 let start = out.len();
                 out.resize(start + bound, 0);
-                match zstd::bulk::compress_to_buffer(raw, &mut out[start..], level) {
+                let res = ZSTD_CONTEXTS.with(|c| {
+                    let mut c = c.borrow_mut();
+                    let cctx = match &mut c.compressor {
+                        Some((l, cctx)) if *l == level => cctx,
+                        slot => {
+                            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+                            &mut slot.as_mut().expect("just set").1
+                        }
+                    };
+                    cctx.compress_to_buffer(raw, &mut out[start..])
+                });
+                match res {
                     Ok(n) => out.truncate(start + n),
                     Err(_) => {
                         // Cannot happen with a buffer of compress_bound bytes; store raw bytes
@@ -82,7 +105,15 @@ impl Codec {
         }
         let out = match self {
             Codec::None => data.to_vec(),
-            Codec::Zstd(_) => zstd::bulk::decompress(data, raw_len)
+            Codec::Zstd(_) => ZSTD_CONTEXTS
+                .with(|c| {
+                    let mut c = c.borrow_mut();
+                    if c.decompressor.is_none() {
+                        c.decompressor = Some(zstd::bulk::Decompressor::new()?);
+                    }
+                    let d = c.decompressor.as_mut().expect("just set");
+                    d.decompress(data, raw_len)
+                })
                 .map_err(|e| ChunkError::Corrupt(format!("zstd: {e}")))?,
             Codec::Lz4 => lz4_flex::block::decompress(data, raw_len)
                 .map_err(|e| ChunkError::Corrupt(format!("lz4: {e}")))?,

@@ -13,18 +13,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use fjord_logql::ast::{self, BinOpKind, Cardinality, SampleExpr, VectorOp};
-use fjord_model::{Label, Labels, MatchOp};
+use fjord_model::{Labels, MatchOp};
 use rayon::prelude::*;
 
 use crate::compile;
-use crate::labels_builder::{Category, ERROR_LABEL, LabelsBuilder};
+use crate::labels_builder::{Category, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder};
 use crate::logquery::stable_hash;
 use crate::range_fns::{self, RangeOp};
 use crate::scan::{self, StreamData, Unit, entry_range};
 use crate::stages::{
     ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, start_entry,
 };
-use crate::step_totals::{self, KeyMemo, SeriesTotals, Windows};
+use crate::step_totals::{self, SeriesTotals, SlotMemo, Windows};
 use crate::{DataSource, EngineError, QueryStats};
 
 /// One instant vector per evaluation time.
@@ -385,8 +385,8 @@ fn total_stream(
     let hi = windows.start + (windows.count as i64 - 1) * windows.step - windows.offset;
     let mut lbs = LabelsBuilder::new(stream.labels.clone());
     let mut hints = plan.hints.clone();
-    let stream_key = grouped_labels(&lbs, &plan.spec);
-    let mut memo = KeyMemo::default();
+    let stream_slot = out.slot(&grouped_labels(&lbs, &plan.spec));
+    let mut memo = SlotMemo::default();
     for unit in &stream.units {
         if !unit_in_play(plan, unit, lo, hi, stats) {
             continue;
@@ -401,55 +401,70 @@ fn total_stream(
                 &mut hints,
                 stats,
                 |lbs, ts, value| {
-                    if lbs.is_unchanged() {
-                        out.add_entry(windows, &stream_key, ts, value as u64);
+                    let slot = if lbs.is_unchanged() {
+                        stream_slot
                     } else {
-                        out.add_entry(windows, &grouped_labels(lbs, &plan.spec), ts, value as u64);
-                    }
+                        out.slot(&grouped_labels(lbs, &plan.spec))
+                    };
+                    out.at(slot).add_entry(windows, ts, value as u64);
                 },
             )?;
             continue;
         }
         // No pipeline: line lengths, timestamps and metadata are all that matter.
         let meta = unit.meta();
-        let metadata = if meta.metadata_bytes > 0 && plan.spec != GroupSpec::NoLabels {
-            unit.decode_metadata()?
-        } else {
-            Vec::new()
-        };
-        for (_, md) in &metadata {
-            memo.ensure(md, || {
-                lbs.reset();
-                lbs.add(Category::StructuredMetadata, md);
-                grouped_labels(&lbs, &plan.spec)
-            });
-        }
-        let key_of = |md: &[Label]| memo.get(md).unwrap_or(&stream_key);
-        let one_key = metadata.iter().all(|(_, md)| *key_of(md) == stream_key);
         stats.lines_processed += u64::from(meta.count);
         stats.bytes_processed += meta.raw_bytes;
-        if one_key {
+        if !metadata_may_change_key(unit, &plan.spec)? {
             let covering = windows.covering(meta.min_ts, meta.max_ts);
-            let touching = windows.touching(meta.min_ts, meta.max_ts);
-            if covering == touching {
-                out.add_span(&stream_key, covering, u64::from(meta.count), meta.raw_bytes);
+            if covering == windows.touching(meta.min_ts, meta.max_ts) {
+                out.at(stream_slot)
+                    .add_span(covering, u64::from(meta.count), meta.raw_bytes);
                 continue;
             }
+            let index = unit.decode_index()?;
+            let totals = out.at(stream_slot);
+            for (&ts, &len) in index.ts.iter().zip(&index.lens) {
+                totals.add_entry(windows, ts, u64::from(len));
+            }
+            continue;
         }
+        let metadata = unit.decode_metadata()?;
         let index = unit.decode_index()?;
         let mut next_md = metadata.iter().peekable();
         for (i, (&ts, &len)) in index.ts.iter().zip(&index.lens).enumerate() {
-            let key = match next_md.peek() {
+            let slot = match next_md.peek() {
                 Some((at, md)) if *at as usize == i => {
                     next_md.next();
-                    key_of(md)
+                    memo.slot(md, out, || {
+                        lbs.reset();
+                        lbs.add(Category::StructuredMetadata, md);
+                        grouped_labels(&lbs, &plan.spec)
+                    })
                 }
-                _ => &stream_key,
+                _ => stream_slot,
             };
-            out.add_entry(windows, key, ts, u64::from(len));
+            out.at(slot).add_entry(windows, ts, u64::from(len));
         }
     }
     Ok(())
+}
+
+/// Whether an entry's structured metadata can make its series key differ from its stream's
+/// (it becomes labels of the sample, unless the grouping leaves it out).
+fn metadata_may_change_key(unit: &Unit, spec: &GroupSpec) -> Result<bool, EngineError> {
+    if unit.meta().metadata_bytes == 0 {
+        return Ok(false);
+    }
+    Ok(match spec {
+        GroupSpec::NoLabels => false,
+        GroupSpec::By(groups) => unit.metadata_names()?.iter().any(|n| {
+            groups
+                .iter()
+                .any(|g| g == n || g.strip_suffix(EXTRACTED_SUFFIX) == Some(n.as_str()))
+        }),
+        GroupSpec::All | GroupSpec::Without(_) => true,
+    })
 }
 
 fn range_op(r: &ast::RangeAggregation) -> RangeOp {
@@ -660,7 +675,7 @@ async fn eval_additive(
         .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
     stats.add_scan(&task_stats);
 
-    let mut series: Vec<(Labels, step_totals::Totals)> = totals.series.into_iter().collect();
+    let mut series = totals.into_series();
     series.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = Steps {
         vectors: vec![Vec::new(); times.len()],

@@ -59,6 +59,25 @@ impl Unit {
         }
     }
 
+    /// The distinct structured metadata names in the unit.
+    pub fn metadata_names(&self) -> Result<Vec<String>, EngineError> {
+        match self {
+            Unit::Encoded(b) => b
+                .metadata_names()
+                .map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Merged(d) => {
+                let mut names: Vec<String> = d
+                    .metadata
+                    .iter()
+                    .flat_map(|(_, md)| md.iter().map(|l| l.name.clone()))
+                    .collect();
+                names.sort();
+                names.dedup();
+                Ok(names)
+            }
+        }
+    }
+
     /// Whether the block may contain a line satisfying every clause (each clause: one of its
     /// literals). Merged blocks are always read.
     pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {

@@ -52,6 +52,18 @@ impl Windows {
 
     /// Steps whose window contains `ts`: `t − offset − range < ts ≤ t − offset`.
     pub fn containing(&self, ts: i64) -> Range<usize> {
+        // The common case in 64-bit arithmetic (this runs once per entry).
+        if let Some(lo) = ts
+            .checked_add(self.offset)
+            .and_then(|b| b.checked_sub(self.start))
+            && let Some(hi) = lo.checked_add(self.range)
+            && self.step > 0
+        {
+            let ceil = |a: i64| -((-a).div_euclid(self.step));
+            let clamp = |i: i64| i.clamp(0, self.count as i64) as usize;
+            let (a, b) = (clamp(ceil(lo)), clamp(ceil(hi)));
+            return a..b.max(a);
+        }
         let base = i128::from(ts) + i128::from(self.offset);
         self.steps_in(base, base + i128::from(self.range))
     }
@@ -82,76 +94,81 @@ pub struct Totals {
     pub bytes: Vec<u64>,
 }
 
-/// Totals per series key.
+impl Totals {
+    fn new(steps: usize) -> Self {
+        Totals {
+            lines: vec![0; steps],
+            bytes: vec![0; steps],
+        }
+    }
+
+    /// Adds one entry of `bytes` bytes at `ts`.
+    pub fn add_entry(&mut self, w: &Windows, ts: i64, bytes: u64) {
+        for i in w.containing(ts) {
+            self.lines[i] += 1;
+            self.bytes[i] += bytes;
+        }
+    }
+
+    /// Adds `lines` entries totalling `bytes` bytes to each of `steps`.
+    pub fn add_span(&mut self, steps: Range<usize>, lines: u64, bytes: u64) {
+        for i in steps {
+            self.lines[i] += lines;
+            self.bytes[i] += bytes;
+        }
+    }
+}
+
+/// Totals per series key. Callers look a key up once ([`SeriesTotals::slot`]) and then add to
+/// the slot, so the per-entry work hashes nothing.
 #[derive(Debug, Default)]
 pub struct SeriesTotals {
-    pub series: HashMap<Labels, Totals>,
+    index: HashMap<Labels, usize>,
+    series: Vec<(Labels, Totals)>,
     steps: usize,
 }
 
 impl SeriesTotals {
     pub fn new(steps: usize) -> Self {
         SeriesTotals {
-            series: HashMap::new(),
+            index: HashMap::new(),
+            series: Vec::new(),
             steps,
         }
     }
 
-    fn totals(&mut self, key: &Labels) -> &mut Totals {
-        if !self.series.contains_key(key) {
-            self.series.insert(
-                key.clone(),
-                Totals {
-                    lines: vec![0; self.steps],
-                    bytes: vec![0; self.steps],
-                },
-            );
+    /// The slot of a series, created empty on first use.
+    pub fn slot(&mut self, key: &Labels) -> usize {
+        if let Some(&i) = self.index.get(key) {
+            return i;
         }
-        self.series.get_mut(key).expect("inserted above")
+        let i = self.series.len();
+        self.series.push((key.clone(), Totals::new(self.steps)));
+        self.index.insert(key.clone(), i);
+        i
     }
 
-    /// Adds one entry of `bytes` bytes at `ts`.
-    pub fn add_entry(&mut self, w: &Windows, key: &Labels, ts: i64, bytes: u64) {
-        let steps = w.containing(ts);
-        if steps.is_empty() {
-            return;
-        }
-        let t = self.totals(key);
-        for i in steps {
-            t.lines[i] += 1;
-            t.bytes[i] += bytes;
-        }
-    }
-
-    /// Adds `lines` entries totalling `bytes` bytes to each of `steps`.
-    pub fn add_span(&mut self, key: &Labels, steps: Range<usize>, lines: u64, bytes: u64) {
-        if steps.is_empty() {
-            return;
-        }
-        let t = self.totals(key);
-        for i in steps {
-            t.lines[i] += lines;
-            t.bytes[i] += bytes;
-        }
+    pub fn at(&mut self, slot: usize) -> &mut Totals {
+        &mut self.series[slot].1
     }
 
     /// Folds another partial result into this one.
     pub fn merge(&mut self, other: SeriesTotals) {
         for (k, o) in other.series {
-            match self.series.get_mut(&k) {
-                None => {
-                    self.series.insert(k, o);
-                }
-                Some(t) => {
-                    for (a, b) in t.lines.iter_mut().zip(o.lines) {
-                        *a += b;
-                    }
-                    for (a, b) in t.bytes.iter_mut().zip(o.bytes) {
-                        *a += b;
-                    }
-                }
+            let slot = self.slot(&k);
+            let t = self.at(slot);
+            for (a, b) in t.lines.iter_mut().zip(o.lines) {
+                *a += b;
+            }
+            for (a, b) in t.bytes.iter_mut().zip(o.bytes) {
+                *a += b;
             }
         }
+    }
+
+    /// The series, in no particular order.
+    pub fn into_series(self) -> Vec<(Labels, Totals)> {
+        self.series
     }
 }
 
@@ -176,24 +193,38 @@ pub fn value(op: RangeOp, lines: u64, bytes: u64, range: i64) -> f64 {
     }
 }
 
-/// Remembers the series key of each distinct set of structured metadata seen in a stream, so
-/// that entries sharing metadata (such as `detected_level="info"`) build their key once.
+/// Remembers the series slot of each distinct set of structured metadata seen in a stream, so
+/// that entries sharing metadata (such as `detected_level="info"`) find their series without
+/// building or hashing a key; consecutive entries with equal metadata skip even the lookup.
 #[derive(Debug, Default)]
-pub struct KeyMemo {
-    keys: HashMap<Vec<Label>, Labels>,
+pub struct SlotMemo {
+    slots: HashMap<Vec<Label>, usize>,
+    last: Option<(Vec<Label>, usize)>,
 }
 
-impl KeyMemo {
-    /// Computes the key of `metadata` unless it is known already.
-    pub fn ensure(&mut self, metadata: &[Label], make: impl FnOnce() -> Labels) {
-        if !self.keys.contains_key(metadata) {
-            let key = make();
-            self.keys.insert(metadata.to_vec(), key);
+impl SlotMemo {
+    /// The slot for `metadata`, computing its key with `make` the first time.
+    pub fn slot(
+        &mut self,
+        metadata: &[Label],
+        totals: &mut SeriesTotals,
+        make: impl FnOnce() -> Labels,
+    ) -> usize {
+        if let Some((md, slot)) = &self.last
+            && md.as_slice() == metadata
+        {
+            return *slot;
         }
-    }
-
-    pub fn get(&self, metadata: &[Label]) -> Option<&Labels> {
-        self.keys.get(metadata)
+        let slot = match self.slots.get(metadata) {
+            Some(&s) => s,
+            None => {
+                let s = totals.slot(&make());
+                self.slots.insert(metadata.to_vec(), s);
+                s
+            }
+        };
+        self.last = Some((metadata.to_vec(), slot));
+        slot
     }
 }
 
@@ -256,11 +287,15 @@ mod tests {
         let win = w(0, 10, 5, 20);
         let key = Labels::from_pairs([("a", "b")]);
         let mut a = SeriesTotals::new(5);
-        a.add_entry(&win, &key, 15, 3);
+        let slot = a.slot(&key);
+        a.at(slot).add_entry(&win, 15, 3);
         let mut b = SeriesTotals::new(5);
-        b.add_span(&key, 1..3, 2, 10);
+        let slot = b.slot(&key);
+        b.at(slot).add_span(1..3, 2, 10);
         a.merge(b);
-        let t = &a.series[&key];
+        let series = a.into_series();
+        assert_eq!(series.len(), 1);
+        let t = &series[0].1;
         assert_eq!(t.lines, vec![0, 2, 3, 1, 0]);
         assert_eq!(t.bytes, vec![0, 10, 13, 3, 0]);
         assert_eq!(

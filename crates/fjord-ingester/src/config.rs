@@ -34,6 +34,10 @@ pub struct IngesterConfig {
     pub chunk_filter_bits_per_byte: f64,
     /// Largest segment object one flush writes; more closed chunks go into further segments.
     pub max_segment_size: ByteSize,
+    /// Memory all streams' unflushed data may take (head buffers and compressed chunks). Past
+    /// it, the largest streams' chunks are closed early and flushed until half of it is free,
+    /// so memory stays bounded however many streams are written at once. 0 disables the limit.
+    pub max_chunk_memory: ByteSize,
     pub wal: WalConfig,
 }
 
@@ -48,6 +52,7 @@ impl Default for IngesterConfig {
             chunk_encoding: "zstd".into(),
             chunk_filter_bits_per_byte: 0.25,
             max_segment_size: ByteSize(64 << 20),
+            max_chunk_memory: ByteSize(64 << 20),
             wal: WalConfig::default(),
         }
     }

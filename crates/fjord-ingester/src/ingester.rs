@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -95,6 +95,13 @@ pub struct Ingester {
     flush_lock: tokio::sync::Mutex<()>,
     stopping: AtomicBool,
     recovery: Mutex<RecoveryStats>,
+    /// Sum of every stream's [`Stream::held_bytes`]: kept up to date by pushes, recounted
+    /// after every flush.
+    held_bytes: AtomicI64,
+    /// Woken when `held_bytes` passes `max_chunk_memory`.
+    memory_pressure: tokio::sync::Notify,
+    /// Woken when shutdown begins, to end the flush loop at once.
+    stop_loop: tokio::sync::Notify,
 }
 
 /// Loki's RFC3339 rendering of an entry time in messages.
@@ -134,6 +141,9 @@ impl Ingester {
             flush_lock: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
             recovery: Mutex::new(RecoveryStats::default()),
+            held_bytes: AtomicI64::new(0),
+            memory_pressure: tokio::sync::Notify::new(),
+            stop_loop: tokio::sync::Notify::new(),
             cfg,
         });
         if ing.cfg.wal.enabled {
@@ -168,6 +178,7 @@ impl Ingester {
                 "WAL replayed"
             );
             *ing.recovery.lock() = rec;
+            ing.recount_held_bytes();
             let policy = ing.cfg.wal.fsync_policy().map_err(OpenError::Config)?;
             let w = Wal::open(&dir, policy, ing.cfg.wal.segment_size.0).map_err(OpenError::Wal)?;
             let _ = ing.wal.set(w);
@@ -298,10 +309,20 @@ impl Ingester {
             self.metrics.wal_records_logged.inc();
             self.metrics.wal_logged_bytes.inc_by(len);
         }
+        let mut grown = 0i64;
         for (stream, vs) in accepted {
             outcome.accepted_entries += vs.entries.len();
-            let closed = stream.lock().append(&vs.entries, &self.policy);
+            let mut s = stream.lock();
+            let before = s.held_bytes() as i64;
+            let closed = s.append(&vs.entries, &self.policy);
+            grown += s.held_bytes() as i64 - before;
+            drop(s);
             self.metrics.chunks_created.inc_by(closed as u64);
+        }
+        let held = self.held_bytes.fetch_add(grown, Ordering::Relaxed) + grown;
+        let budget = self.cfg.max_chunk_memory.0 as i64;
+        if budget > 0 && held > budget {
+            self.memory_pressure.notify_one();
         }
         Ok(outcome)
     }
@@ -527,7 +548,58 @@ impl Ingester {
             .map(|s| s.lock().chunk_count())
             .sum();
         self.metrics.memory_chunks.set(chunks as i64);
+        self.recount_held_bytes();
         stats
+    }
+
+    fn all_streams(&self) -> Vec<StreamRef> {
+        let tenants: Vec<Arc<Tenant>> = self.tenants.read().values().cloned().collect();
+        tenants
+            .iter()
+            .flat_map(|t| t.streams.read().values().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Recounts the memory held by all streams (pushes only add their own growth to it).
+    fn recount_held_bytes(&self) {
+        let held: usize = self
+            .all_streams()
+            .iter()
+            .map(|s| s.lock().held_bytes())
+            .sum();
+        self.held_bytes.store(held as i64, Ordering::Relaxed);
+        self.metrics.memory_held_bytes.set(held as i64);
+    }
+
+    /// Closes the chunks of the streams holding the most memory until at most half of
+    /// `max_chunk_memory` is left in open data, then flushes.
+    async fn relieve_memory_pressure(&self) {
+        let budget = self.cfg.max_chunk_memory.0 as usize;
+        let mut streams: Vec<(usize, StreamRef)> = self
+            .all_streams()
+            .into_iter()
+            .map(|s| {
+                let held = s.lock().held_bytes();
+                (held, s)
+            })
+            .collect();
+        let mut held: usize = streams.iter().map(|(b, _)| b).sum();
+        if held <= budget {
+            return;
+        }
+        streams.sort_by_key(|(b, _)| std::cmp::Reverse(*b));
+        let mut closed = 0;
+        for (bytes, s) in &streams {
+            if held <= budget / 2 {
+                break;
+            }
+            if s.lock().close_open_chunk(CloseReason::Memory, &self.policy) {
+                closed += 1;
+            }
+            held = held.saturating_sub(*bytes);
+        }
+        tracing::debug!(closed, budget, "chunk memory over budget: flushing early");
+        self.flush(false).await;
     }
 
     /// Writes a checkpoint of everything in memory and deletes the WAL segments it replaces.
@@ -685,6 +757,11 @@ impl Ingester {
                         if ing.stopping.load(Ordering::Acquire) { break; }
                         let _ = ing.checkpoint().await;
                     }
+                    _ = ing.stop_loop.notified() => break,
+                    _ = ing.memory_pressure.notified() => {
+                        if ing.stopping.load(Ordering::Acquire) { break; }
+                        ing.relieve_memory_pressure().await;
+                    }
                 }
             }
         })
@@ -694,6 +771,7 @@ impl Ingester {
     /// compact. Returns the figures of the final flush.
     pub async fn shutdown(&self) -> FlushStats {
         self.stopping.store(true, Ordering::Release);
+        self.stop_loop.notify_one();
         // Wait for in-flight pushes.
         drop(self.gate.write().await);
         let stats = if self.cfg.wal.flush_on_shutdown || !self.cfg.wal.enabled {

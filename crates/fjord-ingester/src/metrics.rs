@@ -22,6 +22,7 @@ pub struct IngesterMetrics {
     pub streams_removed: Family<TenantLabel, Counter>,
     pub memory_streams: Family<TenantLabel, Gauge>,
     pub memory_chunks: Gauge,
+    pub memory_held_bytes: Gauge,
     pub chunks_created: Counter,
     pub chunks_flushed: Family<ReasonLabel, Counter>,
     pub chunks_stored: Family<TenantLabel, Counter>,
@@ -60,13 +61,18 @@ impl IngesterMetrics {
             m.memory_chunks.clone(),
         );
         r.register(
+            "fjord_ingester_memory_held_bytes",
+            "Bytes of unflushed data held in memory (head buffers and compressed chunks), as of the last flush",
+            m.memory_held_bytes.clone(),
+        );
+        r.register(
             "loki_ingester_chunks_created",
             "Chunks started",
             m.chunks_created.clone(),
         );
         r.register(
             "loki_ingester_chunks_flushed",
-            "Chunks flushed, by reason (full, idle, max_age, forced)",
+            "Chunks flushed, by reason (full, idle, max_age, forced, memory)",
             m.chunks_flushed.clone(),
         );
         r.register(

@@ -29,6 +29,8 @@ pub enum CloseReason {
     MaxAge,
     Idle,
     Forced,
+    /// Closed early because the ingester's chunk memory passed `max_chunk_memory`.
+    Memory,
 }
 
 impl CloseReason {
@@ -38,6 +40,7 @@ impl CloseReason {
             CloseReason::MaxAge => "max_age",
             CloseReason::Idle => "idle",
             CloseReason::Forced => "forced",
+            CloseReason::Memory => "memory",
         }
     }
 }
@@ -109,6 +112,19 @@ impl Stream {
         self.open_is_empty() && self.pending.is_empty()
     }
 
+    /// Bytes of memory the stream's data takes: the head's buffers, the open chunk's blocks and
+    /// the closed chunks not yet flushed.
+    pub fn held_bytes(&self) -> usize {
+        self.head.heap_bytes()
+            + self.open_bytes
+            + self
+                .pending
+                .iter()
+                .flat_map(|c| &c.blocks)
+                .map(|b| b.data.len())
+                .sum::<usize>()
+    }
+
     /// Number of chunks held (open one counted if non-empty).
     pub fn chunk_count(&self) -> usize {
         self.pending.len() + usize::from(!self.open_is_empty())
@@ -155,7 +171,8 @@ impl Stream {
         let block = self.head.encode(&policy.encode);
         self.open_bytes += block.data.len();
         self.blocks.push(block);
-        self.head.clear();
+        // Release the head's buffers: an idle stream should not keep a block's worth of memory.
+        self.head = BlockBuilder::new();
         self.head_snapshot = None;
     }
 

@@ -59,6 +59,32 @@ fn held(ing: &Ingester, tenant: &TenantId) -> Vec<(String, i64, String)> {
     out
 }
 
+/// Every (stream, ts, line) in the store, sorted.
+async fn stored(dir: &std::path::Path, tenant: &TenantId) -> Vec<(String, i64, String)> {
+    let store = Store::open(&StorageConfig::default(), dir, "reader").unwrap();
+    let mut stored = Vec::new();
+    for s in store
+        .select(tenant, &all().matchers, i64::MIN, i64::MAX)
+        .await
+        .unwrap()
+    {
+        for r in &s.chunks {
+            for b in store.fetch_chunk(tenant, r).await.unwrap().blocks() {
+                let d = b.decode().unwrap();
+                for i in 0..d.len() {
+                    stored.push((
+                        s.labels.to_string(),
+                        d.ts[i],
+                        String::from_utf8(d.line(i).to_vec()).unwrap(),
+                    ));
+                }
+            }
+        }
+    }
+    stored.sort();
+    stored
+}
+
 async fn push_many(
     ing: &Ingester,
     tenant: &TenantId,
@@ -132,34 +158,7 @@ async fn unflushed_data_survives_a_crash_with_and_without_checkpoint() {
         "nothing left in memory after a clean shutdown"
     );
     assert_eq!(ing.recovery_stats().entries, 0);
-    let store = Store::open(&StorageConfig::default(), dir.path(), "reader").unwrap();
-    let mut stored = Vec::new();
-    for s in store
-        .select(&tenant, &all().matchers, i64::MIN, i64::MAX)
-        .await
-        .unwrap()
-    {
-        for r in &s.chunks {
-            for b in store
-                .fetch_chunk(&tenant, r)
-                .await
-                .unwrap()
-                .blocks()
-                .unwrap()
-            {
-                let d = b.decode().unwrap();
-                for i in 0..d.len() {
-                    stored.push((
-                        s.labels.to_string(),
-                        d.ts[i],
-                        String::from_utf8(d.line(i).to_vec()).unwrap(),
-                    ));
-                }
-            }
-        }
-    }
-    stored.sort();
-    assert_eq!(stored, want);
+    assert_eq!(stored(dir.path(), &tenant).await, want);
 }
 
 #[tokio::test]
@@ -207,4 +206,59 @@ async fn out_of_order_window_and_duplicates() {
     .unwrap();
     let lines: Vec<String> = held(&ing, &tenant).into_iter().map(|(_, _, l)| l).collect();
     assert_eq!(lines, vec!["inside window", "newest", "other"]);
+}
+
+#[tokio::test]
+async fn memory_budget_flushes_the_largest_streams_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId::new("fake").unwrap();
+    let store = Arc::new(Store::open(&StorageConfig::default(), dir.path(), "test").unwrap());
+    let ing = Ingester::open(
+        IngesterConfig {
+            max_chunk_memory: fjord_model::limits::ByteSize(256 << 10),
+            ..cfg()
+        },
+        Arc::new(Limits::default()),
+        store,
+        dir.path(),
+        &mut Registry::default(),
+    )
+    .await
+    .unwrap();
+    let flush_loop = ing.start();
+    let mut want = Vec::new();
+    for i in 0..40 {
+        let labels = Labels::from_pairs([("app", format!("app{i}"))]);
+        let entries: Vec<Entry> = (0..300)
+            .map(|j| Entry::new(j * 1000, format!("app{i} line {j} {}", "y".repeat(40))))
+            .collect();
+        for e in &entries {
+            want.push((
+                labels.to_string(),
+                e.ts,
+                String::from_utf8(e.line.to_vec()).unwrap(),
+            ));
+        }
+        ing.push(&tenant, vec![ValidatedStream { labels, entries }])
+            .await
+            .unwrap();
+    }
+    want.sort();
+    // 40 streams × ~18 KiB of text is well over the 256 KiB budget: the largest streams are
+    // flushed long before the 30 s flush period comes round.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while stored(dir.path(), &tenant).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing was flushed under memory pressure"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Every entry is in exactly one place: the store or the ingester.
+    let mut everywhere = stored(dir.path(), &tenant).await;
+    everywhere.extend(held(&ing, &tenant));
+    everywhere.sort();
+    assert_eq!(everywhere, want);
+    ing.shutdown().await;
+    flush_loop.await.unwrap();
 }

@@ -217,7 +217,7 @@ impl DataSource for TenantSource<'_> {
             let blocks = streams.entry(stored[i].labels.clone()).or_default();
             for i in 0..chunk.block_count() {
                 if chunk.block_meta(i).overlaps(start, end) {
-                    blocks.push(chunk.block(i).map_err(storage)?);
+                    blocks.push(chunk.block(i));
                 }
             }
         }

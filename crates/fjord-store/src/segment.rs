@@ -90,7 +90,7 @@ mod tests {
             ))
             .unwrap();
             assert_eq!(
-                c.block(0).unwrap().decode().unwrap().line(0),
+                c.block(0).decode().unwrap().line(0),
                 format!("line {i}").as_bytes()
             );
         }

@@ -61,7 +61,7 @@ async fn written_chunks_are_found_after_reopening() {
     let mut lines = Vec::new();
     for r in &api.chunks {
         let c = store.fetch_chunk(&tenant, r).await.unwrap();
-        for b in c.blocks().unwrap() {
+        for b in c.blocks() {
             let d = b.decode().unwrap();
             lines.extend((0..d.len()).map(|i| String::from_utf8(d.line(i).to_vec()).unwrap()));
         }
