@@ -113,7 +113,8 @@ pub async fn execute(
             })
             .await
             .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
-            merge_stats(&mut stats, &st);
+            stats.add_scan(&st);
+            stats.entries_returned += st.entries_returned;
             Ok((QueryValue::Streams(result), stats))
         }
         Expr::Sample(s) => {
@@ -183,13 +184,4 @@ fn check_series(n: usize, limits: &Limits) -> Result<(), EngineError> {
         )));
     }
     Ok(())
-}
-
-fn merge_stats(a: &mut QueryStats, b: &QueryStats) {
-    a.bytes_processed += b.bytes_processed;
-    a.lines_processed += b.lines_processed;
-    a.post_filter_lines += b.post_filter_lines;
-    a.blocks_skipped += b.blocks_skipped;
-    a.decompressed_bytes += b.decompressed_bytes;
-    a.entries_returned += b.entries_returned;
 }

@@ -1,0 +1,261 @@
+//! Properties of evaluation that must hold for any data:
+//!
+//! - **time splits**: a range query over `[s, e]` equals the concatenation of the same query over
+//!   `[s, m]` and `[m + step, e]`; a forward log query over `[s, e)` equals its halves;
+//! - **stream shards**: `sum by (…)` over all streams equals the sum of the per-shard results
+//!   when the streams are split into disjoint shards;
+//! - **fast paths**: the additive range functions computed from block headers and entry indexes
+//!   equal the same functions computed entry by entry through a pipeline (a line filter that
+//!   keeps every line forces that path).
+//!
+//! The data are random streams cut into small blocks (so blocks span many windows, few windows,
+//! or lie inside one), with overlapping duplicate blocks and structured metadata on some
+//! entries.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use fjord_chunk::{BlockBuilder, EncodeOptions, EncodedBlock};
+use fjord_engine::{DataSource, EngineError, QueryRequest, QueryValue, SelectedStream, execute};
+use fjord_model::limits::Limits;
+use fjord_model::matcher::matches_all;
+use fjord_model::{Label, LabelMatcher, Labels};
+use proptest::prelude::*;
+
+const SEC: i64 = 1_000_000_000;
+
+/// Streams held in memory.
+struct MemSource {
+    streams: Vec<SelectedStream>,
+}
+
+#[async_trait]
+impl DataSource for MemSource {
+    async fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<SelectedStream>, EngineError> {
+        Ok(self
+            .streams
+            .iter()
+            .filter(|s| matches_all(matchers, &s.labels))
+            .map(|s| SelectedStream {
+                labels: s.labels.clone(),
+                blocks: s
+                    .blocks
+                    .iter()
+                    .filter(|b| b.meta.overlaps(start, end))
+                    .cloned()
+                    .collect(),
+            })
+            .filter(|s| !s.blocks.is_empty())
+            .collect())
+    }
+}
+
+/// One generated entry: seconds offset, line, optional level metadata.
+type GenEntry = (i64, String, Option<&'static str>);
+
+fn stream_entries() -> impl Strategy<Value = Vec<GenEntry>> {
+    prop::collection::vec(
+        (
+            0i64..600,
+            "[a-z ]{0,30}",
+            prop_oneof![Just(None), Just(Some("info")), Just(Some("error"))],
+        ),
+        0..120,
+    )
+}
+
+fn dataset() -> impl Strategy<Value = (Vec<Vec<GenEntry>>, usize, bool)> {
+    (
+        prop::collection::vec(stream_entries(), 1..6),
+        // entries per block
+        1usize..40,
+        // also store the first block of each stream a second time (a chunk seen in both the
+        // ingester and the store)
+        any::<bool>(),
+    )
+}
+
+fn build(streams: &[Vec<GenEntry>], per_block: usize, duplicate: bool) -> Vec<SelectedStream> {
+    streams
+        .iter()
+        .enumerate()
+        .map(|(i, entries)| {
+            let mut entries = entries.clone();
+            entries.sort_by_key(|e| e.0);
+            let mut blocks: Vec<EncodedBlock> = entries
+                .chunks(per_block)
+                .map(|part| {
+                    let mut b = BlockBuilder::new();
+                    for (t, line, level) in part {
+                        let md: Vec<Label> = level
+                            .iter()
+                            .map(|l| Label::new("detected_level", *l))
+                            .collect();
+                        b.push(1_000 * SEC + t * SEC, line.as_bytes(), &md);
+                    }
+                    b.encode(&EncodeOptions::default())
+                })
+                .collect();
+            if duplicate && let Some(first) = blocks.first().cloned() {
+                blocks.push(first);
+            }
+            SelectedStream {
+                labels: Labels::from_pairs([
+                    ("app", format!("app{}", i % 3)),
+                    ("pod", format!("pod{i}")),
+                ]),
+                blocks,
+            }
+        })
+        .collect()
+}
+
+fn run(source: &MemSource, query: &str, start: i64, end: i64, step: i64) -> QueryValue {
+    let req = QueryRequest {
+        query: query.into(),
+        start,
+        end,
+        step,
+        interval: 0,
+        limit: 5_000,
+        forward: true,
+        instant: false,
+        categorize: false,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(execute(source, &req, &Limits::default()))
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+        .0
+}
+
+/// A matrix as series → points.
+fn matrix(v: QueryValue) -> BTreeMap<String, Vec<(i64, f64)>> {
+    match v {
+        QueryValue::Matrix(series) => series
+            .into_iter()
+            .map(|s| (s.labels.to_string(), s.points))
+            .collect(),
+        other => panic!("not a matrix: {other:?}"),
+    }
+}
+
+/// A log result as (stream, ts, line) in result order.
+fn entries(v: QueryValue) -> Vec<(String, i64, String)> {
+    match v {
+        QueryValue::Streams(streams) => {
+            let mut out: Vec<(String, i64, String)> = streams
+                .into_iter()
+                .flat_map(|s| {
+                    let l = s.labels.to_string();
+                    s.entries.into_iter().map(move |e| {
+                        (
+                            l.clone(),
+                            e.ts,
+                            String::from_utf8_lossy(&e.line).into_owned(),
+                        )
+                    })
+                })
+                .collect();
+            out.sort();
+            out
+        }
+        other => panic!("not streams: {other:?}"),
+    }
+}
+
+const START: i64 = 1_000 * SEC;
+const END: i64 = 1_600 * SEC;
+
+const METRIC_QUERIES: &[&str] = &[
+    "count_over_time({app=~\".+\"}[1m])",
+    "sum by (app) (rate({app=~\".+\"}[2m]))",
+    "sum by (detected_level) (bytes_over_time({app=~\".+\"}[45s]))",
+    "bytes_rate({app=\"app0\"}[10s])",
+    "sum(count_over_time({app=~\".+\"} |= \"a\" [3m]))",
+    "max_over_time({app=~\".+\"} | label_format n=`{{ len __line__ }}` | unwrap n [90s])",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn range_queries_split_at_any_step((streams, per_block, dup) in dataset(), split in 1i64..40, step_s in prop_oneof![Just(7i64), Just(15), Just(60)]) {
+        let source = MemSource { streams: build(&streams, per_block, dup) };
+        let step = step_s * SEC;
+        let mid = START + split * step;
+        prop_assume!(mid < END);
+        for q in METRIC_QUERIES {
+            let whole = matrix(run(&source, q, START, END, step));
+            let mut halves = matrix(run(&source, q, START, mid, step));
+            for (k, pts) in matrix(run(&source, q, mid + step, END, step)) {
+                halves.entry(k).or_default().extend(pts);
+            }
+            prop_assert_eq!(&whole, &halves, "{}", q);
+        }
+    }
+
+    #[test]
+    fn log_queries_split_in_time((streams, per_block, dup) in dataset(), split in 1i64..600) {
+        let source = MemSource { streams: build(&streams, per_block, dup) };
+        let mid = START + split * SEC;
+        for q in ["{app=~\".+\"}", "{app=~\".+\"} |= \"e\"", "{app=\"app1\"} | detected_level=\"error\""] {
+            let whole = entries(run(&source, q, START, END, SEC));
+            let mut halves = entries(run(&source, q, START, mid, SEC));
+            halves.extend(entries(run(&source, q, mid, END, SEC)));
+            halves.sort();
+            prop_assert_eq!(&whole, &halves, "{}", q);
+        }
+    }
+
+    #[test]
+    fn sums_over_stream_shards_equal_the_whole((streams, per_block, dup) in dataset()) {
+        let all = build(&streams, per_block, dup);
+        let whole_source = MemSource { streams: all.clone() };
+        let (even, odd): (Vec<_>, Vec<_>) = all.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+        let shards = [
+            MemSource { streams: even.into_iter().map(|(_, s)| s).collect() },
+            MemSource { streams: odd.into_iter().map(|(_, s)| s).collect() },
+        ];
+        for q in [
+            "sum by (app) (count_over_time({app=~\".+\"}[1m]))",
+            "sum(bytes_over_time({app=~\".+\"} |~ \"[a-m]\" [2m]))",
+            "sum by (detected_level) (count_over_time({app=~\".+\"}[30s]))",
+        ] {
+            let whole = matrix(run(&whole_source, q, START, END, 20 * SEC));
+            let mut summed: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
+            for shard in &shards {
+                for (k, pts) in matrix(run(shard, q, START, END, 20 * SEC)) {
+                    for (t, v) in pts {
+                        *summed.entry(k.clone()).or_default().entry(t).or_default() += v;
+                    }
+                }
+            }
+            let summed: BTreeMap<String, Vec<(i64, f64)>> =
+                summed.into_iter().map(|(k, m)| (k, m.into_iter().collect())).collect();
+            prop_assert_eq!(&whole, &summed, "{}", q);
+        }
+    }
+
+    #[test]
+    fn header_and_index_fast_paths_equal_the_pipeline((streams, per_block, dup) in dataset(), step_s in prop_oneof![Just(10i64), Just(60), Just(300)], range in prop_oneof![Just("10s"), Just("1m"), Just("5m")]) {
+        let source = MemSource { streams: build(&streams, per_block, dup) };
+        // `!= "\u{1}"` keeps every line but makes each entry go through the pipeline.
+        for (fast, slow) in [
+            (format!("count_over_time({{app=~\".+\"}}[{range}])"), format!("count_over_time({{app=~\".+\"}} != \"\\u0001\" [{range}])")),
+            (format!("sum by (app) (bytes_rate({{app=~\".+\"}}[{range}]))"), format!("sum by (app) (bytes_rate({{app=~\".+\"}} != \"\\u0001\" [{range}]))")),
+            (format!("sum by (detected_level) (rate({{app=~\".+\"}}[{range}]))"), format!("sum by (detected_level) (rate({{app=~\".+\"}} != \"\\u0001\" [{range}]))")),
+            (format!("sum without (pod) (bytes_over_time({{app=~\".+\"}}[{range}]))"), format!("sum without (pod) (bytes_over_time({{app=~\".+\"}} != \"\\u0001\" [{range}]))")),
+        ] {
+            let a = matrix(run(&source, &fast, START, END, step_s * SEC));
+            let b = matrix(run(&source, &slow, START, END, step_s * SEC));
+            prop_assert_eq!(&a, &b, "{} vs {}", fast, slow);
+        }
+    }
+}
