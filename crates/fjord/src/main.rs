@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 /// Ingest allocates and frees many small buffers from several threads; mimalloc handles that
-/// pattern with far less CPU than glibc's allocator (measured in BENCHMARKS.md).
+/// pattern with far less CPU than glibc's allocator (measured in BENCHMARKS.md). The default
+/// `mimalloc` feature can be turned off to profile the heap with malloc-hooking tools.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
