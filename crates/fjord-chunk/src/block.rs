@@ -19,6 +19,8 @@
 //! two entries are exact duplicates (same timestamp, line and metadata); decoding validates
 //! every length and the checksum and returns [`ChunkError`] instead of panicking.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use fjord_model::Label;
 use fjord_model::varint::{Reader, put_bytes, put_uvarint, put_varint};
@@ -28,6 +30,24 @@ use crate::codec::{Codec, MAX_SECTION_BYTES};
 use crate::filter::TrigramFilter;
 
 const BLOCK_VERSION: u8 = 1;
+
+/// One entry's structured metadata. Neighbouring entries of a stream nearly always carry the
+/// same set (a stream's `detected_level` rarely changes), so equal neighbours share one
+/// allocation instead of each holding a copy.
+pub type MetadataSet = Arc<[Label]>;
+
+/// A block's sparse structured metadata: (entry index, set), indexes ascending; entries
+/// without metadata are absent.
+pub type SparseMetadata = Vec<(u32, MetadataSet)>;
+
+/// Appends `set` for entry `idx`, sharing the previous entry's allocation when equal.
+fn push_metadata(md: &mut SparseMetadata, idx: u32, set: &[Label]) {
+    let shared = match md.last() {
+        Some((_, prev)) if **prev == *set => Arc::clone(prev),
+        _ => MetadataSet::from(set),
+    };
+    md.push((idx, shared));
+}
 
 /// Summary of a block, readable without decompressing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,9 +92,11 @@ pub struct BlockBuilder {
     /// `ends[i]` is the end offset of line `i` in `data`.
     ends: Vec<u32>,
     data: Vec<u8>,
-    /// Sparse metadata: (entry index, pairs), indexes ascending.
-    metadata: Vec<(u32, Vec<Label>)>,
+    metadata: SparseMetadata,
+    /// Sum of metadata name and value lengths over all entries (the block header's figure).
     metadata_bytes: u64,
+    /// Heap bytes of the distinct metadata sets (shared sets counted once).
+    metadata_heap: usize,
     sorted: bool,
 }
 
@@ -104,7 +126,8 @@ impl BlockBuilder {
         self.data.capacity()
             + self.ts.capacity() * 8
             + self.ends.capacity() * 4
-            + self.metadata_bytes as usize
+            + self.metadata.capacity() * std::mem::size_of::<(u32, MetadataSet)>()
+            + self.metadata_heap
     }
 
     pub fn min_ts(&self) -> Option<i64> {
@@ -138,12 +161,16 @@ impl BlockBuilder {
             self.sorted = false;
         }
         if !metadata.is_empty() {
-            self.metadata
-                .push((self.ts.len() as u32, metadata.to_vec()));
-            self.metadata_bytes += metadata
+            let set_bytes = metadata
                 .iter()
-                .map(|l| (l.name.len() + l.value.len()) as u64)
-                .sum::<u64>();
+                .map(|l| l.name.len() + l.value.len())
+                .sum::<usize>();
+            self.metadata_bytes += set_bytes as u64;
+            let before = self.metadata.last().map(|(_, m)| Arc::as_ptr(m));
+            push_metadata(&mut self.metadata, self.ts.len() as u32, metadata);
+            if before != self.metadata.last().map(|(_, m)| Arc::as_ptr(m)) {
+                self.metadata_heap += set_bytes + std::mem::size_of_val(metadata);
+            }
         }
         self.ts.push(ts);
         self.data.extend_from_slice(line);
@@ -192,7 +219,7 @@ impl BlockBuilder {
                 continue;
             }
             if !md.is_empty() {
-                out.metadata.push((out.ts.len() as u32, md.to_vec()));
+                push_metadata(&mut out.metadata, out.ts.len() as u32, md);
             }
             out.ts.push(ts);
             out.data.extend_from_slice(line);
@@ -247,6 +274,7 @@ impl BlockBuilder {
         self.data.clear();
         self.metadata.clear();
         self.metadata_bytes = 0;
+        self.metadata_heap = 0;
         self.sorted = true;
     }
 }
@@ -259,8 +287,7 @@ pub struct DecodedBlock {
     pub offsets: Vec<u32>,
     /// All line bytes back to back, from `offsets[0]` to `offsets[len]`.
     pub data: Vec<u8>,
-    /// Sparse metadata: (entry index, pairs), indexes ascending.
-    pub metadata: Vec<(u32, Vec<Label>)>,
+    pub metadata: SparseMetadata,
 }
 
 impl DecodedBlock {
@@ -343,7 +370,7 @@ struct Columns<'a> {
     /// `ends[i]` is where line `i` ends.
     ends: &'a [u32],
     text: &'a [u8],
-    metadata: &'a [(u32, Vec<Label>)],
+    metadata: &'a [(u32, MetadataSet)],
 }
 
 impl Columns<'_> {
@@ -431,7 +458,7 @@ impl Columns<'_> {
     }
 }
 
-fn encode_metadata(md: &[(u32, Vec<Label>)]) -> Vec<u8> {
+fn encode_metadata(md: &[(u32, MetadataSet)]) -> Vec<u8> {
     if md.is_empty() {
         return Vec::new();
     }
@@ -452,7 +479,7 @@ fn encode_metadata(md: &[(u32, Vec<Label>)]) -> Vec<u8> {
         put_uvarint(&mut out, u64::from(idx - prev));
         prev = *idx;
         put_uvarint(&mut out, pairs.len() as u64);
-        for l in pairs {
+        for l in pairs.iter() {
             let ni = names.binary_search(&l.name.as_str()).unwrap_or(0);
             put_uvarint(&mut out, ni as u64);
             put_bytes(&mut out, l.value.as_bytes());
@@ -461,7 +488,7 @@ fn encode_metadata(md: &[(u32, Vec<Label>)]) -> Vec<u8> {
     out
 }
 
-fn decode_metadata(raw: &[u8], count: usize) -> Result<Vec<(u32, Vec<Label>)>, ChunkError> {
+fn decode_metadata(raw: &[u8], count: usize) -> Result<SparseMetadata, ChunkError> {
     if raw.is_empty() {
         return Ok(Vec::new());
     }
@@ -472,7 +499,10 @@ fn decode_metadata(raw: &[u8], count: usize) -> Result<Vec<(u32, Vec<Label>)>, C
         names.push(r.str()?.to_string());
     }
     let n = r.len_at_most(count)?;
-    let mut out = Vec::with_capacity(n);
+    let mut out: SparseMetadata = Vec::with_capacity(n);
+    // The previous entry's pairs as (name index, value), to share its set when equal.
+    let mut prev: Vec<(usize, &str)> = Vec::new();
+    let mut pairs_of_entry: Vec<(usize, &str)> = Vec::new();
     let mut idx = 0u64;
     for i in 0..n {
         let delta = r.uvarint()?;
@@ -486,13 +516,20 @@ fn decode_metadata(raw: &[u8], count: usize) -> Result<Vec<(u32, Vec<Label>)>, C
             ));
         }
         let pairs = r.len_at_most(raw.len())?;
-        let mut m = Vec::with_capacity(pairs);
+        pairs_of_entry.clear();
         for _ in 0..pairs {
             let ni = r.len_at_most(names.len().saturating_sub(1))?;
-            let v = r.str()?;
-            m.push(Label::new(names[ni].clone(), v));
+            pairs_of_entry.push((ni, r.str()?));
         }
-        out.push((idx as u32, m));
+        let set = match out.last() {
+            Some((_, last)) if pairs_of_entry == prev => Arc::clone(last),
+            _ => pairs_of_entry
+                .iter()
+                .map(|&(ni, v)| Label::new(names[ni].clone(), v))
+                .collect(),
+        };
+        out.push((idx as u32, set));
+        std::mem::swap(&mut prev, &mut pairs_of_entry);
     }
     Ok(out)
 }
@@ -553,7 +590,7 @@ impl EncodedBlock {
     }
 
     /// Decodes the sparse structured metadata only.
-    pub fn decode_metadata(&self) -> Result<Vec<(u32, Vec<Label>)>, ChunkError> {
+    pub fn decode_metadata(&self) -> Result<SparseMetadata, ChunkError> {
         let h = parse_header(&self.data)?;
         decode_metadata_section(&h, &self.data)
     }
@@ -606,7 +643,7 @@ pub struct EntryIndex {
     pub lens: Vec<u32>,
 }
 
-fn decode_metadata_section(h: &Header, data: &[u8]) -> Result<Vec<(u32, Vec<Label>)>, ChunkError> {
+fn decode_metadata_section(h: &Header, data: &[u8]) -> Result<SparseMetadata, ChunkError> {
     let (off, len, raw_len) = h.sections[2];
     if raw_len == 0 {
         return Ok(Vec::new());
@@ -765,6 +802,33 @@ mod tests {
             assert!(!back.may_contain_all(&[b"absent-string"]));
         }
         assert_eq!(b.to_decoded().entry_at_byte(11), 2);
+    }
+
+    #[test]
+    fn equal_neighbouring_metadata_shares_one_set() {
+        let info = [Label::new("detected_level", "info")];
+        let warn = [Label::new("detected_level", "warn")];
+        let mut b = BlockBuilder::new();
+        for (t, md) in [(1, &info), (2, &info), (3, &warn), (4, &info), (5, &info)] {
+            b.push(t, b"line", md);
+        }
+        let shared = |md: &SparseMetadata| -> Vec<bool> {
+            md.windows(2)
+                .map(|w| Arc::ptr_eq(&w[0].1, &w[1].1))
+                .collect()
+        };
+        let decoded = b.to_decoded();
+        assert_eq!(shared(&decoded.metadata), [true, false, false, true]);
+        let back = EncodedBlock::from_bytes(b.encode(&EncodeOptions::default()).data)
+            .unwrap()
+            .decode()
+            .unwrap();
+        assert_eq!(shared(&back.metadata), [true, false, false, true]);
+        assert_eq!(back.metadata(2), &warn);
+        assert_eq!(back.metadata(4), &info);
+        // The header counts every entry's metadata; memory counts each distinct set once.
+        assert_eq!(back.meta().metadata_bytes, 5 * 18);
+        assert_eq!(b.metadata_heap, 3 * (18 + std::mem::size_of::<Label>()));
     }
 
     #[test]

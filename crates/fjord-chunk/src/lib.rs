@@ -13,7 +13,10 @@ pub mod chunk;
 pub mod codec;
 pub mod filter;
 
-pub use block::{BlockBuilder, BlockMeta, DecodedBlock, EncodeOptions, EncodedBlock, EntryIndex};
+pub use block::{
+    BlockBuilder, BlockMeta, DecodedBlock, EncodeOptions, EncodedBlock, EntryIndex, MetadataSet,
+    SparseMetadata,
+};
 pub use chunk::{Chunk, encode_chunk};
 pub use codec::Codec;
 

@@ -37,11 +37,62 @@ pub struct CategorizedLabels {
     pub parsed: Labels,
 }
 
+/// A list of labels whose string buffers survive `clear`, so filling it again for the next
+/// entry does not allocate once the strings have grown to fit.
+#[derive(Debug, Clone, Default)]
+struct LabelSlots {
+    slots: Vec<Label>,
+    /// `slots[..len]` are the live labels; the rest are spare buffers.
+    len: usize,
+}
+
+impl LabelSlots {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn as_slice(&self) -> &[Label] {
+        &self.slots[..self.len]
+    }
+
+    /// Sets `name` to `value`, in place when present, else appended.
+    fn set(&mut self, name: &str, value: &str) {
+        let live = &mut self.slots[..self.len];
+        if let Some(l) = live.iter_mut().find(|l| l.name == name) {
+            l.value.clear();
+            l.value.push_str(value);
+            return;
+        }
+        match self.slots.get_mut(self.len) {
+            Some(spare) => {
+                spare.name.clear();
+                spare.name.push_str(name);
+                spare.value.clear();
+                spare.value.push_str(value);
+            }
+            None => self.slots.push(Label::new(name, value)),
+        }
+        self.len += 1;
+    }
+
+    /// Removes `name`, keeping the order of the others.
+    fn remove(&mut self, name: &str) {
+        if let Some(i) = self.as_slice().iter().position(|l| l.name == name) {
+            self.slots[i..self.len].rotate_left(1);
+            self.len -= 1;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct LabelsBuilder {
     base: Arc<Labels>,
     del: Vec<String>,
-    add: [Vec<Label>; 3],
+    add: [LabelSlots; 3],
     err: String,
     err_details: String,
 }
@@ -87,7 +138,7 @@ impl LabelsBuilder {
     }
 
     pub fn has_in(&self, name: &str, c: Category) -> bool {
-        contains(&self.add[c as usize], name)
+        contains(self.add[c as usize].as_slice(), name)
     }
 
     pub fn err(&self) -> &str {
@@ -130,7 +181,7 @@ impl LabelsBuilder {
         .into_iter()
         .enumerate()
         {
-            if let Some(v) = find(&self.add[i], key) {
+            if let Some(v) = find(self.add[i].as_slice(), key) {
                 return Some((v, c));
             }
         }
@@ -153,7 +204,7 @@ impl LabelsBuilder {
     }
 
     fn delete_in(&mut self, c: Category, name: &str) {
-        self.add[c as usize].retain(|l| l.name != name);
+        self.add[c as usize].remove(name);
     }
 
     /// Removes labels from every category and hides base labels of those names.
@@ -189,13 +240,7 @@ impl LabelsBuilder {
                 }
             }
         }
-        let v = &mut self.add[c as usize];
-        if let Some(l) = v.iter_mut().find(|l| l.name == name) {
-            l.value.clear();
-            l.value.push_str(value);
-            return;
-        }
-        v.push(Label::new(name, value));
+        self.add[c as usize].set(name, value);
     }
 
     /// Adds labels (structured metadata of an entry, or unpacked ones) with the `_extracted`
@@ -238,17 +283,22 @@ impl LabelsBuilder {
                 {
                     continue;
                 }
-                match find(&self.add[Category::Stream as usize], &l.name) {
+                match find(self.add[Category::Stream as usize].as_slice(), &l.name) {
                     Some(v) => out.push(Label::new(l.name.clone(), v)),
                     None => out.push(l.clone()),
                 }
             }
-            for l in &self.add[Category::StructuredMetadata as usize] {
+            for l in self.add[Category::StructuredMetadata as usize].as_slice() {
                 if !self.has_in(&l.name, Category::Parsed) {
                     out.push(l.clone());
                 }
             }
-            out.extend(self.add[Category::Parsed as usize].iter().cloned());
+            out.extend(
+                self.add[Category::Parsed as usize]
+                    .as_slice()
+                    .iter()
+                    .cloned(),
+            );
         }
         if !self.err.is_empty() {
             out.push(Label::new(ERROR_LABEL, self.err.clone()));
@@ -308,7 +358,12 @@ impl LabelsBuilder {
                 if self.del.iter().any(|d| d == g) {
                     continue;
                 }
-                if let Some(l) = self.add.iter().flatten().find(|l| l.name == *g) {
+                if let Some(l) = self
+                    .add
+                    .iter()
+                    .flat_map(LabelSlots::as_slice)
+                    .find(|l| l.name == *g)
+                {
                     buf.push(l.clone());
                     continue;
                 }
@@ -319,14 +374,18 @@ impl LabelsBuilder {
         } else {
             for l in self.base.iter() {
                 if self.del.contains(&l.name)
-                    || self.add.iter().flatten().any(|a| a.name == l.name)
+                    || self
+                        .add
+                        .iter()
+                        .flat_map(LabelSlots::as_slice)
+                        .any(|a| a.name == l.name)
                     || groups.contains(&l.name)
                 {
                     continue;
                 }
                 buf.push(l.clone());
             }
-            for l in self.add.iter().flatten() {
+            for l in self.add.iter().flat_map(LabelSlots::as_slice) {
                 if !groups.contains(&l.name) {
                     buf.push(l.clone());
                 }

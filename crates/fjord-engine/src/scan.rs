@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
-use fjord_chunk::{BlockBuilder, BlockMeta, DecodedBlock, EncodedBlock, EntryIndex};
-use fjord_model::{Label, Labels};
+use fjord_chunk::{
+    BlockBuilder, BlockMeta, DecodedBlock, EncodedBlock, EntryIndex, SparseMetadata,
+};
+use fjord_model::Labels;
 
 use crate::{EngineError, SelectedStream};
 
@@ -50,7 +52,7 @@ impl Unit {
     }
 
     /// The sparse structured metadata, without the text.
-    pub fn decode_metadata(&self) -> Result<Vec<(u32, Vec<Label>)>, EngineError> {
+    pub fn decode_metadata(&self) -> Result<SparseMetadata, EngineError> {
         match self {
             Unit::Encoded(b) => b
                 .decode_metadata()

@@ -73,7 +73,7 @@ async fn stream_sizes(
             };
             for (_, pairs) in &metadata {
                 size += 8 * pairs.len() as u64;
-                for l in pairs {
+                for l in pairs.iter() {
                     for s in [&l.name, &l.value] {
                         if symbols.insert(s.clone()) {
                             size += s.len() as u64;
