@@ -5,13 +5,14 @@
 #
 #   bench/ingest-fjord.sh FJORD_BINARY DATASET_DIR [extra fjord-bench ingest flags…]
 #
-# Environment: PORT (default 3191), FJORD_BENCH (the fjord-bench binary; default
+# Environment: PORT (default 3191), FJORD_ARGS (extra server flags, e.g.
+# "--set ingester.max_chunk_memory=32MB"), FJORD_BENCH (the fjord-bench binary; default
 # `cargo run --release -p fjord-bench --`), KEEP_RUNNING=1 to leave the server up for `query`
 # (its pid and data directory are printed).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 fjord=$1
@@ -23,7 +24,7 @@ bench=${FJORD_BENCH:-cargo run --quiet --release -p fjord-bench --}
 
 dir=$(mktemp -d /tmp/fjord-bench-server.XXXXXX)
 "$fjord" server --http-listen-address "127.0.0.1:$port" --data-dir "$dir" \
-    --config "$here/fjord-bench.yaml" >"$dir.log" 2>&1 &
+    --config "$here/fjord-bench.yaml" ${FJORD_ARGS:-} >"$dir.log" 2>&1 &
 pid=$!
 if [ "${KEEP_RUNNING:-0}" != 1 ]; then
     trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir" "$dir.log"' EXIT

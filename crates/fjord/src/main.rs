@@ -4,6 +4,8 @@
 //! **Invariant:** only this crate reads flags, environment and config files, and only it sets
 //! up logging and signal handling.
 
+#[cfg(feature = "mimalloc")]
+mod allocator;
 mod config;
 mod process_metrics;
 mod server;
@@ -11,13 +13,6 @@ mod server;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-
-/// Ingest allocates and frees many small buffers from several threads; mimalloc handles that
-/// pattern with far less CPU than glibc's allocator (measured in BENCHMARKS.md). The default
-/// `mimalloc` feature can be turned off to profile the heap with malloc-hooking tools.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Fjord: a log aggregation system that speaks Grafana Loki's push and query APIs.
 #[derive(Parser, Debug)]
@@ -79,6 +74,8 @@ struct ServerArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    #[cfg(feature = "mimalloc")]
+    allocator::tune();
     let cli = Cli::parse();
     match cli.command {
         Command::Agent(a) => fjord_agent::cli::main(fjord_agent::cli::CliOptions {
