@@ -7,16 +7,16 @@
 //! blocks that cannot hold anything nearer are skipped without being decoded, as are blocks
 //! whose trigram filter rules out the query's line filters.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use fjord_model::Labels;
+use fjord_model::{Label, Labels};
 use rayon::prelude::*;
 
 use crate::labels_builder::{CategorizedLabels, LabelsBuilder};
 use crate::scan::{StreamData, entry_range};
-use crate::stages::{Hints, Stage, start_entry};
+use crate::stages::{Hints, Stage, run_pipeline};
 use crate::{EngineError, LogEntry, QueryStats, StreamResult};
 
 /// Prometheus' `labels.StableHash`: xxhash64 over `name 0xff value 0xff …`. Loki breaks ties
@@ -46,7 +46,7 @@ struct Hit {
     key: Key,
     ts: i64,
     line: Bytes,
-    labels: CategorizedLabels,
+    labels: Arc<CategorizedLabels>,
 }
 
 impl PartialEq for Hit {
@@ -196,6 +196,10 @@ fn scan_unit(
         Box::new(range.rev())
     };
     let u = unit.index as i64;
+    // With nothing but line filters in the pipeline an entry's labels depend only on its
+    // metadata set, which neighbouring entries share (one allocation): build them once per set.
+    let labels_follow_metadata = q.stages.iter().all(|s| matches!(s, Stage::LineFilter(_)));
+    let mut last_labels: Option<(*const [Label], Arc<CategorizedLabels>)> = None;
     for i in indices {
         let ts = block.ts[i];
         let key = Key {
@@ -224,28 +228,26 @@ fn scan_unit(
         let line = block.line(i);
         out.stats.lines_processed += 1;
         out.stats.bytes_processed += line.len() as u64;
-        start_entry(&mut builder, &mut hints, block.metadata(i));
-        let mut cur: Cow<'_, [u8]> = Cow::Borrowed(line);
-        let mut keep = true;
-        for stage in q.stages {
-            match stage.process(ts, cur, &mut builder, &mut hints) {
-                Some(l) => cur = l,
-                None => {
-                    keep = false;
-                    cur = Cow::Borrowed(&[]);
-                    break;
-                }
-            }
-        }
-        if !keep {
+        let metadata = block.metadata(i);
+        let Some(cur) = run_pipeline(q.stages, ts, line, metadata, &mut builder, &mut hints) else {
             continue;
-        }
+        };
         out.stats.post_filter_lines += 1;
+        let labels = match &last_labels {
+            Some((set, labels)) if labels_follow_metadata && std::ptr::eq(*set, metadata) => {
+                Arc::clone(labels)
+            }
+            _ => {
+                let labels = Arc::new(builder.result());
+                last_labels = Some((metadata, Arc::clone(&labels)));
+                labels
+            }
+        };
         heap.push(Hit {
             key,
             ts,
             line: Bytes::copy_from_slice(&cur),
-            labels: builder.result(),
+            labels,
         });
         if heap.len() > q.limit {
             heap.pop();

@@ -8,7 +8,6 @@
 //! semantics (grouping pushed down from `sum`, parser hints, pipeline-error detection, label
 //! handling of aggregations and vector matching) follow Loki's evaluator.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -22,7 +21,7 @@ use crate::logquery::stable_hash;
 use crate::range_fns::{self, RangeOp};
 use crate::scan::{self, StreamData, Unit, entry_range};
 use crate::stages::{
-    ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, start_entry,
+    ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, run_pipeline,
 };
 use crate::step_totals::{self, SeriesTotals, SlotMemo, Windows};
 use crate::{DataSource, EngineError, QueryStats};
@@ -275,22 +274,9 @@ fn pipeline_unit(
         let line = block.line(i);
         stats.lines_processed += 1;
         stats.bytes_processed += line.len() as u64;
-        start_entry(lbs, hints, block.metadata(i));
-        let mut cur: Cow<'_, [u8]> = Cow::Borrowed(line);
-        let mut keep = true;
-        for st in &plan.stages {
-            match st.process(ts, cur, lbs, hints) {
-                Some(l) => cur = l,
-                None => {
-                    keep = false;
-                    cur = Cow::Borrowed(&[]);
-                    break;
-                }
-            }
-        }
-        if !keep {
+        let Some(cur) = run_pipeline(&plan.stages, ts, line, block.metadata(i), lbs, hints) else {
             continue;
-        }
+        };
         let value = match &plan.extract {
             Extract::Count => 1.0,
             Extract::Bytes => cur.len() as f64,

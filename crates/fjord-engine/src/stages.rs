@@ -448,27 +448,35 @@ fn clean_value(v: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// A JSON string value unescaped (empty on a bad escape), invalid UTF-8 as spaces.
-fn json_string_value(raw: &[u8]) -> String {
+/// A JSON string value unescaped (empty on a bad escape), invalid UTF-8 as spaces; borrowed
+/// from the line when it holds no escape.
+fn json_string_text(raw: &[u8]) -> Cow<'_, str> {
     match jsonscan::unescape(raw) {
-        Ok(v) => clean_value(&v).into_owned(),
-        Err(_) => String::new(),
+        Ok(Cow::Borrowed(v)) => clean_value(v),
+        Ok(Cow::Owned(v)) => Cow::Owned(clean_value(&v).into_owned()),
+        Err(_) => Cow::Borrowed(""),
     }
 }
 
-fn json_value_text(v: &[u8], t: ValueType) -> String {
+fn json_string_value(raw: &[u8]) -> String {
+    json_string_text(raw).into_owned()
+}
+
+fn json_value_text(v: &[u8], t: ValueType) -> Cow<'_, str> {
     match t {
-        ValueType::String => json_string_value(v),
-        ValueType::Number => String::from_utf8_lossy(v).into_owned(),
-        ValueType::Boolean => {
-            if v == b"true" {
-                "true".into()
-            } else {
-                "false".into()
-            }
-        }
-        _ => String::new(),
+        ValueType::String => json_string_text(v),
+        ValueType::Number => String::from_utf8_lossy(v),
+        ValueType::Boolean => Cow::Borrowed(if v == b"true" { "true" } else { "false" }),
+        _ => Cow::Borrowed(""),
     }
+}
+
+/// `key` itself when sanitizing would leave it unchanged (the usual JSON key), so it needs no
+/// copy.
+fn plain_label_name(key: &[u8]) -> Option<&str> {
+    let plain = key.first().is_some_and(|b| !b.is_ascii_digit())
+        && key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    plain.then(|| std::str::from_utf8(key).ok()).flatten()
 }
 
 /// Why the JSON walk stopped early.
@@ -554,17 +562,23 @@ fn json_label(
     lbs: &mut LabelsBuilder,
     hints: &mut Hints,
 ) -> Result<(), JsonStop> {
-    let name = if prefix.is_empty() {
-        let mut k = sanitize_label_key(&String::from_utf8_lossy(key), true);
-        if key.is_empty() || k.is_empty() {
-            return Ok(());
-        }
-        if std::str::from_utf8(key).is_err() {
-            k.clear();
-            sanitize_bytes_into(&mut k, key, true);
-        }
+    let name: Cow<'_, str> = if prefix.is_empty() {
+        let mut k = match plain_label_name(key) {
+            Some(k) => Cow::Borrowed(k),
+            None => {
+                let mut k = sanitize_label_key(&String::from_utf8_lossy(key), true);
+                if key.is_empty() || k.is_empty() {
+                    return Ok(());
+                }
+                if std::str::from_utf8(key).is_err() {
+                    k.clear();
+                    sanitize_bytes_into(&mut k, key, true);
+                }
+                Cow::Owned(k)
+            }
+        };
         if lbs.base_has(&k) || lbs.has_in(&k, Category::StructuredMetadata) {
-            k.push_str(EXTRACTED_SUFFIX);
+            k.to_mut().push_str(EXTRACTED_SUFFIX);
         }
         k
     } else {
@@ -578,7 +592,7 @@ fn json_label(
             k = sanitized_prefix(prefix);
         }
         prefix.pop();
-        k
+        Cow::Owned(k)
     };
     if !hints.should_extract(&name) || hints.extracted(&name) {
         return Ok(());
@@ -1003,12 +1017,43 @@ pub fn decolorize_regex() -> Regex {
 }
 
 /// Structured metadata of an entry, added to a fresh builder state.
-pub fn start_entry(lbs: &mut LabelsBuilder, hints: &mut Hints, metadata: &[Label]) {
+fn start_entry(lbs: &mut LabelsBuilder, hints: &mut Hints, metadata: &[Label]) {
     lbs.reset();
     hints.reset();
     if !metadata.is_empty() {
         lbs.add(Category::StructuredMetadata, metadata);
     }
+}
+
+/// Runs a pipeline on one entry; `None` when a stage drops it. Line filters at the head of
+/// the pipeline read nothing but the line, so they run first, on the raw line: a line they
+/// drop never has its labels set up (for `|= "error"` over mostly other lines, that setup was
+/// most of the per-line cost).
+pub fn run_pipeline<'a>(
+    stages: &[Stage],
+    ts: i64,
+    line: &'a [u8],
+    metadata: &[Label],
+    lbs: &mut LabelsBuilder,
+    hints: &mut Hints,
+) -> Option<Cow<'a, [u8]>> {
+    let filters = stages
+        .iter()
+        .take_while(|s| matches!(s, Stage::LineFilter(_)))
+        .count();
+    let (filters, rest) = stages.split_at(filters);
+    if !filters
+        .iter()
+        .all(|s| matches!(s, Stage::LineFilter(f) if f.matches(line)))
+    {
+        return None;
+    }
+    start_entry(lbs, hints, metadata);
+    let mut cur = Cow::Borrowed(line);
+    for stage in rest {
+        cur = stage.process(ts, cur, lbs, hints)?;
+    }
+    Some(cur)
 }
 
 #[cfg(test)]
