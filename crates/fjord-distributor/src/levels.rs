@@ -184,23 +184,32 @@ fn logfmt_level(line: &[u8]) -> Option<Cow<'_, [u8]>> {
     best.map(|(_, v)| v)
 }
 
-fn is_left_boundary(b: &[u8], pos: Option<usize>) -> bool {
-    match pos {
-        None => true,
-        Some(p) => b.get(p).is_none_or(|c| b" \t\n[({\"'=|".contains(c)),
+/// A 256-entry membership table of `bytes`, for per-byte tests in the word scan.
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        set[bytes[i] as usize] = true;
+        i += 1;
     }
+    set
 }
 
-fn is_right_boundary(b: &[u8], pos: usize) -> bool {
-    b.get(pos)
-        .is_none_or(|c| b" \t\n[]{}():,!\"'=|".contains(c))
-}
+/// Bytes that may precede a level word.
+const LEFT_BOUNDARY: [bool; 256] = byte_set(b" \t\n[({\"'=|");
+/// Bytes that may follow a level word (the end of the line may too).
+const RIGHT_BOUNDARY: [bool; 256] = byte_set(b" \t\n[]{}():,!\"'=|");
+/// First letters of the words in [`LEVEL_WORDS`], both cases.
+const WORD_START: [bool; 256] = byte_set(b"tdfcewiTDFCEWI");
 
 /// The earliest level word that stands alone in the line (ASCII case ignored): one pass over
-/// the word starts, without lowercasing a copy of the line.
+/// the bytes, table lookups to pass over those that cannot start a word, without lowercasing a
+/// copy of the line.
 fn from_words(line: &[u8]) -> &'static str {
     for start in 0..line.len() {
-        if !is_left_boundary(line, start.checked_sub(1)) {
+        if !WORD_START[line[start] as usize]
+            || (start > 0 && !LEFT_BOUNDARY[line[start - 1] as usize])
+        {
             continue;
         }
         let rest = &line[start..];
@@ -208,7 +217,9 @@ fn from_words(line: &[u8]) -> &'static str {
             let w = word.as_bytes();
             if rest.len() >= w.len()
                 && rest[..w.len()].eq_ignore_ascii_case(w)
-                && is_right_boundary(line, start + w.len())
+                && line
+                    .get(start + w.len())
+                    .is_none_or(|&c| RIGHT_BOUNDARY[c as usize])
             {
                 return level;
             }
@@ -246,5 +257,24 @@ mod tests {
         assert_eq!(level(&[], "2024 [ERROR] disk full, warning", &[]), "error");
         assert_eq!(level(&[], "terror in the nights", &[]), "unknown");
         assert_eq!(level(&[], "x", &[("detected_level", "WRN")]), "warn");
+    }
+
+    #[test]
+    fn word_scan_sees_every_level_word_at_every_boundary() {
+        for (word, expected) in LEVEL_WORDS {
+            assert!(WORD_START[word.as_bytes()[0] as usize], "{word}");
+            let upper = word.to_ascii_uppercase();
+            for line in [
+                word.to_string(),
+                format!("x [{upper}] y"),
+                format!("a={word}|b"),
+                format!("(\"{word}\")"),
+                format!("\t{word}:"),
+            ] {
+                assert_eq!(from_words(line.as_bytes()), *expected, "{line}");
+            }
+            assert_eq!(from_words(format!("x{word} y").as_bytes()), "unknown");
+            assert_eq!(from_words(format!("{word}s").as_bytes()), "unknown");
+        }
     }
 }
