@@ -497,8 +497,7 @@ fn json_parse(line: &[u8], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
     if hints.no_labels() {
         return true;
     }
-    let mut prefix: Vec<Vec<u8>> = Vec::new();
-    match json_walk(line, &mut prefix, lbs, hints) {
+    match json_walk(line, &mut JsonPath::default(), lbs, hints) {
         Ok(()) | Err(JsonStop::AllFound) => true,
         Err(JsonStop::FilteredOut) => false,
         Err(JsonStop::Err(e)) => {
@@ -508,41 +507,73 @@ fn json_parse(line: &[u8], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
     }
 }
 
+/// Where the JSON walk is: the raw keys of the enclosing objects, and the same keys sanitized
+/// and joined with `_` as [`sanitized_prefix`] joins them, kept up to date as objects are
+/// entered and left, so a nested field's label name is one append.
+#[derive(Default)]
+struct JsonPath {
+    keys: Vec<Vec<u8>>,
+    joined: String,
+}
+
+impl JsonPath {
+    fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Enters object `key`; returns what [`JsonPath::leave`] needs.
+    fn enter(&mut self, key: &[u8]) -> usize {
+        let mark = self.joined.len();
+        self.keys.push(key.to_vec());
+        append_sanitized_part(&mut self.joined, key);
+        mark
+    }
+
+    fn leave(&mut self, mark: usize) {
+        self.keys.pop();
+        self.joined.truncate(mark);
+    }
+}
+
+/// Appends one key to a sanitized `_`-joined path (keys blank after trimming are skipped).
+fn append_sanitized_part(out: &mut String, part: &[u8]) {
+    if trim_space_bytes(part).is_empty() {
+        return;
+    }
+    let first = out.is_empty();
+    if !first {
+        out.push('_');
+    }
+    sanitize_bytes_into(out, part, first);
+}
+
 fn sanitized_prefix(prefix: &[Vec<u8>]) -> String {
     let mut out = String::new();
-    for (i, part) in prefix.iter().enumerate() {
-        if trim_space_bytes(part).is_empty() {
-            continue;
-        }
-        if i > 0 && !out.is_empty() {
-            out.push('_');
-        }
-        let first = out.is_empty();
-        sanitize_bytes_into(&mut out, part, first);
+    for part in prefix {
+        append_sanitized_part(&mut out, part);
     }
     out
 }
 
 fn json_walk(
     data: &[u8],
-    prefix: &mut Vec<Vec<u8>>,
+    path: &mut JsonPath,
     lbs: &mut LabelsBuilder,
     hints: &mut Hints,
 ) -> Result<(), JsonStop> {
     jsonscan::object_each(data, |key, value, t| -> Result<(), JsonStop> {
         match t {
             ValueType::String | ValueType::Number | ValueType::Boolean => {
-                json_label(key, value, t, prefix, lbs, hints)?
+                json_label(key, value, t, path, lbs, hints)?
             }
             ValueType::Object => {
-                let len = prefix.len();
-                prefix.push(key.to_vec());
-                let res = if hints.should_extract_prefix(&sanitized_prefix(prefix)) {
-                    json_walk(value, prefix, lbs, hints)
+                let mark = path.enter(key);
+                let res = if hints.should_extract_prefix(&path.joined) {
+                    json_walk(value, path, lbs, hints)
                 } else {
                     Ok(())
                 };
-                prefix.truncate(len);
+                path.leave(mark);
                 return res;
             }
             _ => {}
@@ -558,12 +589,12 @@ fn json_label(
     key: &[u8],
     value: &[u8],
     t: ValueType,
-    prefix: &mut Vec<Vec<u8>>,
+    path: &mut JsonPath,
     lbs: &mut LabelsBuilder,
     hints: &mut Hints,
 ) -> Result<(), JsonStop> {
-    let name: Cow<'_, str> = if prefix.is_empty() {
-        let mut k = match plain_label_name(key) {
+    if path.is_empty() {
+        let mut name = match plain_label_name(key) {
             Some(k) => Cow::Borrowed(k),
             None => {
                 let mut k = sanitize_label_key(&String::from_utf8_lossy(key), true);
@@ -577,29 +608,43 @@ fn json_label(
                 Cow::Owned(k)
             }
         };
-        if lbs.base_has(&k) || lbs.has_in(&k, Category::StructuredMetadata) {
-            k.to_mut().push_str(EXTRACTED_SUFFIX);
+        if lbs.base_has(&name) || lbs.has_in(&name, Category::StructuredMetadata) {
+            name.to_mut().push_str(EXTRACTED_SUFFIX);
         }
-        k
+        return json_extract(&name, value, t, lbs, hints);
+    }
+    let mark = path.joined.len();
+    append_sanitized_part(&mut path.joined, key);
+    let name = &path.joined;
+    let res = if lbs.base_has(name) || lbs.has_in(name, Category::StructuredMetadata) {
+        // Rare: the suffix goes on the last key before sanitizing, as Loki does.
+        let mut suffixed = key.to_vec();
+        suffixed.extend_from_slice(EXTRACTED_SUFFIX.as_bytes());
+        path.keys.push(suffixed);
+        let name = sanitized_prefix(&path.keys);
+        path.keys.pop();
+        json_extract(&name, value, t, lbs, hints)
     } else {
-        prefix.push(key.to_vec());
-        let mut k = sanitized_prefix(prefix);
-        if lbs.base_has(&k) || lbs.has_in(&k, Category::StructuredMetadata) {
-            let last = prefix.len() - 1;
-            let mut suffixed = key.to_vec();
-            suffixed.extend_from_slice(EXTRACTED_SUFFIX.as_bytes());
-            prefix[last] = suffixed;
-            k = sanitized_prefix(prefix);
-        }
-        prefix.pop();
-        Cow::Owned(k)
+        json_extract(name, value, t, lbs, hints)
     };
-    if !hints.should_extract(&name) || hints.extracted(&name) {
+    path.joined.truncate(mark);
+    res
+}
+
+/// Sets the parsed label `name` from a JSON value, if the query needs it.
+fn json_extract(
+    name: &str,
+    value: &[u8],
+    t: ValueType,
+    lbs: &mut LabelsBuilder,
+    hints: &mut Hints,
+) -> Result<(), JsonStop> {
+    if !hints.should_extract(name) || hints.extracted(name) {
         return Ok(());
     }
     let v = json_value_text(value, t);
-    set_parsed(lbs, hints, &name, &v);
-    if !hints.continue_parsing(&name, lbs) {
+    set_parsed(lbs, hints, name, &v);
+    if !hints.continue_parsing(name, lbs) {
         return Err(JsonStop::FilteredOut);
     }
     Ok(())
