@@ -1,5 +1,6 @@
 //! Every push validation error, end to end against the real binary: status code, Loki's message,
-//! the discard metric, and that the valid part of a partly-bad push is still stored.
+//! the discard metric, and that the valid part of a partly-bad push is still stored; and the
+//! per-tenant query limits, refused with Loki's messages.
 
 mod common;
 
@@ -308,6 +309,67 @@ fn rate_limited_tenant_gets_429_with_lokis_message() {
         "{msg}"
     );
     assert!(metric(&s, "loki_discarded_samples_total{reason=\"rate_limited\"") >= 100.0);
+}
+
+#[test]
+fn query_limits_are_refused_with_lokis_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        &[
+            "--set",
+            "limits_config.max_entries_limit_per_query=100",
+            "--set",
+            "limits_config.max_query_series=2",
+            "--set",
+            "limits_config.max_query_length=1h",
+        ],
+    );
+    let now = now_ns();
+    for app in ["a", "b", "c"] {
+        let (st, msg) = push_proto(&s, &format!(r#"{{app="{app}"}}"#), vec![(now, "x".into())]);
+        assert_eq!(st, 204, "{msg}");
+    }
+    let minute = 60_000_000_000i64;
+    let query = |q: &str, start: i64, limit: usize| {
+        s.get(&format!(
+            "/loki/api/v1/query_range?query={}&start={start}&end={}&limit={limit}&step=60",
+            enc(q),
+            now + minute
+        ))
+        .unwrap()
+    };
+
+    let (st, body) = query(r#"{app=~".+"}"#, now - minute, 100);
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = query(r#"{app=~".+"}"#, now - minute, 101);
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.contains(
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query (101 > 100)"
+        ),
+        "{body}"
+    );
+
+    let (st, body) = query(r#"{app=~".+"}"#, now - 2 * 60 * minute, 100);
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.contains("the query time range exceeds the limit (query length: 2h1m, limit: 1h)"),
+        "{body}"
+    );
+
+    let (st, body) = query(
+        r#"sum by (app) (count_over_time({app=~"a|b"}[1m]))"#,
+        now - minute,
+        100,
+    );
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = query(r#"count_over_time({app=~".+"}[1m])"#, now - minute, 100);
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.contains("maximum number of series (2) reached for a single query"),
+        "{body}"
+    );
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
