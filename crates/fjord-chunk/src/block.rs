@@ -558,6 +558,12 @@ impl EncodedBlock {
         Ok(EncodedBlock { meta: h.meta, data })
     }
 
+    /// Whether the sections are compressed (a head snapshot is not), i.e. whether decoding is
+    /// worth caching.
+    pub fn is_compressed(&self) -> bool {
+        parse_header(&self.data).is_ok_and(|h| h.codec != Codec::None)
+    }
+
     /// The trigram filter, when the block has one.
     pub fn filter(&self) -> Result<Option<TrigramFilter>, ChunkError> {
         let h = parse_header(&self.data)?;

@@ -7,7 +7,8 @@
 //! Modules, from the bottom up: [`pattern`], [`ip`] and [`line_filter`] are the
 //! matching primitives; [`labels_builder`] holds an entry's labels through a pipeline;
 //! [`stages`] and [`template_stage`] are the pipeline stages; [`compile`] turns the AST into
-//! stages; [`scan`] prepares a stream's blocks; [`logquery`] and [`metric`] evaluate the two
+//! stages; [`scan`] prepares a stream's blocks, decoded through a [`block_cache`] when the
+//! data source offers one; [`logquery`] and [`metric`] evaluate the two
 //! kinds of query (with [`range_fns`] for the `*_over_time` functions and [`step_totals`] for
 //! the additive ones); [`query`] is the entry
 //! point.
@@ -16,6 +17,7 @@
 //! `DataSource`); CPU-heavy evaluation runs on the blocking pool, never on the async reactor;
 //! results are deterministic for the same data.
 
+pub mod block_cache;
 pub mod compile;
 pub mod ip;
 pub mod label_regex;
@@ -34,6 +36,7 @@ pub mod template_stage;
 pub mod value;
 pub mod volume;
 
+pub use block_cache::BlockCache;
 pub use query::{QueryRequest, execute};
 pub use source::{DataSource, SelectedStream};
 pub use value::{LogEntry, QueryStats, QueryValue, Sample, Series, StreamResult};

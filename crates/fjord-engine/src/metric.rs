@@ -533,9 +533,17 @@ async fn eval_range(
             hi.saturating_add(1),
         )
         .await?;
+    let cache = source.block_cache();
     let streams: Vec<StreamData> = selected
         .into_iter()
-        .map(|s| scan::prepare(s, lo.saturating_add(1), hi.saturating_add(1)))
+        .map(|s| {
+            scan::prepare(
+                s,
+                lo.saturating_add(1),
+                hi.saturating_add(1),
+                cache.as_ref(),
+            )
+        })
         .collect::<Result<_, _>>()?;
     let op = range_op(r);
     let times = timing.times();

@@ -92,10 +92,11 @@ pub async fn execute(
                 req.interval,
                 req.categorize,
             );
+            let cache = source.block_cache();
             let (result, st) = tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
                 let streams: Vec<scan::StreamData> = selected
                     .into_iter()
-                    .map(|s| scan::prepare(s, start, end))
+                    .map(|s| scan::prepare(s, start, end, cache.as_ref()))
                     .collect::<Result<_, _>>()?;
                 let mut st = QueryStats::default();
                 let q = LogQuery {

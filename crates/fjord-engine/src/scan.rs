@@ -10,19 +10,20 @@ use fjord_chunk::{
 };
 use fjord_model::Labels;
 
-use crate::{EngineError, SelectedStream};
+use crate::{BlockCache, EngineError, SelectedStream};
 
-/// A unit of a stream's data: an untouched encoded block, or several overlapping blocks merged.
+/// A unit of a stream's data: an untouched encoded block (decoded through the query's block
+/// cache, when it has one), or several overlapping blocks merged.
 #[derive(Debug, Clone)]
 pub enum Unit {
-    Encoded(EncodedBlock),
+    Encoded(EncodedBlock, Option<Arc<BlockCache>>),
     Merged(Arc<DecodedBlock>),
 }
 
 impl Unit {
     pub fn meta(&self) -> BlockMeta {
         match self {
-            Unit::Encoded(b) => b.meta,
+            Unit::Encoded(b, _) => b.meta,
             Unit::Merged(d) => d.meta(),
         }
     }
@@ -30,10 +31,11 @@ impl Unit {
     /// All columns, decoded.
     pub fn decode(&self) -> Result<Arc<DecodedBlock>, EngineError> {
         match self {
-            Unit::Encoded(b) => b
-                .decode()
-                .map(Arc::new)
-                .map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Encoded(b, cache) => match cache {
+                Some(cache) => cache.decode(b),
+                None => b.decode().map(Arc::new),
+            }
+            .map_err(|e| EngineError::Storage(e.to_string())),
             Unit::Merged(d) => Ok(d.clone()),
         }
     }
@@ -41,7 +43,7 @@ impl Unit {
     /// Timestamps and line lengths, without the text.
     pub fn decode_index(&self) -> Result<EntryIndex, EngineError> {
         match self {
-            Unit::Encoded(b) => b
+            Unit::Encoded(b, _) => b
                 .decode_index()
                 .map_err(|e| EngineError::Storage(e.to_string())),
             Unit::Merged(d) => Ok(EntryIndex {
@@ -54,7 +56,7 @@ impl Unit {
     /// The sparse structured metadata, without the text.
     pub fn decode_metadata(&self) -> Result<SparseMetadata, EngineError> {
         match self {
-            Unit::Encoded(b) => b
+            Unit::Encoded(b, _) => b
                 .decode_metadata()
                 .map_err(|e| EngineError::Storage(e.to_string())),
             Unit::Merged(d) => Ok(d.metadata.clone()),
@@ -64,7 +66,7 @@ impl Unit {
     /// The distinct structured metadata names in the unit.
     pub fn metadata_names(&self) -> Result<Vec<String>, EngineError> {
         match self {
-            Unit::Encoded(b) => b
+            Unit::Encoded(b, _) => b
                 .metadata_names()
                 .map_err(|e| EngineError::Storage(e.to_string())),
             Unit::Merged(d) => {
@@ -84,7 +86,7 @@ impl Unit {
     /// literals). Merged blocks are always read.
     pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {
         match self {
-            Unit::Encoded(b) => {
+            Unit::Encoded(b, _) => {
                 if clauses.is_empty() {
                     return true;
                 }
@@ -109,7 +111,12 @@ pub struct StreamData {
 }
 
 /// Merges overlapping blocks (closed time intervals that intersect or touch).
-pub fn prepare(stream: SelectedStream, start: i64, end: i64) -> Result<StreamData, EngineError> {
+pub fn prepare(
+    stream: SelectedStream,
+    start: i64,
+    end: i64,
+    cache: Option<&Arc<BlockCache>>,
+) -> Result<StreamData, EngineError> {
     let mut blocks: Vec<EncodedBlock> = stream
         .blocks
         .into_iter()
@@ -121,7 +128,7 @@ pub fn prepare(stream: SelectedStream, start: i64, end: i64) -> Result<StreamDat
     let mut group_max = i64::MIN;
     for b in blocks {
         if !group.is_empty() && b.meta.min_ts > group_max {
-            units.push(close_group(std::mem::take(&mut group))?);
+            units.push(close_group(std::mem::take(&mut group), cache)?);
         }
         group_max = if group.is_empty() {
             b.meta.max_ts
@@ -131,7 +138,7 @@ pub fn prepare(stream: SelectedStream, start: i64, end: i64) -> Result<StreamDat
         group.push(b);
     }
     if !group.is_empty() {
-        units.push(close_group(group)?);
+        units.push(close_group(group, cache)?);
     }
     Ok(StreamData {
         labels: Arc::new(stream.labels),
@@ -139,9 +146,12 @@ pub fn prepare(stream: SelectedStream, start: i64, end: i64) -> Result<StreamDat
     })
 }
 
-fn close_group(mut group: Vec<EncodedBlock>) -> Result<Unit, EngineError> {
+fn close_group(
+    mut group: Vec<EncodedBlock>,
+    cache: Option<&Arc<BlockCache>>,
+) -> Result<Unit, EngineError> {
     if group.len() == 1 {
-        return Ok(Unit::Encoded(group.remove(0)));
+        return Ok(Unit::Encoded(group.remove(0), cache.cloned()));
     }
     let mut builder = BlockBuilder::new();
     for b in &group {
@@ -186,7 +196,7 @@ mod tests {
                 block(&[(20, "out")]),
             ],
         };
-        let d = prepare(s, 0, 15).unwrap();
+        let d = prepare(s, 0, 15, None).unwrap();
         assert_eq!(d.units.len(), 2);
         let merged = d.units[0].decode().unwrap();
         assert_eq!(merged.ts, vec![1, 5, 6]);

@@ -1,11 +1,13 @@
 //! Where the engine's data comes from: a [`DataSource`] turns a selector and time range into
 //! the blocks of every matching stream. The querier implements it over ingesters and the store.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use fjord_chunk::EncodedBlock;
 use fjord_model::{LabelMatcher, Labels};
 
-use crate::EngineError;
+use crate::{BlockCache, EngineError};
 
 /// A stream and the blocks holding its entries in the requested range. Blocks may overlap in
 /// time and may repeat entries (a chunk both in an ingester and in the store); the engine merges
@@ -25,4 +27,9 @@ pub trait DataSource: Send + Sync {
         start: i64,
         end: i64,
     ) -> Result<Vec<SelectedStream>, EngineError>;
+
+    /// The cache through which the selected blocks are decoded; none by default.
+    fn block_cache(&self) -> Option<Arc<BlockCache>> {
+        None
+    }
 }

@@ -56,7 +56,7 @@ async fn stream_sizes(
         .await?;
     let mut out = Vec::with_capacity(selected.len());
     for s in selected {
-        let data = scan::prepare(s, i64::MIN, i64::MAX)?;
+        let data = scan::prepare(s, i64::MIN, i64::MAX, None)?;
         let mut size = 0u64;
         let (mut min_ts, mut max_ts) = (i64::MAX, i64::MIN);
         let mut symbols: HashSet<String> = HashSet::new();
@@ -66,7 +66,7 @@ async fn stream_sizes(
             max_ts = max_ts.max(meta.max_ts);
             size += meta.raw_bytes;
             let metadata = match unit {
-                Unit::Encoded(b) => b
+                Unit::Encoded(b, _) => b
                     .decode_metadata()
                     .map_err(|e| EngineError::Storage(e.to_string()))?,
                 Unit::Merged(d) => d.metadata.clone(),

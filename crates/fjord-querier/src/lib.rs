@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fjord_chunk::EncodedBlock;
-use fjord_engine::{DataSource, EngineError, SelectedStream};
+use fjord_engine::{BlockCache, DataSource, EngineError, SelectedStream};
 use fjord_model::duration::serde_duration;
 use fjord_model::service::{IngesterService, SelectRequest};
 use fjord_model::{LabelMatcher, Labels, TenantId};
@@ -30,6 +30,9 @@ pub struct QuerierConfig {
     pub query_ingesters_within: Duration,
     /// Chunks fetched from the store at once per query.
     pub max_concurrent_fetches: usize,
+    /// Byte budget (MiB) of decoded blocks kept between queries, so repeated queries skip
+    /// decompression; 0 disables the cache.
+    pub block_cache_size_mb: u64,
 }
 
 impl Default for QuerierConfig {
@@ -37,6 +40,7 @@ impl Default for QuerierConfig {
         QuerierConfig {
             query_ingesters_within: Duration::ZERO,
             max_concurrent_fetches: 32,
+            block_cache_size_mb: 256,
         }
     }
 }
@@ -45,6 +49,7 @@ pub struct Querier {
     cfg: QuerierConfig,
     ingester: Option<Arc<dyn IngesterService>>,
     store: Arc<Store>,
+    block_cache: Option<Arc<BlockCache>>,
 }
 
 fn storage(e: impl std::fmt::Display) -> EngineError {
@@ -64,10 +69,16 @@ impl Querier {
         ingester: Option<Arc<dyn IngesterService>>,
         store: Arc<Store>,
     ) -> Self {
+        let block_cache = (cfg.block_cache_size_mb > 0).then(|| {
+            Arc::new(BlockCache::new(
+                cfg.block_cache_size_mb.saturating_mul(1 << 20),
+            ))
+        });
         Querier {
             cfg,
             ingester,
             store,
+            block_cache,
         }
     }
 
@@ -225,5 +236,9 @@ impl DataSource for TenantSource<'_> {
             .into_iter()
             .map(|(labels, blocks)| SelectedStream { labels, blocks })
             .collect())
+    }
+
+    fn block_cache(&self) -> Option<Arc<BlockCache>> {
+        self.querier.block_cache.clone()
     }
 }
