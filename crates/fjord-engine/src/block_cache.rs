@@ -14,10 +14,17 @@
 use std::sync::Arc;
 
 use fjord_chunk::{ChunkError, DecodedBlock, EncodedBlock, MetadataSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 /// Decoded blocks by content, within a byte budget.
 pub struct BlockCache {
     blocks: moka::sync::Cache<u128, Arc<DecodedBlock>>,
+    hits: Counter,
+    misses: Counter,
+    /// Decoded bytes held: added on insert, taken off when an entry is evicted or replaced.
+    bytes: Gauge,
 }
 
 impl std::fmt::Debug for BlockCache {
@@ -43,12 +50,39 @@ fn weight(d: &DecodedBlock) -> u32 {
 impl BlockCache {
     /// A cache holding at most `budget_bytes` of decoded blocks.
     pub fn new(budget_bytes: u64) -> Self {
+        let bytes = Gauge::default();
+        let released = bytes.clone();
         BlockCache {
             blocks: moka::sync::Cache::builder()
                 .max_capacity(budget_bytes)
                 .weigher(|_, d: &Arc<DecodedBlock>| weight(d))
+                .eviction_listener(move |_, d: Arc<DecodedBlock>, _| {
+                    released.dec_by(i64::from(weight(&d)));
+                })
                 .build(),
+            hits: Counter::default(),
+            misses: Counter::default(),
+            bytes,
         }
+    }
+
+    /// Exposes hits, misses and bytes held as `fjord_querier_block_cache_*`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "fjord_querier_block_cache_hits",
+            "Blocks found decoded in the block cache",
+            self.hits.clone(),
+        );
+        registry.register(
+            "fjord_querier_block_cache_misses",
+            "Compressed blocks decoded because the block cache did not hold them",
+            self.misses.clone(),
+        );
+        registry.register(
+            "fjord_querier_block_cache_bytes",
+            "Decoded bytes the block cache holds",
+            self.bytes.clone(),
+        );
     }
 
     /// The block decoded: from the cache when it holds these exact bytes, else decoded now (and
@@ -59,9 +93,12 @@ impl BlockCache {
         }
         let key = xxhash_rust::xxh3::xxh3_128(&block.data);
         if let Some(hit) = self.blocks.get(&key) {
+            self.hits.inc();
             return Ok(hit);
         }
+        self.misses.inc();
         let decoded = Arc::new(block.decode()?);
+        self.bytes.inc_by(i64::from(weight(&decoded)));
         self.blocks.insert(key, Arc::clone(&decoded));
         Ok(decoded)
     }
@@ -103,6 +140,7 @@ mod tests {
         let first = cache.decode(&a).unwrap();
         let again = cache.decode(&a).unwrap();
         assert!(Arc::ptr_eq(&first, &again), "second decode is a hit");
+        assert_eq!((cache.hits.get(), cache.misses.get()), (1, 1));
         assert_eq!(*first, a.decode().unwrap());
         let other = cache.decode(&b).unwrap();
         assert_eq!(*other, b.decode().unwrap());
@@ -126,5 +164,6 @@ mod tests {
                 .unwrap();
         }
         assert!(small.held_bytes() <= 4096, "{}", small.held_bytes());
+        assert_eq!(small.bytes.get(), small.held_bytes() as i64);
     }
 }

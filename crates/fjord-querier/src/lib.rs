@@ -18,6 +18,7 @@ use fjord_model::service::{IngesterService, SelectRequest};
 use fjord_model::{LabelMatcher, Labels, TenantId};
 use fjord_store::Store;
 use futures_util::{StreamExt, TryStreamExt};
+use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
 /// The `querier` config section.
@@ -64,15 +65,17 @@ fn now_ns() -> i64 {
 }
 
 impl Querier {
+    /// A querier over an optional ingester and the store; its metrics go to `registry`.
     pub fn new(
         cfg: QuerierConfig,
         ingester: Option<Arc<dyn IngesterService>>,
         store: Arc<Store>,
+        registry: &mut Registry,
     ) -> Self {
         let block_cache = (cfg.block_cache_size_mb > 0).then(|| {
-            Arc::new(BlockCache::new(
-                cfg.block_cache_size_mb.saturating_mul(1 << 20),
-            ))
+            let cache = BlockCache::new(cfg.block_cache_size_mb.saturating_mul(1 << 20));
+            cache.register_metrics(registry);
+            Arc::new(cache)
         });
         Querier {
             cfg,

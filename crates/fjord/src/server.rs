@@ -152,6 +152,7 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.querier.clone(),
             ingester_service.clone(),
             store.clone(),
+            &mut registry,
         ))
     });
 

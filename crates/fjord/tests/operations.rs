@@ -151,12 +151,13 @@ fn operations_endpoints_answer_like_loki() {
         )
         .unwrap();
     assert_eq!(st, 204);
-    s.get_json(&format!(
+    let query = format!(
         "/loki/api/v1/query_range?query={}&start={}&end={}",
         enc(r#"{app="ops"}"#),
         now - 1_000_000_000,
         now + 1_000_000_000
-    ));
+    );
+    s.get_json(&query);
     let (st, metrics) = s.get("/metrics").unwrap();
     assert_eq!(st, 200);
     // Sum of the samples of `name` whose labels include every one of `labels`.
@@ -204,6 +205,29 @@ fn operations_endpoints_answer_like_loki() {
         wal_bytes(&dir.path().join("wal")) < 4096,
         "WAL not truncated after /flush"
     );
+
+    // Flushed blocks are compressed: the first query decodes them (block cache misses), the
+    // same query again finds them decoded (hits), with the same answer.
+    let first = s.get_json(&query);
+    let again = s.get_json(&query);
+    assert_eq!(first["data"]["result"], again["data"]["result"]);
+    let metrics = s.get("/metrics").unwrap().1;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(
+        value("fjord_querier_block_cache_misses_total") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        value("fjord_querier_block_cache_hits_total") >= 1.0,
+        "{metrics}"
+    );
+    assert!(value("fjord_querier_block_cache_bytes") > 0.0, "{metrics}");
 }
 
 fn wal_bytes(dir: &std::path::Path) -> u64 {
