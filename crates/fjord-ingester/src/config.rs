@@ -52,7 +52,7 @@ impl Default for IngesterConfig {
             chunk_encoding: "zstd".into(),
             chunk_filter_bits_per_byte: 0.25,
             max_segment_size: ByteSize(64 << 20),
-            max_chunk_memory: ByteSize(64 << 20),
+            max_chunk_memory: ByteSize(48 << 20),
             wal: WalConfig::default(),
         }
     }
