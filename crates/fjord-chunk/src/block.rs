@@ -40,13 +40,15 @@ pub type MetadataSet = Arc<[Label]>;
 /// without metadata are absent.
 pub type SparseMetadata = Vec<(u32, MetadataSet)>;
 
-/// Appends `set` for entry `idx`, sharing the previous entry's allocation when equal.
-fn push_metadata(md: &mut SparseMetadata, idx: u32, set: &[Label]) {
-    let shared = match md.last() {
-        Some((_, prev)) if **prev == *set => Arc::clone(prev),
-        _ => MetadataSet::from(set),
+/// Appends `set` for entry `idx`, sharing the previous entry's allocation when equal; true when
+/// a new set was allocated.
+fn push_metadata(md: &mut SparseMetadata, idx: u32, set: &[Label]) -> bool {
+    let (entry, allocated) = match md.last() {
+        Some((_, prev)) if **prev == *set => (Arc::clone(prev), false),
+        _ => (MetadataSet::from(set), true),
     };
-    md.push((idx, shared));
+    md.push((idx, entry));
+    allocated
 }
 
 /// Summary of a block, readable without decompressing it.
@@ -166,9 +168,7 @@ impl BlockBuilder {
                 .map(|l| l.name.len() + l.value.len())
                 .sum::<usize>();
             self.metadata_bytes += set_bytes as u64;
-            let before = self.metadata.last().map(|(_, m)| Arc::as_ptr(m));
-            push_metadata(&mut self.metadata, self.ts.len() as u32, metadata);
-            if before != self.metadata.last().map(|(_, m)| Arc::as_ptr(m)) {
+            if push_metadata(&mut self.metadata, self.ts.len() as u32, metadata) {
                 self.metadata_heap += set_bytes + std::mem::size_of_val(metadata);
             }
         }

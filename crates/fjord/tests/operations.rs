@@ -160,14 +160,7 @@ fn operations_endpoints_answer_like_loki() {
     s.get_json(&query);
     let (st, metrics) = s.get("/metrics").unwrap();
     assert_eq!(st, 200);
-    // Sum of the samples of `name` whose labels include every one of `labels`.
-    let value_with = |name: &str, labels: &[&str]| -> f64 {
-        metrics
-            .lines()
-            .filter(|l| l.starts_with(name) && labels.iter().all(|p| l.contains(p)))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let value_with = |name: &str, labels: &[&str]| sample_sum(&metrics, name, labels);
     let value = |name: &str| value_with(name, &[]);
     assert_eq!(value("loki_distributor_lines_received_total{"), 10.0);
     // Line bytes plus structured metadata bytes, as Loki counts them: level discovery gave
@@ -212,13 +205,7 @@ fn operations_endpoints_answer_like_loki() {
     let again = s.get_json(&query);
     assert_eq!(first["data"]["result"], again["data"]["result"]);
     let metrics = s.get("/metrics").unwrap().1;
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let value = |name: &str| sample_sum(&metrics, name, &[]);
     assert!(
         value("fjord_querier_block_cache_misses_total") >= 1.0,
         "{metrics}"
@@ -228,6 +215,15 @@ fn operations_endpoints_answer_like_loki() {
         "{metrics}"
     );
     assert!(value("fjord_querier_block_cache_bytes") > 0.0, "{metrics}");
+}
+
+/// Sum of the samples of `name` in Prometheus text whose labels include every one of `labels`.
+fn sample_sum(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|p| l.contains(p)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 fn wal_bytes(dir: &std::path::Path) -> u64 {
