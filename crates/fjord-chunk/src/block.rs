@@ -81,7 +81,7 @@ pub struct EncodeOptions {
 impl Default for EncodeOptions {
     fn default() -> Self {
         EncodeOptions {
-            codec: Codec::Zstd(3),
+            codec: Codec::Zstd(1),
             filter_bits_per_byte: 0.25,
         }
     }

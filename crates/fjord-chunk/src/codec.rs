@@ -55,7 +55,7 @@ impl Codec {
         match s {
             "none" => Some(Codec::None),
             "lz4" => Some(Codec::Lz4),
-            "zstd" => Some(Codec::Zstd(3)),
+            "zstd" => Some(Codec::Zstd(1)),
             _ => s
                 .strip_prefix("zstd:")
                 .and_then(|l| l.parse().ok())

@@ -27,10 +27,11 @@ pub struct IngesterConfig {
     /// How often closed chunks are looked for and flushed.
     #[serde(with = "serde_duration")]
     pub flush_check_period: Duration,
-    /// Block compression: `zstd` (level 3), `zstd:<1-19>`, `lz4` or `none`.
+    /// Block compression: `zstd` (level 1), `zstd:<1-19>`, `lz4` or `none`.
     pub chunk_encoding: String,
-    /// Bits of trigram filter per byte of text in each block (0 disables the filter). Filters
-    /// let substring searches skip blocks; see fjord-chunk's filter module.
+    /// Largest trigram filter per block, in bits per byte of text (0 disables the filter);
+    /// filters are folded smaller for repetitive text. Filters let substring searches skip
+    /// blocks; see fjord-chunk's filter module.
     pub chunk_filter_bits_per_byte: f64,
     /// Largest segment object one flush writes; more closed chunks go into further segments.
     pub max_segment_size: ByteSize,
