@@ -367,6 +367,14 @@ impl Hints {
         self.no_labels || self.all_required_extracted()
     }
 
+    /// Whether a parsed label `name` (or `name` with the collision suffix) has a filter hint.
+    fn may_be_filtered(&self, name: &[u8]) -> bool {
+        self.filters.iter().any(|(n, _)| {
+            n.as_bytes() == name
+                || n.strip_suffix(EXTRACTED_SUFFIX).map(str::as_bytes) == Some(name)
+        })
+    }
+
     fn continue_parsing(&self, name: &str, lbs: &mut LabelsBuilder) -> bool {
         match self.filters.iter().find(|(n, _)| n == name) {
             Some((_, f)) => f.process(lbs),
@@ -474,9 +482,14 @@ fn json_value_text(v: &[u8], t: ValueType) -> Cow<'_, str> {
 /// `key` itself when sanitizing would leave it unchanged (the usual JSON key), so it needs no
 /// copy.
 fn plain_label_name(key: &[u8]) -> Option<&str> {
-    let plain = key.first().is_some_and(|b| !b.is_ascii_digit())
-        && key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
-    plain.then(|| std::str::from_utf8(key).ok()).flatten()
+    is_plain_label_name(key)
+        .then(|| std::str::from_utf8(key).ok())
+        .flatten()
+}
+
+fn is_plain_label_name(key: &[u8]) -> bool {
+    key.first().is_some_and(|b| !b.is_ascii_digit())
+        && key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
 /// Why the JSON walk stopped early.
@@ -507,6 +520,26 @@ fn json_parse(line: &[u8], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
     }
 }
 
+/// Whether `| json` with filter hints certainly drops `line`: the same walk as [`json_parse`],
+/// but only labels a filter hint reads are set. Run on an entry's fresh builder; the caller
+/// starts the entry afresh before the real parse of a line this lets through.
+///
+/// Exact because, up to the moment a hint drops the line, the walk visits the same keys in the
+/// same order and stops at the same JSON error; label names depend only on the key path and
+/// the stream and metadata labels, never on labels parsed before; and a hint reads nothing but
+/// its own label and the error state, which only a hint sets. Skipping every other label is
+/// what makes it cheap: most lines of a selective filter are dropped here.
+fn json_drops(line: &[u8], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
+    let mut path = JsonPath {
+        hinted_only: true,
+        ..JsonPath::default()
+    };
+    matches!(
+        json_walk(line, &mut path, lbs, hints),
+        Err(JsonStop::FilteredOut)
+    )
+}
+
 /// Where the JSON walk is: the raw keys of the enclosing objects, and the same keys sanitized
 /// and joined with `_` as [`sanitized_prefix`] joins them, kept up to date as objects are
 /// entered and left, so a nested field's label name is one append.
@@ -514,6 +547,8 @@ fn json_parse(line: &[u8], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
 struct JsonPath {
     keys: Vec<Vec<u8>>,
     joined: String,
+    /// Set only labels a filter hint reads ([`json_drops`]).
+    hinted_only: bool,
 }
 
 impl JsonPath {
@@ -594,6 +629,9 @@ fn json_label(
     hints: &mut Hints,
 ) -> Result<(), JsonStop> {
     if path.is_empty() {
+        if path.hinted_only && is_plain_label_name(key) && !hints.may_be_filtered(key) {
+            return Ok(());
+        }
         let mut name = match plain_label_name(key) {
             Some(k) => Cow::Borrowed(k),
             None => {
@@ -608,6 +646,9 @@ fn json_label(
                 Cow::Owned(k)
             }
         };
+        if path.hinted_only && !hints.may_be_filtered(name.as_bytes()) {
+            return Ok(());
+        }
         if lbs.base_has(&name) || lbs.has_in(&name, Category::StructuredMetadata) {
             name.to_mut().push_str(EXTRACTED_SUFFIX);
         }
@@ -616,7 +657,9 @@ fn json_label(
     let mark = path.joined.len();
     append_sanitized_part(&mut path.joined, key);
     let name = &path.joined;
-    let res = if lbs.base_has(name) || lbs.has_in(name, Category::StructuredMetadata) {
+    let res = if path.hinted_only && !hints.may_be_filtered(name.as_bytes()) {
+        Ok(())
+    } else if lbs.base_has(name) || lbs.has_in(name, Category::StructuredMetadata) {
         // Rare: the suffix goes on the last key before sanitizing, as Loki does.
         let mut suffixed = key.to_vec();
         suffixed.extend_from_slice(EXTRACTED_SUFFIX.as_bytes());
@@ -1094,6 +1137,12 @@ pub fn run_pipeline<'a>(
         return None;
     }
     start_entry(lbs, hints, metadata);
+    if matches!(rest.first(), Some(Stage::Json)) && !hints.filters.is_empty() {
+        if json_drops(line, lbs, hints) {
+            return None;
+        }
+        start_entry(lbs, hints, metadata);
+    }
     let mut cur = Cow::Borrowed(line);
     for stage in rest {
         cur = stage.process(ts, cur, lbs, hints)?;
@@ -1234,5 +1283,75 @@ mod tests {
     fn sanitizing() {
         assert_eq!(sanitize_label_key(" 1bad-key ", true), "_1bad_key");
         assert_eq!(sanitize_label_key("a.b c", true), "a_b_c");
+    }
+
+    /// `run_pipeline` (which lets `json_drops` discard lines first) agrees with running every
+    /// stage in turn on lines that drop, pass, fail to parse before or after the filtered key,
+    /// repeat it, collide with a stream or metadata label, or hold an unconvertible value.
+    #[test]
+    fn json_drop_probe_agrees_with_the_full_parse() {
+        let lines = [
+            r#"{"level":"error","http":{"status":503,"path":"/a"},"ms":"12"}"#,
+            r#"{"level":"info","http":{"status":200,"path":"/b"},"ms":"3"}"#,
+            r#"{"level":"info","http":{"path":"/c"}}"#,
+            r#"{"http":{"status":"abc"},"level":"warn"}"#,
+            r#"{"level":"info" "http":{"status":200}}"#,
+            r#"{"http":{"status":200},"level":"info" oops}"#,
+            r#"{"http":{"status":200},"http_status":"504","app":"x"}"#,
+            r#"{"http_status":"502","http":{"status":100}}"#,
+            r#"{"app":"web","level":"debug","ms":"900"}"#,
+            r#"{"http":{"status":5e2},"trace":{"id":"t1"}}"#,
+            "not json at all",
+            r#"{"detected_level":"error","http":{"status":500}}"#,
+        ];
+        let queries = [
+            r#"{app="api"} | json | http_status >= 500"#,
+            r#"{app="api"} | json | http_status = "200""#,
+            r#"{app="api"} | json | http_status >= 500 | ms > 10"#,
+            r#"{app="api"} | json | level_extracted = "info""#,
+            r#"{app="api"} | json | app_extracted = "x" | line_format "{{.http_status}}""#,
+            r#"{app="api"} | json | detected_level_extracted = "error""#,
+            r#"{app="api"} | json | __error__ = "" | http_status < 300"#,
+            r#"{app="api"} |= "http" | json | http_status != 200 or level = "warn""#,
+            r#"{app="api"} | json | trace_id =~ "t.*""#,
+        ];
+        let metadata = [Label::new("detected_level", "error")];
+        for q in queries {
+            let sel = fjord_logql::parse_log_selector(q).unwrap();
+            let stages = crate::compile::pipeline(&sel).unwrap();
+            let mut hints = Hints::new(Vec::new(), &[], false, false, None, &stages, None);
+            let (mut with_probe, mut stage_by_stage) = (builder(), builder());
+            for line in lines {
+                for md in [&metadata[..], &[]] {
+                    let probed =
+                        run_pipeline(&stages, 0, line.as_bytes(), md, &mut with_probe, &mut hints)
+                            .map(|l| (l.into_owned(), with_probe.result().all.to_string()));
+                    start_entry(&mut stage_by_stage, &mut hints, md);
+                    let mut cur = Some(Cow::Borrowed(line.as_bytes()));
+                    for stage in &stages {
+                        cur =
+                            cur.and_then(|l| stage.process(0, l, &mut stage_by_stage, &mut hints));
+                    }
+                    let full =
+                        cur.map(|l| (l.into_owned(), stage_by_stage.result().all.to_string()));
+                    assert_eq!(probed, full, "{q} on {line} with metadata {md:?}");
+                }
+            }
+        }
+        // The probe does drop lines (and only where the full parse would).
+        let sel = fjord_logql::parse_log_selector(queries[0]).unwrap();
+        let stages = crate::compile::pipeline(&sel).unwrap();
+        let mut hints = Hints::new(Vec::new(), &[], false, false, None, &stages, None);
+        let drops = lines.map(|line| {
+            let mut lbs = builder();
+            start_entry(&mut lbs, &mut hints, &[]);
+            json_drops(line.as_bytes(), &mut lbs, &mut hints)
+        });
+        assert_eq!(
+            drops,
+            [
+                false, true, false, false, false, true, true, false, false, false, false, false
+            ]
+        );
     }
 }

@@ -511,5 +511,41 @@ mod tests {
             let _ = object_each::<JsonError>(s.as_bytes(), |_, _, _| Ok(()));
             let _ = get(s.as_bytes(), &["a", "[1]"]);
         }
+
+        /// The scans find exactly what the definition says: a string ends at the first quote
+        /// after an even run of backslashes; a block at the close that balances its opens,
+        /// quoted text aside.
+        #[test]
+        fn scans_match_their_definition(s in r#"[{}"a\\ ]{0,40}"#) {
+            let b = s.as_bytes();
+            let by_definition = b.iter().enumerate().find_map(|(i, &c)| {
+                let run = b[..i].iter().rev().take_while(|&&c| c == b'\\').count();
+                (c == b'"' && run % 2 == 0).then_some(i + 1)
+            });
+            let escaped = b[..by_definition.unwrap_or(b.len())].contains(&b'\\');
+            proptest::prop_assert_eq!(string_end(b), (by_definition, escaped));
+
+            let mut level = 0i32;
+            let mut i = 0;
+            let mut block = None;
+            while i < b.len() && block.is_none() {
+                match b[i] {
+                    b'"' => match string_end(&b[i + 1..]).0 {
+                        Some(e) => i += e,
+                        None => break,
+                    },
+                    b'{' => level += 1,
+                    b'}' => {
+                        level -= 1;
+                        if level == 0 {
+                            block = Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            proptest::prop_assert_eq!(block_end(b, b'{', b'}'), block);
+        }
     }
 }
