@@ -3,12 +3,15 @@
 //! - `gen` writes a deterministic Kubernetes-like dataset once;
 //! - `ingest URL` pushes it (snappy protobuf, N connections) and measures the server through
 //!   `/proc/<pid>`: throughput, CPU per GiB, peak RSS, bytes on disk per raw byte;
-//! - `query URL [--compare URL2]` runs the fixed LogQL suite and compares answers.
+//! - `query URL [--compare URL2]` runs the fixed LogQL suite and compares answers;
+//! - `compress` encodes the dataset into Fjord blocks offline under several codecs and block
+//!   sizes (the compression study).
 //!
 //! Figures go to stdout as a table, to `--json FILE`, and with `--markdown` as a section for
 //! BENCHMARKS.md. See bench/README.md.
 
 mod compare;
+mod compress;
 mod dataset;
 mod generate;
 mod ingest;
@@ -44,6 +47,8 @@ enum Command {
     Ingest(IngestArgs),
     /// Run the query suite against one server, or two side by side.
     Query(QueryArgs),
+    /// Encode a dataset into Fjord blocks offline under several codecs and block sizes.
+    Compress(CompressArgs),
 }
 
 #[derive(Args)]
@@ -131,6 +136,31 @@ struct QueryArgs {
 }
 
 #[derive(Args)]
+struct CompressArgs {
+    /// Dataset directory written by `gen`.
+    #[arg(long)]
+    data: PathBuf,
+    /// Codecs as `ingester.chunk_encoding` names them.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "lz4,zstd:1,zstd:3,zstd:9"
+    )]
+    codecs: Vec<String>,
+    /// Raw line bytes at which a stream's block is cut.
+    #[arg(long, value_delimiter = ',', default_value = "64KB,256KB,1MB", value_parser = parse_size)]
+    block_sizes: Vec<u64>,
+    /// Trigram filter size before folding (as `ingester.chunk_filter_bits_per_byte`).
+    #[arg(long, default_value_t = 0.25)]
+    filter_bits_per_byte: f64,
+    /// Also measure a zstd dictionary per app on the text (16 KiB, trained on 5 % of it).
+    #[arg(long)]
+    dictionary: bool,
+    #[command(flatten)]
+    out_opts: ReportArgs,
+}
+
+#[derive(Args)]
 struct ReportArgs {
     /// Write every figure as JSON to this file.
     #[arg(long)]
@@ -156,6 +186,7 @@ fn main() -> Result<()> {
         Command::Gen(a) => cmd_gen(a),
         Command::Ingest(a) => cmd_ingest(a),
         Command::Query(a) => cmd_query(a),
+        Command::Compress(a) => cmd_compress(a),
     }
 }
 
@@ -268,6 +299,34 @@ fn cmd_query(a: QueryArgs) -> Result<()> {
                 command: report::command_line(),
                 machine: procfs::machine(),
                 dataset: m.as_ref(),
+                results: &r,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn cmd_compress(a: CompressArgs) -> Result<()> {
+    let r = compress::run(&compress::CompressOptions {
+        data: a.data.clone(),
+        codecs: a.codecs,
+        block_sizes: a.block_sizes,
+        filter_bits_per_byte: a.filter_bits_per_byte,
+        dictionary: a.dictionary,
+    })?;
+    let m = dataset::Manifest::read(&a.data)?;
+    let table = report::compress_table(&r);
+    print!("{}", table.text());
+    if a.out_opts.markdown {
+        println!("\n{}", report::compress_markdown(&table, &m));
+    }
+    if let Some(p) = &a.out_opts.json {
+        report::write_json(
+            p,
+            &report::Envelope {
+                command: report::command_line(),
+                machine: procfs::machine(),
+                dataset: Some(&m),
                 results: &r,
             },
         )?;

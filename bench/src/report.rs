@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::compress::CompressReport;
 use crate::dataset::Manifest;
 use crate::ingest::IngestReport;
 use crate::procfs::{self, Machine};
@@ -435,6 +436,46 @@ pub(crate) fn query_markdown(r: &QueryReport, m: Option<&Manifest>) -> String {
         servers_legend(r),
         r.runs,
         query_table(r).markdown()
+    )
+}
+
+/// One row per codec and block size: bytes per raw byte in all and by section, speeds.
+pub(crate) fn compress_table(r: &CompressReport) -> Table {
+    let mut t = Table::new(&[
+        "codec",
+        "block",
+        "blocks",
+        "bytes/raw",
+        "index",
+        "text",
+        "filter",
+        "text, app dict",
+        "encode MiB/s",
+        "decode MiB/s",
+    ]);
+    for row in &r.rows {
+        t.row(vec![
+            row.codec.clone(),
+            format!("{} KiB", row.block_size >> 10),
+            group(row.blocks as u64),
+            format!("{:.4}", row.total_ratio),
+            format!("{:.4}", row.index_ratio),
+            format!("{:.4}", row.text_ratio),
+            format!("{:.4}", row.filter_ratio),
+            row.text_ratio_with_dictionary
+                .map_or("-".into(), |d| format!("{d:.4}")),
+            format!("{:.0}", row.encode_mib_s),
+            format!("{:.0}", row.decode_mib_s),
+        ]);
+    }
+    t
+}
+
+pub(crate) fn compress_markdown(table: &Table, m: &Manifest) -> String {
+    format!(
+        "{}- Encode and decode speeds are one core's, whole blocks (filter included)\n\n{}",
+        context_block(m),
+        table.markdown()
     )
 }
 

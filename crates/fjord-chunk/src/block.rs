@@ -541,6 +541,16 @@ pub struct EncodedBlock {
     pub data: Bytes,
 }
 
+/// Stored (compressed) bytes of a block's sections; the rest of the block is its header and
+/// checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SectionSizes {
+    pub index: usize,
+    pub text: usize,
+    pub metadata: usize,
+    pub filter: usize,
+}
+
 /// The parsed header of an encoded block.
 struct Header {
     codec: Codec,
@@ -562,6 +572,18 @@ impl EncodedBlock {
     /// worth caching.
     pub fn is_compressed(&self) -> bool {
         parse_header(&self.data).is_ok_and(|h| h.codec != Codec::None)
+    }
+
+    /// Stored bytes of each section, for studies of the format (`fjord-bench compress`).
+    pub fn section_sizes(&self) -> Result<SectionSizes, ChunkError> {
+        let h = parse_header(&self.data)?;
+        let [index, text, metadata] = h.sections.map(|(_, stored, _)| stored);
+        Ok(SectionSizes {
+            index,
+            text,
+            metadata,
+            filter: h.filter.1,
+        })
     }
 
     /// The trigram filter, when the block has one.

@@ -15,7 +15,7 @@ pub mod filter;
 
 pub use block::{
     BlockBuilder, BlockMeta, DecodedBlock, EncodeOptions, EncodedBlock, EntryIndex, MetadataSet,
-    SparseMetadata,
+    SectionSizes, SparseMetadata,
 };
 pub use chunk::{Chunk, encode_chunk};
 pub use codec::Codec;
