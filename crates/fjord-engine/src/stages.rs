@@ -1182,6 +1182,13 @@ mod tests {
             labels,
             r#"{app="api", level="info", level_extracted="warn", ok="true", req_ms="12", req_path="/x"}"#
         );
+        let mut lbs = LabelsBuilder::new(Arc::new(Labels::from_pairs([("req_ms", "1")])));
+        let line = br#"{"req":{"ms":12,"sub":{"ms":3}},"req_id":"r"}"#;
+        assert!(json_parse(line, &mut lbs, &mut Hints::none()));
+        assert_eq!(
+            lbs.result().all.to_string(),
+            r#"{req_id="r", req_ms="1", req_ms_extracted="12", req_sub_ms="3"}"#
+        );
         let (_, labels) = run(&Stage::Json, "not json");
         assert!(labels.contains(r#"__error__="JSONParserErr""#), "{labels}");
         assert!(labels.contains("Value looks like object"), "{labels}");
