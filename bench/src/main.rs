@@ -252,17 +252,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
     if a.out_opts.markdown {
         println!("\n{}", report::ingest_markdown(&r, &m));
     }
-    if let Some(p) = &a.out_opts.json {
-        report::write_json(
-            p,
-            &report::Envelope {
-                command: report::command_line(),
-                machine: procfs::machine(),
-                dataset: Some(&m),
-                results: &r,
-            },
-        )?;
-    }
+    write_json_report(&a.out_opts, Some(&m), &r)?;
     if r.failed_batches > 0 {
         bail!(
             "{} of {} batches were not accepted: {}",
@@ -292,17 +282,7 @@ fn cmd_query(a: QueryArgs) -> Result<()> {
     if a.out_opts.markdown {
         println!("\n{}", report::query_markdown(&r, m.as_ref()));
     }
-    if let Some(p) = &a.out_opts.json {
-        report::write_json(
-            p,
-            &report::Envelope {
-                command: report::command_line(),
-                machine: procfs::machine(),
-                dataset: m.as_ref(),
-                results: &r,
-            },
-        )?;
-    }
+    write_json_report(&a.out_opts, m.as_ref(), &r)?;
     Ok(())
 }
 
@@ -320,16 +300,26 @@ fn cmd_compress(a: CompressArgs) -> Result<()> {
     if a.out_opts.markdown {
         println!("\n{}", report::compress_markdown(&table, &m));
     }
-    if let Some(p) = &a.out_opts.json {
-        report::write_json(
+    write_json_report(&a.out_opts, Some(&m), &r)?;
+    Ok(())
+}
+
+/// Writes `--json FILE` when asked: the results with the command line, machine and dataset.
+fn write_json_report<T: serde::Serialize>(
+    out: &ReportArgs,
+    dataset: Option<&dataset::Manifest>,
+    results: &T,
+) -> Result<()> {
+    match &out.json {
+        Some(p) => report::write_json(
             p,
             &report::Envelope {
                 command: report::command_line(),
                 machine: procfs::machine(),
-                dataset: Some(&m),
-                results: &r,
+                dataset,
+                results,
             },
-        )?;
+        ),
+        None => Ok(()),
     }
-    Ok(())
 }
