@@ -279,18 +279,28 @@ impl Ingester {
             return Ok(outcome);
         }
         if let Some(wal) = self.wal.get() {
-            let mut buf = Vec::with_capacity(
-                accepted
-                    .iter()
-                    .flat_map(|(_, v)| &v.entries)
-                    .map(|e| e.line.len() + 16)
-                    .sum::<usize>()
-                    + 64,
-            );
             let label_strings: Vec<String> = accepted
                 .iter()
                 .map(|(s, _)| s.lock().label_string.clone())
                 .collect();
+            // Sized for the whole record (varints at their widest) so it is never regrown.
+            let entry_bytes = |e: &Entry| {
+                e.line.len()
+                    + 16
+                    + e.metadata
+                        .iter()
+                        .map(|l| l.name.len() + l.value.len() + 10)
+                        .sum::<usize>()
+            };
+            let capacity = accepted
+                .iter()
+                .flat_map(|(_, v)| &v.entries)
+                .map(entry_bytes)
+                .sum::<usize>()
+                + label_strings.iter().map(|l| l.len() + 20).sum::<usize>()
+                + tenant.as_str().len()
+                + 64;
+            let mut buf = Vec::with_capacity(capacity);
             record::encode_entries(
                 &mut buf,
                 tenant.as_str(),
@@ -299,6 +309,7 @@ impl Ingester {
                     .zip(&accepted)
                     .map(|(l, (_, v))| (l.as_str(), &v.entries[..])),
             );
+            debug_assert!(buf.len() <= capacity, "WAL record outgrew its estimate");
             let len = buf.len() as u64;
             if let Err(e) = wal.append(buf).await {
                 if e.kind() == std::io::ErrorKind::StorageFull {
