@@ -112,31 +112,13 @@ impl Querier {
         start: i64,
         end: i64,
     ) -> Result<Vec<Labels>, EngineError> {
-        let all = [Vec::new()];
-        let selectors = if selectors.is_empty() {
-            &all[..]
-        } else {
-            selectors
-        };
         let mut out: BTreeSet<Labels> = BTreeSet::new();
-        for matchers in selectors {
-            if let Some(ing) = self.ingester_for(end) {
-                let req = SelectRequest {
-                    matchers: matchers.clone(),
-                    start,
-                    end,
-                };
-                out.extend(ing.series(tenant, &req).await.map_err(storage)?);
+        self.for_each_series(tenant, selectors, start, end, |l| {
+            if !out.contains(l) {
+                out.insert(l.clone());
             }
-            out.extend(
-                self.store
-                    .select(tenant, matchers, start, end)
-                    .await
-                    .map_err(storage)?
-                    .into_iter()
-                    .map(|s| s.labels),
-            );
-        }
+        })
+        .await?;
         Ok(out.into_iter().collect())
     }
 
@@ -148,13 +130,15 @@ impl Querier {
         start: i64,
         end: i64,
     ) -> Result<Vec<String>, EngineError> {
-        let series = self
-            .series(tenant, &[selector.to_vec()], start, end)
-            .await?;
-        let names: BTreeSet<String> = series
-            .iter()
-            .flat_map(|l| l.iter().map(|l| l.name.clone()))
-            .collect();
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        self.for_each_series(tenant, &[selector.to_vec()], start, end, |l| {
+            for label in l.iter() {
+                if !names.contains(&label.name) {
+                    names.insert(label.name.clone());
+                }
+            }
+        })
+        .await?;
         Ok(names.into_iter().collect())
     }
 
@@ -167,14 +151,55 @@ impl Querier {
         start: i64,
         end: i64,
     ) -> Result<Vec<String>, EngineError> {
-        let series = self
-            .series(tenant, &[selector.to_vec()], start, end)
-            .await?;
-        let values: BTreeSet<String> = series
-            .iter()
-            .filter_map(|l| l.get(name).map(str::to_string))
-            .collect();
+        let mut values: BTreeSet<String> = BTreeSet::new();
+        self.for_each_series(tenant, &[selector.to_vec()], start, end, |l| {
+            if let Some(v) = l.get(name)
+                && !values.contains(v)
+            {
+                values.insert(v.to_string());
+            }
+        })
+        .await?;
         Ok(values.into_iter().collect())
+    }
+
+    /// Calls `f` with the labels of every stream matching any of `selectors` (all streams when
+    /// there are none) with data in `[start, end)`, from the ingester and the store; a stream
+    /// may be seen more than once. The label and series APIs read labels only, so nothing else
+    /// of the index is copied.
+    async fn for_each_series(
+        &self,
+        tenant: &TenantId,
+        selectors: &[Vec<LabelMatcher>],
+        start: i64,
+        end: i64,
+        mut f: impl FnMut(&Labels),
+    ) -> Result<(), EngineError> {
+        let all = [Vec::new()];
+        let selectors = if selectors.is_empty() {
+            &all[..]
+        } else {
+            selectors
+        };
+        for matchers in selectors {
+            if let Some(ing) = self.ingester_for(end) {
+                let req = SelectRequest {
+                    matchers: matchers.clone(),
+                    start,
+                    end,
+                };
+                ing.series(tenant, &req)
+                    .await
+                    .map_err(storage)?
+                    .iter()
+                    .for_each(&mut f);
+            }
+            self.store
+                .for_each_series(tenant, matchers, start, end, &mut f)
+                .await
+                .map_err(storage)?;
+        }
+        Ok(())
     }
 }
 

@@ -102,6 +102,23 @@ impl PeriodIndex {
         best.unwrap_or_else(|| (0..self.streams.len() as u32).collect())
     }
 
+    /// Calls `f` with the labels of every stream matching every matcher with at least one chunk
+    /// overlapping `[start, end)`: what the label and series APIs need, with no copy.
+    pub(crate) fn for_each_series(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+        mut f: impl FnMut(&Labels),
+    ) {
+        self.candidates(matchers)
+            .into_iter()
+            .map(|id| &self.streams[id as usize])
+            .filter(|s| matches_all(matchers, &s.labels))
+            .filter(|s| s.chunks.iter().any(|c| c.overlaps(start, end)))
+            .for_each(|s| f(&s.labels));
+    }
+
     /// Streams matching every matcher with at least one chunk overlapping `[start, end)`,
     /// carrying only those chunks.
     pub(crate) fn select(
@@ -190,5 +207,41 @@ mod tests {
         let got = idx.select(&neq, 0, 100);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].labels.get("app"), Some("web"));
+    }
+
+    /// The labels-only walk sees exactly the streams `select` returns, for any matchers and
+    /// time range.
+    #[test]
+    fn series_walk_agrees_with_select() {
+        let mut idx = PeriodIndex::default();
+        idx.add_file(&file(
+            "s1",
+            &[
+                (&[("app", "api"), ("ns", "prod")], 0, 10),
+                (&[("app", "web"), ("ns", "prod")], 5, 20),
+                (&[("app", "db"), ("ns", "dev")], 15, 50),
+            ],
+        ));
+        idx.add_file(&file("s2", &[(&[("app", "api"), ("ns", "prod")], 30, 40)]));
+        let selectors = [
+            vec![],
+            vec![LabelMatcher::eq("ns", "prod")],
+            vec![LabelMatcher::new("app", MatchOp::Re, "api|db").unwrap()],
+            vec![LabelMatcher::new("app", MatchOp::Neq, "api").unwrap()],
+        ];
+        for m in &selectors {
+            for (start, end) in [(0, 100), (11, 30), (11, 31), (21, 30), (50, 60)] {
+                let mut walked = Vec::new();
+                idx.for_each_series(m, start, end, |l| walked.push(l.clone()));
+                let mut selected: Vec<Labels> = idx
+                    .select(m, start, end)
+                    .into_iter()
+                    .map(|s| s.labels)
+                    .collect();
+                walked.sort();
+                selected.sort();
+                assert_eq!(walked, selected, "{m:?} in [{start}, {end})");
+            }
+        }
     }
 }

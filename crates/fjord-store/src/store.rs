@@ -238,6 +238,30 @@ impl Store {
         Ok(state.clone())
     }
 
+    /// Calls `f` with the labels of every stream matching `matchers` with chunks overlapping
+    /// `[start, end)`, without copying chunk references; a stream indexed in several periods is
+    /// seen once per period.
+    pub async fn for_each_series(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+        mut f: impl FnMut(&Labels),
+    ) -> Result<(), StoreError> {
+        if end <= start {
+            return Ok(());
+        }
+        for period in self.periods_in(tenant, start, end - 1).await? {
+            let state = self.refresh(tenant, period).await?;
+            state
+                .index
+                .read()
+                .for_each_series(matchers, start, end, &mut f);
+        }
+        Ok(())
+    }
+
     /// Streams matching `matchers` with chunks overlapping `[start, end)`. A stream indexed in
     /// several periods appears once, with each chunk once.
     pub async fn select(
