@@ -12,8 +12,35 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Node {
     Capture(String),
-    Literal(Vec<u8>),
+    Literal(Literal),
 }
+
+/// A literal part with its substring searcher built once: building one per line cost more
+/// than the search on short log lines.
+#[derive(Debug, Clone)]
+struct Literal(memchr::memmem::Finder<'static>);
+
+impl Literal {
+    fn new(bytes: &[u8]) -> Literal {
+        Literal(memchr::memmem::Finder::new(bytes).into_owned())
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.0.needle()
+    }
+
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        self.0.find(hay)
+    }
+}
+
+impl PartialEq for Literal {
+    fn eq(&self, other: &Literal) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Literal {}
 
 impl Node {
     fn is_unnamed_capture(&self) -> bool {
@@ -53,7 +80,8 @@ fn lex(input: &[u8]) -> Result<Vec<Node>, PatternError> {
             "syntax error: invalid UTF-8 in pattern".into(),
         ));
     }
-    let mut nodes: Vec<Node> = Vec::new();
+    // Literals are collected as bytes, then given their searchers.
+    let mut nodes: Vec<Result<String, Vec<u8>>> = Vec::new();
     let mut i = 0;
     while i < input.len() {
         if input[i] == b'<' && i + 1 < input.len() && is_ident_start(input[i + 1]) {
@@ -62,20 +90,24 @@ fn lex(input: &[u8]) -> Result<Vec<Node>, PatternError> {
                 j += 1;
             }
             if j < input.len() && input[j] == b'>' {
-                nodes.push(Node::Capture(
-                    String::from_utf8_lossy(&input[i + 1..j]).into_owned(),
-                ));
+                nodes.push(Ok(String::from_utf8_lossy(&input[i + 1..j]).into_owned()));
                 i = j + 1;
                 continue;
             }
         }
         match nodes.last_mut() {
-            Some(Node::Literal(l)) => l.push(input[i]),
-            _ => nodes.push(Node::Literal(vec![input[i]])),
+            Some(Err(l)) => l.push(input[i]),
+            _ => nodes.push(Err(vec![input[i]])),
         }
         i += 1;
     }
-    Ok(nodes)
+    Ok(nodes
+        .into_iter()
+        .map(|n| match n {
+            Ok(name) => Node::Capture(name),
+            Err(bytes) => Node::Literal(Literal::new(&bytes)),
+        })
+        .collect())
 }
 
 fn no_consecutive_captures(nodes: &[Node]) -> Result<(), PatternError> {
@@ -142,7 +174,7 @@ impl Pattern {
     /// The literal parts, e.g. for block skipping.
     pub fn literals(&self) -> impl Iterator<Item = &[u8]> {
         self.nodes.iter().filter_map(|n| match n {
-            Node::Literal(l) => Some(l.as_slice()),
+            Node::Literal(l) => Some(l.bytes()),
             Node::Capture(_) => None,
         })
     }
@@ -155,10 +187,10 @@ impl Pattern {
         }
         let mut nodes = &self.nodes[..];
         if let Node::Literal(l) = &nodes[0] {
-            if !line.starts_with(l) {
+            if !line.starts_with(l.bytes()) {
                 return;
             }
-            line = &line[l.len()..];
+            line = &line[l.bytes().len()..];
             nodes = &nodes[1..];
         }
         while !nodes.is_empty() {
@@ -173,7 +205,7 @@ impl Pattern {
                 return;
             };
             nodes = &nodes[2..];
-            match memchr::memmem::find(line, lit) {
+            match lit.find(line) {
                 None => {
                     if named {
                         out.push(line);
@@ -184,7 +216,7 @@ impl Pattern {
                     if named {
                         out.push(&line[..i]);
                     }
-                    line = &line[i + lit.len()..];
+                    line = &line[i + lit.bytes().len()..];
                 }
             }
         }
@@ -198,13 +230,13 @@ impl Pattern {
         let mut off = 0;
         for (i, n) in self.nodes.iter().enumerate() {
             let Node::Literal(lit) = n else { continue };
-            let Some(j) = memchr::memmem::find(&line[off..], lit) else {
+            let Some(j) = lit.find(&line[off..]) else {
                 return false;
             };
             if i != 0 && j == 0 {
                 return false;
             }
-            off += j + lit.len();
+            off += j + lit.bytes().len();
         }
         let ends_with_capture = matches!(self.nodes.last(), Some(Node::Capture(_)));
         ends_with_capture == (off != line.len())

@@ -345,6 +345,15 @@ impl Hints {
         self.required.is_empty() || self.required.iter().any(|r| r == key)
     }
 
+    /// Whether a parsed label `plain`, or `plain` with the collision suffix, is extracted.
+    fn may_extract(&self, plain: &str) -> bool {
+        self.required.is_empty()
+            || self
+                .required
+                .iter()
+                .any(|r| r == plain || r.strip_suffix(EXTRACTED_SUFFIX) == Some(plain))
+    }
+
     fn should_extract_prefix(&self, prefix: &str) -> bool {
         self.required.is_empty() || self.required.iter().any(|r| r.starts_with(prefix))
     }
@@ -903,7 +912,13 @@ fn pattern_parse(line: &[u8], p: &Pattern, lbs: &mut LabelsBuilder, hints: &mut 
     let mut caps = Vec::new();
     p.captures(line, &mut caps);
     for (i, m) in caps.iter().enumerate() {
-        let mut name = p.names()[i].clone();
+        let plain = &p.names()[i];
+        // A capture the query reads under neither of its possible names is skipped before the
+        // collision lookup (a metric query grouping by one capture needs only that one).
+        if !hints.may_extract(plain) {
+            continue;
+        }
+        let mut name = plain.clone();
         if lbs.base_has(&name) || lbs.has_in(&name, Category::StructuredMetadata) {
             name.push_str(EXTRACTED_SUFFIX);
         }
@@ -1290,6 +1305,33 @@ mod tests {
     fn sanitizing() {
         assert_eq!(sanitize_label_key(" 1bad-key ", true), "_1bad_key");
         assert_eq!(sanitize_label_key("a.b c", true), "a_b_c");
+    }
+
+    /// A metric query grouping by some captures sets only those, under the name the collision
+    /// rule gives them; with no grouping every capture is set.
+    #[test]
+    fn pattern_sets_only_the_captures_a_query_reads() {
+        let stage =
+            Stage::Pattern(crate::pattern::Pattern::parser("<ip> <level> <status>").unwrap());
+        let cases: [(&[&str], &str); 3] = [
+            (&["status"], r#"{app="api", level="info", status="500"}"#),
+            (
+                &["level_extracted"],
+                r#"{app="api", level="info", level_extracted="warn"}"#,
+            ),
+            (
+                &[],
+                r#"{app="api", ip="10.0.0.1", level="info", level_extracted="warn", status="500"}"#,
+            ),
+        ];
+        for (groups, want) in cases {
+            let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+            let mut hints = Hints::new(Vec::new(), &groups, false, false, None, &[], None);
+            let mut lbs = builder();
+            let line = Cow::Borrowed(&b"10.0.0.1 warn 500"[..]);
+            assert!(stage.process(0, line, &mut lbs, &mut hints).is_some());
+            assert_eq!(lbs.result().all.to_string(), want, "grouped by {groups:?}");
+        }
     }
 
     /// `run_pipeline` (which lets `json_drops` discard lines first) agrees with running every
