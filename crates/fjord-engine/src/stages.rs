@@ -772,12 +772,15 @@ fn logfmt_parse(
             Scan::Pair(p) => p,
         };
         let Some(raw_key) = pair.key else { continue };
-        let mut key = sanitize_label_key(&String::from_utf8_lossy(raw_key), true);
-        if key.is_empty() {
+        let mut key = match plain_label_name(raw_key) {
+            Some(k) => Cow::Borrowed(k),
+            None => Cow::Owned(sanitize_label_key(&String::from_utf8_lossy(raw_key), true)),
+        };
+        if key.is_empty() || !hints.may_extract(&key) {
             continue;
         }
         if lbs.base_has(&key) || lbs.has_in(&key, Category::StructuredMetadata) {
-            key.push_str(EXTRACTED_SUFFIX);
+            key.to_mut().push_str(EXTRACTED_SUFFIX);
         }
         if !hints.should_extract(&key) || hints.extracted(&key) {
             continue;
@@ -1307,12 +1310,24 @@ mod tests {
         assert_eq!(sanitize_label_key("a.b c", true), "a_b_c");
     }
 
-    /// A metric query grouping by some captures sets only those, under the name the collision
-    /// rule gives them; with no grouping every capture is set.
+    /// A metric query grouping by some parsed labels sets only those, under the name the
+    /// collision rule gives them; with no grouping every label is set. Same for `pattern` and
+    /// `logfmt`, which skip unread labels before the collision lookup.
     #[test]
-    fn pattern_sets_only_the_captures_a_query_reads() {
-        let stage =
-            Stage::Pattern(crate::pattern::Pattern::parser("<ip> <level> <status>").unwrap());
+    fn parsers_set_only_the_labels_a_query_reads() {
+        let parsers = [
+            (
+                Stage::Pattern(crate::pattern::Pattern::parser("<ip> <level> <status>").unwrap()),
+                "10.0.0.1 warn 500",
+            ),
+            (
+                Stage::Logfmt {
+                    strict: false,
+                    keep_empty: false,
+                },
+                "ip=10.0.0.1 level=warn status=500",
+            ),
+        ];
         let cases: [(&[&str], &str); 3] = [
             (&["status"], r#"{app="api", level="info", status="500"}"#),
             (
@@ -1324,13 +1339,19 @@ mod tests {
                 r#"{app="api", ip="10.0.0.1", level="info", level_extracted="warn", status="500"}"#,
             ),
         ];
-        for (groups, want) in cases {
-            let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
-            let mut hints = Hints::new(Vec::new(), &groups, false, false, None, &[], None);
-            let mut lbs = builder();
-            let line = Cow::Borrowed(&b"10.0.0.1 warn 500"[..]);
-            assert!(stage.process(0, line, &mut lbs, &mut hints).is_some());
-            assert_eq!(lbs.result().all.to_string(), want, "grouped by {groups:?}");
+        for (stage, line) in &parsers {
+            for (groups, want) in cases {
+                let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+                let mut hints = Hints::new(Vec::new(), &groups, false, false, None, &[], None);
+                let mut lbs = builder();
+                let line = Cow::Borrowed(line.as_bytes());
+                assert!(stage.process(0, line, &mut lbs, &mut hints).is_some());
+                assert_eq!(
+                    lbs.result().all.to_string(),
+                    want,
+                    "{stage:?} by {groups:?}"
+                );
+            }
         }
     }
 
