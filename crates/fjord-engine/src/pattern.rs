@@ -16,13 +16,13 @@ enum Node {
 }
 
 /// A literal part with its substring searcher built once: building one per line cost more
-/// than the search on short log lines.
+/// than the search on short log lines. Boxed: a searcher is a few hundred bytes.
 #[derive(Debug, Clone)]
-struct Literal(memchr::memmem::Finder<'static>);
+struct Literal(Box<memchr::memmem::Finder<'static>>);
 
 impl Literal {
     fn new(bytes: &[u8]) -> Literal {
-        Literal(memchr::memmem::Finder::new(bytes).into_owned())
+        Literal(Box::new(memchr::memmem::Finder::new(bytes).into_owned()))
     }
 
     fn bytes(&self) -> &[u8] {
