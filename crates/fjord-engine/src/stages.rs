@@ -351,7 +351,7 @@ impl Hints {
             || self
                 .required
                 .iter()
-                .any(|r| r == plain || r.strip_suffix(EXTRACTED_SUFFIX) == Some(plain))
+                .any(|r| names_either(r, plain.as_bytes()))
     }
 
     fn should_extract_prefix(&self, prefix: &str) -> bool {
@@ -378,10 +378,7 @@ impl Hints {
 
     /// Whether a parsed label `name` (or `name` with the collision suffix) has a filter hint.
     fn may_be_filtered(&self, name: &[u8]) -> bool {
-        self.filters.iter().any(|(n, _)| {
-            n.as_bytes() == name
-                || n.strip_suffix(EXTRACTED_SUFFIX).map(str::as_bytes) == Some(name)
-        })
+        self.filters.iter().any(|(n, _)| names_either(n, name))
     }
 
     fn continue_parsing(&self, name: &str, lbs: &mut LabelsBuilder) -> bool {
@@ -390,6 +387,12 @@ impl Hints {
             None => true,
         }
     }
+}
+
+/// Whether label name `n` is `plain` or `plain` with the collision suffix: the two names a
+/// parsed field can end up under.
+fn names_either(n: &str, plain: &[u8]) -> bool {
+    n.as_bytes() == plain || n.strip_suffix(EXTRACTED_SUFFIX).map(str::as_bytes) == Some(plain)
 }
 
 /// Sets a parsed label (recording it for hints).
@@ -491,14 +494,9 @@ fn json_value_text(v: &[u8], t: ValueType) -> Cow<'_, str> {
 /// `key` itself when sanitizing would leave it unchanged (the usual JSON key), so it needs no
 /// copy.
 fn plain_label_name(key: &[u8]) -> Option<&str> {
-    is_plain_label_name(key)
-        .then(|| std::str::from_utf8(key).ok())
-        .flatten()
-}
-
-fn is_plain_label_name(key: &[u8]) -> bool {
-    key.first().is_some_and(|b| !b.is_ascii_digit())
-        && key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    let plain = key.first().is_some_and(|b| !b.is_ascii_digit())
+        && key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    plain.then(|| std::str::from_utf8(key).ok()).flatten()
 }
 
 /// Why the JSON walk stopped early.
@@ -638,9 +636,6 @@ fn json_label(
     hints: &mut Hints,
 ) -> Result<(), JsonStop> {
     if path.is_empty() {
-        if path.hinted_only && is_plain_label_name(key) && !hints.may_be_filtered(key) {
-            return Ok(());
-        }
         let mut name = match plain_label_name(key) {
             Some(k) => Cow::Borrowed(k),
             None => {

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use fjord_model::{LabelMatcher, Labels};
 
-use crate::scan::{self, Unit};
+use crate::scan;
 use crate::{DataSource, EngineError};
 
 /// How volumes are grouped.
@@ -65,12 +65,7 @@ async fn stream_sizes(
             min_ts = min_ts.min(meta.min_ts);
             max_ts = max_ts.max(meta.max_ts);
             size += meta.raw_bytes;
-            let metadata = match unit {
-                Unit::Encoded(b, _) => b
-                    .decode_metadata()
-                    .map_err(|e| EngineError::Storage(e.to_string()))?,
-                Unit::Merged(d) => d.metadata.clone(),
-            };
+            let metadata = unit.decode_metadata()?;
             for (_, pairs) in &metadata {
                 size += 8 * pairs.len() as u64;
                 for l in pairs.iter() {

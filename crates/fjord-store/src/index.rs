@@ -102,6 +102,17 @@ impl PeriodIndex {
         best.unwrap_or_else(|| (0..self.streams.len() as u32).collect())
     }
 
+    /// Streams matching every matcher (with all their chunks).
+    fn matching<'a>(
+        &'a self,
+        matchers: &'a [LabelMatcher],
+    ) -> impl Iterator<Item = &'a IndexedStream> + 'a {
+        self.candidates(matchers)
+            .into_iter()
+            .map(|id| &self.streams[id as usize])
+            .filter(|s| matches_all(matchers, &s.labels))
+    }
+
     /// Calls `f` with the labels of every stream matching every matcher with at least one chunk
     /// overlapping `[start, end)`: what the label and series APIs need, with no copy.
     pub(crate) fn for_each_series(
@@ -111,10 +122,7 @@ impl PeriodIndex {
         end: i64,
         mut f: impl FnMut(&Labels),
     ) {
-        self.candidates(matchers)
-            .into_iter()
-            .map(|id| &self.streams[id as usize])
-            .filter(|s| matches_all(matchers, &s.labels))
+        self.matching(matchers)
             .filter(|s| s.chunks.iter().any(|c| c.overlaps(start, end)))
             .for_each(|s| f(&s.labels));
     }
@@ -127,10 +135,7 @@ impl PeriodIndex {
         start: i64,
         end: i64,
     ) -> Vec<IndexedStream> {
-        self.candidates(matchers)
-            .into_iter()
-            .map(|id| &self.streams[id as usize])
-            .filter(|s| matches_all(matchers, &s.labels))
+        self.matching(matchers)
             .filter_map(|s| {
                 let chunks: Vec<ChunkRef> = s
                     .chunks
