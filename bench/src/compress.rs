@@ -83,7 +83,6 @@ pub(crate) fn run(opts: &CompressOptions) -> Result<CompressReport> {
     let raw = manifest.raw_bytes as f64;
     let mut rows = Vec::new();
     for &block_size in &opts.block_sizes {
-        let texts = block_texts(&streams, block_size);
         for (name, &codec) in opts.codecs.iter().zip(&codecs) {
             eprintln!("compress: {name} in {} KiB blocks", block_size >> 10);
             let encode = EncodeOptions {
@@ -93,15 +92,16 @@ pub(crate) fn run(opts: &CompressOptions) -> Result<CompressReport> {
             let (blocks, encode_time) = encode_blocks(&streams, block_size, &encode);
             let decode_time = decode_blocks(&blocks)?;
             let mut sizes = [0usize; 3];
-            for b in &blocks {
+            for (_, b) in &blocks {
                 let s = b.section_sizes()?;
                 sizes[0] += s.index;
                 sizes[1] += s.text;
                 sizes[2] += s.filter;
             }
-            let total: usize = blocks.iter().map(|b| b.data.len()).sum();
+            let total: usize = blocks.iter().map(|(_, b)| b.data.len()).sum();
             let text_ratio_with_dictionary = match codec {
                 Codec::Zstd(level) if opts.dictionary => {
+                    let texts = block_texts(&streams, &blocks)?;
                     Some(dictionary_text_bytes(&texts, level)? as f64 / raw)
                 }
                 _ => None,
@@ -127,61 +127,57 @@ pub(crate) fn run(opts: &CompressOptions) -> Result<CompressReport> {
     })
 }
 
-/// Every stream cut into blocks of `block_size` raw bytes; returns the blocks and the time
-/// spent encoding them (appending entries to the builder is not counted).
+/// Every stream cut into blocks of `block_size` raw bytes, each with the index of its stream;
+/// returns the blocks and the time spent encoding them (appending entries to the builder is
+/// not counted).
 fn encode_blocks(
     streams: &[StreamData],
     block_size: u64,
     opts: &EncodeOptions,
-) -> (Vec<EncodedBlock>, Duration) {
+) -> (Vec<(usize, EncodedBlock)>, Duration) {
     let mut blocks = Vec::new();
     let mut spent = Duration::ZERO;
     let mut builder = BlockBuilder::new();
-    let mut cut = |builder: &mut BlockBuilder, blocks: &mut Vec<EncodedBlock>| {
+    let mut cut = |builder: &mut BlockBuilder, blocks: &mut Vec<_>, stream: usize| {
         let t = Instant::now();
-        blocks.push(builder.encode(opts));
+        blocks.push((stream, builder.encode(opts)));
         spent += t.elapsed();
         builder.clear();
     };
-    for s in streams {
+    for (stream, s) in streams.iter().enumerate() {
         for (i, &(ts, _, _)) in s.entries.iter().enumerate() {
             builder.push(ts, &s.line(i), &[]);
             if builder.raw_bytes() as u64 >= block_size {
-                cut(&mut builder, &mut blocks);
+                cut(&mut builder, &mut blocks, stream);
             }
         }
         if !builder.is_empty() {
-            cut(&mut builder, &mut blocks);
+            cut(&mut builder, &mut blocks, stream);
         }
     }
     (blocks, spent)
 }
 
-fn decode_blocks(blocks: &[EncodedBlock]) -> Result<Duration> {
+fn decode_blocks(blocks: &[(usize, EncodedBlock)]) -> Result<Duration> {
     let t = Instant::now();
-    for b in blocks {
+    for (_, b) in blocks {
         std::hint::black_box(b.decode()?);
     }
     Ok(t.elapsed())
 }
 
-/// The text of every block, with the app its stream belongs to, cut as [`encode_blocks`] cuts.
-fn block_texts(streams: &[StreamData], block_size: u64) -> Vec<(&str, Vec<u8>)> {
-    let mut out = Vec::new();
-    for s in streams {
-        let app = label_value(&s.labels, "app").unwrap_or("");
-        let mut text = Vec::new();
-        for i in 0..s.entries.len() {
-            text.extend_from_slice(&s.line(i));
-            if text.len() as u64 >= block_size {
-                out.push((app, std::mem::take(&mut text)));
-            }
-        }
-        if !text.is_empty() {
-            out.push((app, text));
-        }
-    }
-    out
+/// The text of every block, decoded back, with the app of the stream it belongs to.
+fn block_texts<'a>(
+    streams: &'a [StreamData],
+    blocks: &[(usize, EncodedBlock)],
+) -> Result<Vec<(&'a str, Vec<u8>)>> {
+    blocks
+        .iter()
+        .map(|(stream, b)| {
+            let app = label_value(&streams[*stream].labels, "app").unwrap_or("");
+            Ok((app, b.decode()?.text().to_vec()))
+        })
+        .collect()
 }
 
 /// The value of `name` in a `{a="x", b="y"}` label string written by `gen`.

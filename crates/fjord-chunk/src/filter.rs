@@ -45,8 +45,7 @@ impl TrigramFilter {
         let mut f = Self::unfolded(texts, total_bytes, bits_per_byte);
         while f.bits.len() as u64 * 64 > MIN_BITS {
             let folded = f.folded();
-            let ones: u32 = folded.bits.iter().map(|w| w.count_ones()).sum();
-            if f64::from(ones) > MAX_FILL * (folded.bits.len() * 64) as f64 {
+            if folded.fill() > MAX_FILL {
                 break;
             }
             f = folded;
@@ -74,6 +73,12 @@ impl TrigramFilter {
             }
         }
         f
+    }
+
+    /// The share of bits set.
+    fn fill(&self) -> f64 {
+        let ones: u32 = self.bits.iter().map(|w| w.count_ones()).sum();
+        f64::from(ones) / (self.bits.len() * 64) as f64
     }
 
     /// The same filter at half the size: slot `s` becomes `s / 2`, so bit pairs are ORed.
@@ -177,17 +182,13 @@ mod tests {
         assert_eq!(unfolded(1.0).folded().folded(), unfolded(0.25));
 
         let built = TrigramFilter::build(texts(), total, 1.0);
-        let fill = |f: &TrigramFilter| {
-            f64::from(f.bits.iter().map(|w| w.count_ones()).sum::<u32>())
-                / (f.bits.len() * 64) as f64
-        };
         assert!(
             built.bits.len() < unfolded(1.0).bits.len(),
             "repetitive text folds"
         );
-        assert!(fill(&built) <= MAX_FILL);
+        assert!(built.fill() <= MAX_FILL);
         assert!(
-            fill(&built.folded()) > MAX_FILL,
+            built.folded().fill() > MAX_FILL,
             "folded as far as the limit allows"
         );
         for l in &lines {
