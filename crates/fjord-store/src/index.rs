@@ -1,11 +1,16 @@
-//! The in-memory label index of one tenant and period, merged from its index files.
+//! The in-memory label index of one tenant and period, merged from its live index files.
 //!
 //! Streams are held once each; postings map every label name and value to the streams that
 //! carry it, so an equality matcher finds its streams without scanning. A stream's chunk refs
 //! are de-duplicated by (segment, offset), so loading the same file twice is harmless.
+//!
+//! A compaction's file replaces other files of the period: loading it drops every chunk ref
+//! that only the replaced files listed, and a replaced file read later (listed before a
+//! compactor deleted it) is ignored, so the order in which files are loaded never matters.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use fjord_model::matcher::matches_all;
 use fjord_model::{Fingerprint, LabelMatcher, Labels, MatchOp};
@@ -19,34 +24,120 @@ pub struct IndexedStream {
     pub chunks: Vec<ChunkRef>,
 }
 
+/// A live index file of a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveFile {
+    pub id: Arc<str>,
+    /// When the file was written (its object's modification time).
+    pub written: SystemTime,
+    /// Whether it is a compaction's output.
+    pub compacted: bool,
+}
+
+/// A file superseded by a compaction, whose object may still exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplacedFile {
+    pub id: Arc<str>,
+    /// When the file that replaced it was written.
+    pub since: SystemTime,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct PeriodIndex {
-    files: HashSet<Arc<str>>,
+    files: HashMap<Arc<str>, LiveFile>,
+    /// Superseded file id → when its replacement was written.
+    replaced: HashMap<Arc<str>, SystemTime>,
     streams: Vec<IndexedStream>,
     /// Fingerprint → stream ids (more than one only on a hash collision).
     by_fingerprint: HashMap<Fingerprint, Vec<u32>>,
     postings: BTreeMap<String, BTreeMap<String, Vec<u32>>>,
-    chunk_keys: HashSet<(Arc<str>, u64)>,
+    /// Every listed chunk (segment, offset) → the live files listing it.
+    chunk_files: HashMap<(Arc<str>, u64), Vec<Arc<str>>>,
 }
 
 impl PeriodIndex {
-    pub(crate) fn has_file(&self, segment: &str) -> bool {
-        self.files.contains(segment)
+    /// Whether the file was loaded already, or superseded.
+    pub(crate) fn has_file(&self, id: &str) -> bool {
+        self.files.contains_key(id) || self.replaced.contains_key(id)
     }
 
-    pub(crate) fn add_file(&mut self, file: &IndexFile) {
-        if !self.files.insert(file.segment.clone()) {
+    /// Loads a file written at `written`; a file already loaded or superseded is ignored.
+    pub(crate) fn add_file(&mut self, file: &IndexFile, written: SystemTime) {
+        if self.has_file(&file.id) {
             return;
         }
+        let gone: HashSet<Arc<str>> = file
+            .replaces
+            .iter()
+            .filter(|r| self.files.remove(&***r).is_some())
+            .cloned()
+            .collect();
+        for r in &file.replaces {
+            self.replaced.entry(r.clone()).or_insert(written);
+        }
+        if !gone.is_empty() {
+            self.drop_chunks_of(&gone);
+        }
+        self.files.insert(
+            file.id.clone(),
+            LiveFile {
+                id: file.id.clone(),
+                written,
+                compacted: file.is_compacted(),
+            },
+        );
         for (labels, chunks) in &file.streams {
             let id = self.stream_id(labels);
             let s = &mut self.streams[id as usize];
             for c in chunks {
-                if self.chunk_keys.insert((c.segment.clone(), c.offset)) {
+                let listed_by = self
+                    .chunk_files
+                    .entry((c.segment.clone(), c.offset))
+                    .or_default();
+                if listed_by.is_empty() {
                     s.chunks.push(c.clone());
                 }
+                listed_by.push(file.id.clone());
             }
         }
+    }
+
+    /// Forgets the chunk refs listed only by the files in `gone`.
+    fn drop_chunks_of(&mut self, gone: &HashSet<Arc<str>>) {
+        let chunk_files = &mut self.chunk_files;
+        for s in &mut self.streams {
+            s.chunks.retain(|c| {
+                let key = (c.segment.clone(), c.offset);
+                let Some(listed_by) = chunk_files.get_mut(&key) else {
+                    return false;
+                };
+                listed_by.retain(|f| !gone.contains(f));
+                if listed_by.is_empty() {
+                    chunk_files.remove(&key);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    }
+
+    /// The files whose chunks this index holds.
+    pub(crate) fn live_files(&self) -> impl Iterator<Item = &LiveFile> {
+        self.files.values()
+    }
+
+    /// Files superseded by a live compaction.
+    pub(crate) fn replaced_files(&self) -> impl Iterator<Item = ReplacedFile> + '_ {
+        self.replaced.iter().map(|(id, since)| ReplacedFile {
+            id: id.clone(),
+            since: *since,
+        })
+    }
+
+    /// Every stream that has chunks, with all of them.
+    pub(crate) fn streams(&self) -> impl Iterator<Item = &IndexedStream> {
+        self.streams.iter().filter(|s| !s.chunks.is_empty())
     }
 
     fn stream_id(&mut self, labels: &Labels) -> u32 {
@@ -155,6 +246,7 @@ impl PeriodIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     /// (labels, min time, max time) of one stream's single chunk.
     type TestStream<'a> = (&'a [(&'a str, &'a str)], i64, i64);
@@ -162,7 +254,8 @@ mod tests {
     fn file(seg: &str, streams: &[TestStream<'_>]) -> IndexFile {
         let segment: Arc<str> = Arc::from(seg);
         IndexFile {
-            segment: segment.clone(),
+            id: segment.clone(),
+            replaces: Vec::new(),
             streams: streams
                 .iter()
                 .enumerate()
@@ -188,15 +281,24 @@ mod tests {
     #[test]
     fn selects_by_matchers_and_time() {
         let mut idx = PeriodIndex::default();
-        idx.add_file(&file(
-            "s1",
-            &[
-                (&[("app", "api"), ("ns", "prod")], 0, 10),
-                (&[("app", "web"), ("ns", "prod")], 5, 20),
-            ],
-        ));
-        idx.add_file(&file("s2", &[(&[("app", "api"), ("ns", "prod")], 30, 40)]));
-        idx.add_file(&file("s2", &[(&[("app", "api"), ("ns", "prod")], 30, 40)]));
+        idx.add_file(
+            &file(
+                "s1",
+                &[
+                    (&[("app", "api"), ("ns", "prod")], 0, 10),
+                    (&[("app", "web"), ("ns", "prod")], 5, 20),
+                ],
+            ),
+            UNIX_EPOCH,
+        );
+        idx.add_file(
+            &file("s2", &[(&[("app", "api"), ("ns", "prod")], 30, 40)]),
+            UNIX_EPOCH,
+        );
+        idx.add_file(
+            &file("s2", &[(&[("app", "api"), ("ns", "prod")], 30, 40)]),
+            UNIX_EPOCH,
+        );
         let api = [LabelMatcher::eq("app", "api")];
         let got = idx.select(&api, 0, 100);
         assert_eq!(got.len(), 1);
@@ -219,15 +321,21 @@ mod tests {
     #[test]
     fn series_walk_agrees_with_select() {
         let mut idx = PeriodIndex::default();
-        idx.add_file(&file(
-            "s1",
-            &[
-                (&[("app", "api"), ("ns", "prod")], 0, 10),
-                (&[("app", "web"), ("ns", "prod")], 5, 20),
-                (&[("app", "db"), ("ns", "dev")], 15, 50),
-            ],
-        ));
-        idx.add_file(&file("s2", &[(&[("app", "api"), ("ns", "prod")], 30, 40)]));
+        idx.add_file(
+            &file(
+                "s1",
+                &[
+                    (&[("app", "api"), ("ns", "prod")], 0, 10),
+                    (&[("app", "web"), ("ns", "prod")], 5, 20),
+                    (&[("app", "db"), ("ns", "dev")], 15, 50),
+                ],
+            ),
+            UNIX_EPOCH,
+        );
+        idx.add_file(
+            &file("s2", &[(&[("app", "api"), ("ns", "prod")], 30, 40)]),
+            UNIX_EPOCH,
+        );
         let selectors = [
             vec![],
             vec![LabelMatcher::eq("ns", "prod")],
@@ -247,6 +355,61 @@ mod tests {
                 selected.sort();
                 assert_eq!(walked, selected, "{m:?} in [{start}, {end})");
             }
+        }
+    }
+
+    /// The chunks a period shows, as (segment, offset), sorted.
+    fn shown(idx: &PeriodIndex) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = idx
+            .select(&[], i64::MIN, i64::MAX)
+            .iter()
+            .flat_map(|s| s.chunks.iter().map(|c| (c.segment.to_string(), c.offset)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A compaction's file that replaces two flush files and carries one of their chunks: the
+    /// period shows the same chunks whichever order the three files are loaded in, and the
+    /// replaced files stay ignored when read again.
+    #[test]
+    fn compaction_replaces_files_in_any_load_order() {
+        let api: &[(&str, &str)] = &[("app", "api")];
+        let web: &[(&str, &str)] = &[("app", "web")];
+        let f1 = file("s1", &[(api, 0, 10), (web, 0, 10)]);
+        let f2 = file("s2", &[(api, 20, 30)]);
+        let f3 = file("s3", &[(web, 40, 50)]);
+        let mut compacted = file("c1", &[(api, 0, 30)]);
+        compacted.replaces = vec![Arc::from("s1"), Arc::from("s2")];
+        // Carried as it was: s1's chunk of `web`.
+        compacted.streams.push((
+            Labels::from_pairs(web.iter().copied()),
+            f1.streams[1].1.clone(),
+        ));
+        let expected = vec![
+            ("c1".to_string(), 0),
+            ("s1".to_string(), 100),
+            ("s3".to_string(), 0),
+        ];
+        let orders: [[&IndexFile; 4]; 3] = [
+            [&f1, &f2, &f3, &compacted],
+            [&compacted, &f1, &f2, &f3],
+            [&f2, &compacted, &f3, &f1],
+        ];
+        for order in orders {
+            let mut idx = PeriodIndex::default();
+            for (i, f) in order.iter().enumerate() {
+                idx.add_file(f, UNIX_EPOCH + Duration::from_secs(i as u64));
+            }
+            idx.add_file(&f1, UNIX_EPOCH);
+            assert_eq!(shown(&idx), expected);
+            let mut live: Vec<String> = idx.live_files().map(|f| f.id.to_string()).collect();
+            live.sort();
+            assert_eq!(live, ["c1", "s3"]);
+            let mut replaced: Vec<String> =
+                idx.replaced_files().map(|f| f.id.to_string()).collect();
+            replaced.sort();
+            assert_eq!(replaced, ["s1", "s2"]);
         }
     }
 }

@@ -1,13 +1,22 @@
-//! Index files: the streams and chunk refs one flush wrote in one period.
+//! Index files: the streams and chunk refs one flush, or one compaction, wrote in one period.
 //!
 //! ```text
-//! "FJIX" | u8 version (1) | segment id
+//! "FJIX" | u8 version (2) | file id
+//! replaced count | per replaced file: its id
+//! segment count | per segment: its id
 //! stream count | per stream: label string, chunk count, per chunk:
-//!     offset, len, entries, min_ts, max_ts, raw_bytes, metadata_bytes
+//!     segment number, offset, len, entries, min_ts, max_ts, raw_bytes, metadata_bytes
 //! u32 LE crc32 of everything above
 //! ```
-//! Files are immutable; a querier merges every file of a period into an in-memory index.
+//! A flush's file is named after the one segment it wrote and replaces nothing. A compaction's
+//! file names the files of its period it supersedes, and its chunks may live in several
+//! segments (the ones it wrote, and older ones holding chunks that cross into another period,
+//! which it carries over as they are). Version 1 files (one segment, nothing replaced) are
+//! still read.
+//!
+//! Files are immutable; a querier merges every live file of a period into an in-memory index.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use fjord_model::Labels;
@@ -16,7 +25,7 @@ use fjord_model::varint::{Reader, put_bytes, put_uvarint, put_varint};
 use crate::StoreError;
 
 const MAGIC: &[u8; 4] = b"FJIX";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// Where one chunk lives and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -41,21 +50,46 @@ impl ChunkRef {
 /// The decoded content of one index file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexFile {
-    pub segment: Arc<str>,
+    /// The file's name within its period: a flush's segment id, or a compaction's id.
+    pub id: Arc<str>,
+    /// Files of the same period this one supersedes; empty for a flush.
+    pub replaces: Vec<Arc<str>>,
     pub streams: Vec<(Labels, Vec<ChunkRef>)>,
 }
 
 impl IndexFile {
+    /// Whether this file is a compaction's output.
+    pub fn is_compacted(&self) -> bool {
+        !self.replaces.is_empty()
+    }
+
     pub fn encode(&self) -> Vec<u8> {
+        let mut segments: Vec<&Arc<str>> = Vec::new();
+        let mut segment_no: HashMap<&str, u64> = HashMap::new();
+        for c in self.streams.iter().flat_map(|(_, chunks)| chunks) {
+            segment_no.entry(&c.segment).or_insert_with(|| {
+                segments.push(&c.segment);
+                segments.len() as u64 - 1
+            });
+        }
         let mut out = Vec::with_capacity(64 + self.streams.len() * 96);
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
-        put_bytes(&mut out, self.segment.as_bytes());
+        put_bytes(&mut out, self.id.as_bytes());
+        put_uvarint(&mut out, self.replaces.len() as u64);
+        for r in &self.replaces {
+            put_bytes(&mut out, r.as_bytes());
+        }
+        put_uvarint(&mut out, segments.len() as u64);
+        for s in &segments {
+            put_bytes(&mut out, s.as_bytes());
+        }
         put_uvarint(&mut out, self.streams.len() as u64);
         for (labels, chunks) in &self.streams {
             put_bytes(&mut out, labels.to_string().as_bytes());
             put_uvarint(&mut out, chunks.len() as u64);
             for c in chunks {
+                put_uvarint(&mut out, segment_no[&*c.segment]);
                 put_uvarint(&mut out, c.offset);
                 put_uvarint(&mut out, c.len);
                 put_uvarint(&mut out, u64::from(c.entries));
@@ -79,12 +113,26 @@ impl IndexFile {
         if crc32fast::hash(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
             return Err(corrupt("checksum mismatch"));
         }
-        if body[4] != VERSION {
-            return Err(corrupt(&format!("unsupported version {}", body[4])));
+        let version = body[4];
+        if !(1..=VERSION).contains(&version) {
+            return Err(corrupt(&format!("unsupported version {version}")));
         }
         let mut r = Reader::new(&body[5..]);
         let t = |_| corrupt("truncated");
-        let segment: Arc<str> = Arc::from(r.str().map_err(t)?);
+        let id: Arc<str> = Arc::from(r.str().map_err(t)?);
+        let mut replaces = Vec::new();
+        let mut segments = vec![id.clone()];
+        if version >= 2 {
+            let n = r.len_at_most(body.len()).map_err(t)?;
+            for _ in 0..n {
+                replaces.push(Arc::from(r.str().map_err(t)?));
+            }
+            let n = r.len_at_most(body.len()).map_err(t)?;
+            segments = Vec::with_capacity(n);
+            for _ in 0..n {
+                segments.push(Arc::from(r.str().map_err(t)?));
+            }
+        }
         let n = r.len_at_most(body.len()).map_err(t)?;
         let mut streams = Vec::with_capacity(n);
         for _ in 0..n {
@@ -93,8 +141,17 @@ impl IndexFile {
             let nc = r.len_at_most(body.len()).map_err(t)?;
             let mut chunks = Vec::with_capacity(nc);
             for _ in 0..nc {
+                let segment = if version >= 2 {
+                    let no = r.uvarint().map_err(t)?;
+                    segments
+                        .get(usize::try_from(no).unwrap_or(usize::MAX))
+                        .ok_or_else(|| corrupt("segment number out of range"))?
+                        .clone()
+                } else {
+                    id.clone()
+                };
                 chunks.push(ChunkRef {
-                    segment: segment.clone(),
+                    segment,
                     offset: r.uvarint().map_err(t)?,
                     len: r.uvarint().map_err(t)?,
                     entries: r.len_at_most(u32::MAX as usize).map_err(t)? as u32,
@@ -109,7 +166,11 @@ impl IndexFile {
         if !r.is_empty() {
             return Err(corrupt("trailing bytes"));
         }
-        Ok(IndexFile { segment, streams })
+        Ok(IndexFile {
+            id,
+            replaces,
+            streams,
+        })
     }
 }
 
@@ -117,25 +178,34 @@ impl IndexFile {
 mod tests {
     use super::*;
 
+    fn chunk(segment: &Arc<str>, offset: u64) -> ChunkRef {
+        ChunkRef {
+            segment: segment.clone(),
+            offset,
+            len: 100,
+            entries: 3,
+            min_ts: -1,
+            max_ts: 9,
+            raw_bytes: 30,
+            metadata_bytes: 0,
+        }
+    }
+
     #[test]
     fn round_trip_and_corruption() {
-        let seg: Arc<str> = Arc::from("seg-1");
+        let (own, older): (Arc<str>, Arc<str>) = (Arc::from("c-1"), Arc::from("seg-0"));
         let f = IndexFile {
-            segment: seg.clone(),
-            streams: vec![(
-                Labels::from_pairs([("app", "a\"b"), ("ns", "prod")]),
-                vec![ChunkRef {
-                    segment: seg,
-                    offset: 5,
-                    len: 100,
-                    entries: 3,
-                    min_ts: -1,
-                    max_ts: 9,
-                    raw_bytes: 30,
-                    metadata_bytes: 0,
-                }],
-            )],
+            id: own.clone(),
+            replaces: vec![Arc::from("seg-0"), Arc::from("seg-1")],
+            streams: vec![
+                (
+                    Labels::from_pairs([("app", "a\"b"), ("ns", "prod")]),
+                    vec![chunk(&own, 5), chunk(&older, 7)],
+                ),
+                (Labels::from_pairs([("app", "c")]), vec![chunk(&older, 9)]),
+            ],
         };
+        assert!(f.is_compacted());
         let data = f.encode();
         assert_eq!(IndexFile::decode(&data).unwrap(), f);
         for i in 0..data.len() {
@@ -143,5 +213,36 @@ mod tests {
             bad[i] ^= 0x10;
             assert!(IndexFile::decode(&bad).is_err());
         }
+    }
+
+    /// Files written before compaction existed (version 1: no replaced list, no segment table)
+    /// read as a flush's file of their one segment.
+    #[test]
+    fn reads_version_one() {
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(MAGIC);
+        v1.push(1);
+        put_bytes(&mut v1, b"seg-1");
+        put_uvarint(&mut v1, 1);
+        put_bytes(&mut v1, b"{app=\"api\"}");
+        put_uvarint(&mut v1, 1);
+        for v in [5u64, 100, 3] {
+            put_uvarint(&mut v1, v);
+        }
+        put_varint(&mut v1, -1);
+        put_varint(&mut v1, 9);
+        put_uvarint(&mut v1, 30);
+        put_uvarint(&mut v1, 0);
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        let seg: Arc<str> = Arc::from("seg-1");
+        assert_eq!(
+            IndexFile::decode(&v1).unwrap(),
+            IndexFile {
+                id: seg.clone(),
+                replaces: vec![],
+                streams: vec![(Labels::from_pairs([("app", "api")]), vec![chunk(&seg, 5)])],
+            }
+        );
     }
 }

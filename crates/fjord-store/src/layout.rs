@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! segments/<tenant>/<segment id>            chunks of many streams, back to back
-//! index/<tenant>/<period>/<segment id>.idx  streams and chunk refs of one segment in one period
+//! index/<tenant>/<period>/<file id>.idx     streams and chunk refs of one flush (named after its
+//!                                          segment) or one compaction, in one period
 //! ```
 //! A period is one UTC day (`period = floor(unix_seconds / 86400)`). A chunk is listed in the
 //! index of every period it overlaps, so a query reads only the index files of its periods and
@@ -27,6 +28,10 @@ pub fn periods(min_ts: i64, max_ts: i64) -> impl Iterator<Item = i64> {
     period_of(min_ts)..=period_of(max_ts.max(min_ts))
 }
 
+pub fn segments_prefix(tenant: &TenantId) -> Path {
+    Path::from(format!("segments/{tenant}"))
+}
+
 pub fn segment_path(tenant: &TenantId, segment: &str) -> Path {
     Path::from(format!("segments/{tenant}/{segment}"))
 }
@@ -35,12 +40,12 @@ pub fn index_prefix(tenant: &TenantId, period: i64) -> Path {
     Path::from(format!("index/{tenant}/{period}"))
 }
 
-pub fn index_path(tenant: &TenantId, period: i64, segment: &str) -> Path {
-    Path::from(format!("index/{tenant}/{period}/{segment}.idx"))
+pub fn index_path(tenant: &TenantId, period: i64, file_id: &str) -> Path {
+    Path::from(format!("index/{tenant}/{period}/{file_id}.idx"))
 }
 
-/// The segment id an index file names, if the key is one of ours.
-pub fn segment_of_index_path(p: &Path) -> Option<&str> {
+/// The id of the index file at `p`, if the key is one of ours.
+pub fn index_file_id(p: &Path) -> Option<&str> {
     p.filename()?.strip_suffix(".idx")
 }
 
@@ -62,7 +67,7 @@ mod tests {
         let t = TenantId::new("fake").unwrap();
         let p = index_path(&t, 19737, "0001-ab");
         assert_eq!(p.as_ref(), "index/fake/19737/0001-ab.idx");
-        assert_eq!(segment_of_index_path(&p), Some("0001-ab"));
+        assert_eq!(index_file_id(&p), Some("0001-ab"));
         assert_eq!(
             segment_path(&t, "0001-ab").as_ref(),
             "segments/fake/0001-ab"

@@ -7,7 +7,8 @@
 //! read/write API).
 //!
 //! **Invariants:** a chunk ref is published in an index file only after its segment is durable;
-//! index files are immutable; tenant IDs are validated before they become keys.
+//! index files are immutable; a segment is deleted only when no live index file references it
+//! (see the compactor); tenant IDs are validated before they become keys.
 
 pub mod config;
 pub mod index;
@@ -17,10 +18,10 @@ pub mod segment;
 pub mod store;
 
 pub use config::StorageConfig;
-pub use index::IndexedStream;
-pub use index_file::ChunkRef;
+pub use index::{IndexedStream, LiveFile, ReplacedFile};
+pub use index_file::{ChunkRef, IndexFile};
 pub use segment::FlushChunk;
-pub use store::{Store, WriteStats};
+pub use store::{PeriodSnapshot, Store, StoredObject, WriteStats, WrittenSegment};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]

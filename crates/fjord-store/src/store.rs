@@ -6,7 +6,7 @@
 //! On the local filesystem each object is fsynced with its directory before the write counts
 //! as done, because the ingester truncates its WAL once a flush is acknowledged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,10 +22,64 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::StoreError;
 use crate::config::{Backend, StorageConfig};
-use crate::index::{IndexedStream, PeriodIndex};
+use crate::index::{IndexedStream, LiveFile, PeriodIndex, ReplacedFile};
 use crate::index_file::{ChunkRef, IndexFile};
 use crate::layout;
 use crate::segment::{FlushChunk, encode_segment};
+
+/// What the compactor sees of one period.
+#[derive(Debug, Clone)]
+pub struct PeriodSnapshot {
+    pub live: Vec<LiveFile>,
+    pub replaced: Vec<ReplacedFile>,
+    pub streams: Vec<IndexedStream>,
+}
+
+/// An object found by listing.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub id: Arc<str>,
+    pub written: SystemTime,
+    pub size: u64,
+}
+
+/// A segment just written: each chunk's ref, in the order given, and the object's size.
+/// Holding it keeps the segment pinned.
+#[derive(Debug)]
+pub struct WrittenSegment {
+    pub refs: Vec<ChunkRef>,
+    pub bytes: u64,
+    pin: SegmentPin,
+}
+
+impl WrittenSegment {
+    pub fn id(&self) -> &Arc<str> {
+        &self.pin.id
+    }
+}
+
+/// Keeps a segment id in the store's pinned set while alive.
+#[derive(Debug)]
+struct SegmentPin {
+    pinned: Arc<Mutex<HashSet<Arc<str>>>>,
+    id: Arc<str>,
+}
+
+impl SegmentPin {
+    fn new(pinned: &Arc<Mutex<HashSet<Arc<str>>>>, id: Arc<str>) -> SegmentPin {
+        pinned.lock().insert(id.clone());
+        SegmentPin {
+            pinned: pinned.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for SegmentPin {
+    fn drop(&mut self) {
+        self.pinned.lock().remove(&self.id);
+    }
+}
 
 /// Figures a flush reports back, for metrics and logs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,6 +111,8 @@ pub struct Store {
     periods: Mutex<HashMap<(TenantId, i64), Arc<PeriodState>>>,
     chunk_cache: moka::sync::Cache<(Arc<str>, u64), Chunk>,
     refresh_interval: Duration,
+    /// Segments written but not yet published (see [`WrittenSegment`]).
+    pinned: Arc<Mutex<HashSet<Arc<str>>>>,
     instance: String,
     seq: AtomicU64,
 }
@@ -92,18 +148,10 @@ impl Store {
                 .weigher(|_, c: &Chunk| c.len_bytes().min(u32::MAX as usize) as u32)
                 .build(),
             refresh_interval: config.index_refresh_interval,
+            pinned: Arc::default(),
             instance: sanitize_instance(instance),
             seq: AtomicU64::new(0),
         }
-    }
-
-    fn next_segment_id(&self) -> String {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        format!("{ms:013}-{}-{seq:06}", self.instance)
     }
 
     async fn put_durable(&self, path: &Path, data: Bytes) -> Result<(), StoreError> {
@@ -127,27 +175,10 @@ impl Store {
         if chunks.is_empty() {
             return Ok(WriteStats::default());
         }
-        let segment: Arc<str> = Arc::from(self.next_segment_id());
-        let (data, placements) = encode_segment(chunks);
-        let bytes = data.len() as u64;
-        self.put_durable(&layout::segment_path(tenant, &segment), Bytes::from(data))
-            .await?;
-
+        let written = self.write_segment(tenant, chunks).await?;
         let mut by_period: HashMap<i64, Vec<(Labels, Vec<ChunkRef>)>> = HashMap::new();
-        for (c, p) in chunks.iter().zip(&placements) {
-            let min_ts = c.blocks.iter().map(|b| b.meta.min_ts).min().unwrap_or(0);
-            let max_ts = c.blocks.iter().map(|b| b.meta.max_ts).max().unwrap_or(0);
-            let r = ChunkRef {
-                segment: segment.clone(),
-                offset: p.offset,
-                len: p.len,
-                entries: c.blocks.iter().map(|b| b.meta.count).sum(),
-                min_ts,
-                max_ts,
-                raw_bytes: c.blocks.iter().map(|b| b.meta.raw_bytes).sum(),
-                metadata_bytes: c.blocks.iter().map(|b| b.meta.metadata_bytes).sum(),
-            };
-            for period in layout::periods(min_ts, max_ts) {
+        for (c, r) in chunks.iter().zip(&written.refs) {
+            for period in layout::periods(r.min_ts, r.max_ts) {
                 by_period
                     .entry(period)
                     .or_default()
@@ -156,30 +187,90 @@ impl Store {
         }
         for (period, streams) in by_period {
             let file = IndexFile {
-                segment: segment.clone(),
+                id: written.id().clone(),
+                replaces: Vec::new(),
                 streams,
             };
-            self.put_durable(
-                &layout::index_path(tenant, period, &segment),
-                Bytes::from(file.encode()),
-            )
-            .await?;
-            self.period_state(tenant, period)
-                .index
-                .write()
-                .add_file(&file);
-            self.tenant_periods
-                .lock()
-                .await
-                .entry(tenant.clone())
-                .or_default()
-                .periods
-                .insert(period);
+            self.publish_index(tenant, period, &file).await?;
         }
         Ok(WriteStats {
             chunks: chunks.len(),
-            bytes,
+            bytes: written.bytes,
         })
+    }
+
+    /// Writes chunks as one durable segment object, not yet referenced by any index file. The
+    /// segment stays pinned (safe from garbage collection in this process) until the returned
+    /// value is dropped, which the caller does once the index files naming it are published.
+    pub async fn write_segment(
+        &self,
+        tenant: &TenantId,
+        chunks: &[FlushChunk],
+    ) -> Result<WrittenSegment, StoreError> {
+        let segment: Arc<str> = Arc::from(self.next_object_id());
+        let pin = SegmentPin::new(&self.pinned, segment.clone());
+        let (data, placements) = encode_segment(chunks);
+        let bytes = data.len() as u64;
+        self.put_durable(&layout::segment_path(tenant, &segment), Bytes::from(data))
+            .await?;
+        let refs = chunks
+            .iter()
+            .zip(&placements)
+            .map(|(c, p)| ChunkRef {
+                segment: segment.clone(),
+                offset: p.offset,
+                len: p.len,
+                entries: c.blocks.iter().map(|b| b.meta.count).sum(),
+                min_ts: c.blocks.iter().map(|b| b.meta.min_ts).min().unwrap_or(0),
+                max_ts: c.blocks.iter().map(|b| b.meta.max_ts).max().unwrap_or(0),
+                raw_bytes: c.blocks.iter().map(|b| b.meta.raw_bytes).sum(),
+                metadata_bytes: c.blocks.iter().map(|b| b.meta.metadata_bytes).sum(),
+            })
+            .collect();
+        Ok(WrittenSegment { refs, bytes, pin })
+    }
+
+    /// Segments this process has written but not yet published in an index file.
+    pub fn pinned_segments(&self) -> HashSet<Arc<str>> {
+        self.pinned.lock().clone()
+    }
+
+    /// Writes an index file of `period` durably and adds it to this process's index. Every
+    /// segment it references must be durable already.
+    pub async fn publish_index(
+        &self,
+        tenant: &TenantId,
+        period: i64,
+        file: &IndexFile,
+    ) -> Result<(), StoreError> {
+        self.put_durable(
+            &layout::index_path(tenant, period, &file.id),
+            Bytes::from(file.encode()),
+        )
+        .await?;
+        self.period_state(tenant, period)
+            .index
+            .write()
+            .add_file(file, SystemTime::now());
+        self.tenant_periods
+            .lock()
+            .await
+            .entry(tenant.clone())
+            .or_default()
+            .periods
+            .insert(period);
+        Ok(())
+    }
+
+    /// A fresh id for a segment or a compaction's index file: the time, this writer's name and
+    /// a sequence number, so ids sort by age and never collide between writers.
+    pub fn next_object_id(&self) -> String {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        format!("{ms:013}-{}-{seq:06}", self.instance)
     }
 
     fn period_state(&self, tenant: &TenantId, period: i64) -> Arc<PeriodState> {
@@ -212,26 +303,34 @@ impl Store {
             .list(Some(&layout::index_prefix(tenant, period)))
             .try_collect()
             .await?;
-        let missing: Vec<Path> = {
+        let missing: Vec<(Path, SystemTime)> = {
             let idx = state.index.read();
             metas
                 .into_iter()
-                .map(|m| m.location)
-                .filter(|p| layout::segment_of_index_path(p).is_some_and(|s| !idx.has_file(s)))
+                .filter(|m| layout::index_file_id(&m.location).is_some_and(|id| !idx.has_file(id)))
+                .map(|m| (m.location, m.last_modified.into()))
                 .collect()
         };
-        let files: Vec<IndexFile> = futures_util::stream::iter(missing)
-            .map(|p| async move {
-                let data = self.objects.get(&p).await?.bytes().await?;
-                IndexFile::decode(&data).map_err(|e| StoreError::Corrupt(format!("{p}: {e}")))
+        // A file listed here may be deleted before it is read, once a compaction replaced it;
+        // the compaction's own file is then listed (or loaded already) instead.
+        let files: Vec<Option<(IndexFile, SystemTime)>> = futures_util::stream::iter(missing)
+            .map(|(p, written)| async move {
+                let data = match self.objects.get(&p).await {
+                    Ok(got) => got.bytes().await?,
+                    Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
+                IndexFile::decode(&data)
+                    .map(|f| Some((f, written)))
+                    .map_err(|e| StoreError::Corrupt(format!("{p}: {e}")))
             })
             .buffer_unordered(16)
             .try_collect()
             .await?;
         {
             let mut idx = state.index.write();
-            for f in &files {
-                idx.add_file(f);
+            for (f, written) in files.iter().flatten() {
+                idx.add_file(f, *written);
             }
         }
         *listed_at = Some(started);
@@ -332,15 +431,82 @@ impl Store {
         if let Some(c) = self.chunk_cache.get(&key) {
             return Ok(c);
         }
+        let chunk = self.read_chunk(tenant, r).await?;
+        self.chunk_cache.insert(key, chunk.clone());
+        Ok(chunk)
+    }
+
+    /// Reads one chunk from the object store, bypassing the cache (for one-off readers such as
+    /// the compactor, which would only evict what queries need).
+    pub async fn read_chunk(&self, tenant: &TenantId, r: &ChunkRef) -> Result<Chunk, StoreError> {
         let path = layout::segment_path(tenant, &r.segment);
         let data = self
             .objects
             .get_range(&path, r.offset..r.offset + r.len)
             .await?;
-        let chunk = Chunk::open(data)
-            .map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))?;
-        self.chunk_cache.insert(key, chunk.clone());
-        Ok(chunk)
+        Chunk::open(data).map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
+    }
+
+    /// Every period in which `tenant` has index files.
+    pub async fn periods(&self, tenant: &TenantId) -> Result<Vec<i64>, StoreError> {
+        self.periods_in(tenant, i64::MIN, i64::MAX).await
+    }
+
+    /// The live and superseded index files of a period and its streams with all their chunks,
+    /// after loading the files other processes wrote.
+    pub async fn period_snapshot(
+        &self,
+        tenant: &TenantId,
+        period: i64,
+    ) -> Result<PeriodSnapshot, StoreError> {
+        let state = self.refresh(tenant, period).await?;
+        let idx = state.index.read();
+        Ok(PeriodSnapshot {
+            live: idx.live_files().cloned().collect(),
+            replaced: idx.replaced_files().collect(),
+            streams: idx.streams().cloned().collect(),
+        })
+    }
+
+    /// Every segment object of `tenant` with its modification time.
+    pub async fn segments(&self, tenant: &TenantId) -> Result<Vec<StoredObject>, StoreError> {
+        let metas: Vec<object_store::ObjectMeta> = self
+            .objects
+            .list(Some(&layout::segments_prefix(tenant)))
+            .try_collect()
+            .await?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                Some(StoredObject {
+                    id: Arc::from(m.location.filename()?),
+                    written: m.last_modified.into(),
+                    size: m.size,
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes a segment object; one already gone counts as deleted.
+    pub async fn delete_segment(&self, tenant: &TenantId, id: &str) -> Result<(), StoreError> {
+        self.delete(&layout::segment_path(tenant, id)).await
+    }
+
+    /// Deletes an index file object; one already gone counts as deleted.
+    pub async fn delete_index_file(
+        &self,
+        tenant: &TenantId,
+        period: i64,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.delete(&layout::index_path(tenant, period, id)).await
+    }
+
+    async fn delete(&self, path: &Path) -> Result<(), StoreError> {
+        match self.objects.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Every tenant with data in the store, by listing `index/`.
