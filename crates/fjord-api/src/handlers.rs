@@ -668,6 +668,24 @@ pub async fn flush(State(state): State<Arc<ApiState>>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// `POST /compactor/run` (Fjord's own): one compaction round now, compacting every period not
+/// compacted yet however recently it was written; answers with what the round did.
+pub async fn run_compaction(State(state): State<Arc<ApiState>>) -> Response {
+    let Some(compactor) = state.compactor.clone() else {
+        return text_error(
+            StatusCode::NOT_FOUND,
+            "this process does not run the compactor",
+        );
+    };
+    match compactor.run_round(true).await {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(e) => text_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("compaction failed: {e}"),
+        ),
+    }
+}
+
 pub async fn not_found() -> Response {
     text_error(StatusCode::NOT_FOUND, "404 page not found")
 }

@@ -62,6 +62,7 @@ pub fn router(state: Arc<ApiState>, request_metrics: HttpMetrics) -> Router {
         .route("/config", get(config))
         .route("/services", get(services))
         .route("/flush", get(flush).post(flush))
+        .route("/compactor/run", post(run_compaction))
         .fallback(not_found)
         // Bodies are read with explicit limits in the handlers (Loki's sizes and messages).
         .layer(DefaultBodyLimit::disable())

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use fjord_compactor::Compactor;
 use fjord_distributor::Distributor;
 use fjord_ingester::Ingester;
 use fjord_model::TenantId;
@@ -29,6 +30,7 @@ pub struct ApiState {
     pub distributor: Option<Arc<Distributor>>,
     pub querier: Option<Arc<Querier>>,
     pub ingester: Option<Arc<Ingester>>,
+    pub compactor: Option<Arc<Compactor>>,
     pub limits: Arc<Limits>,
     pub registry: Registry,
     /// The effective configuration as YAML, for `/config`.

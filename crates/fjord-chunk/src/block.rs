@@ -78,6 +78,29 @@ pub struct EncodeOptions {
     pub filter_bits_per_byte: f64,
 }
 
+impl EncodeOptions {
+    /// Options from config values: a codec name (`zstd`, `zstd:<1-19>`, `lz4`, `none`) and
+    /// filter bits per byte (0 to 16). Errors name `key_prefix` (e.g. `ingester.chunk_`).
+    pub fn from_config(
+        key_prefix: &str,
+        encoding: &str,
+        filter_bits_per_byte: f64,
+    ) -> Result<EncodeOptions, String> {
+        let codec = Codec::parse(encoding).ok_or_else(|| {
+            format!("{key_prefix}encoding must be zstd, zstd:<1-19>, lz4 or none, not `{encoding}`")
+        })?;
+        if !(0.0..=16.0).contains(&filter_bits_per_byte) {
+            return Err(format!(
+                "{key_prefix}filter_bits_per_byte must be between 0 and 16"
+            ));
+        }
+        Ok(EncodeOptions {
+            codec,
+            filter_bits_per_byte,
+        })
+    }
+}
+
 impl Default for EncodeOptions {
     fn default() -> Self {
         EncodeOptions {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fjord_chunk::{Codec, EncodeOptions};
+use fjord_chunk::EncodeOptions;
 use fjord_model::duration::serde_duration;
 use fjord_model::limits::ByteSize;
 use serde::{Deserialize, Serialize};
@@ -118,19 +118,11 @@ impl WalConfig {
 
 impl IngesterConfig {
     pub fn encode_options(&self) -> Result<EncodeOptions, String> {
-        let codec = Codec::parse(&self.chunk_encoding).ok_or_else(|| {
-            format!(
-                "ingester.chunk_encoding must be zstd, zstd:<1-19>, lz4 or none, not `{}`",
-                self.chunk_encoding
-            )
-        })?;
-        if !(0.0..=16.0).contains(&self.chunk_filter_bits_per_byte) {
-            return Err("ingester.chunk_filter_bits_per_byte must be between 0 and 16".into());
-        }
-        Ok(EncodeOptions {
-            codec,
-            filter_bits_per_byte: self.chunk_filter_bits_per_byte,
-        })
+        EncodeOptions::from_config(
+            "ingester.chunk_",
+            &self.chunk_encoding,
+            self.chunk_filter_bits_per_byte,
+        )
     }
 
     pub fn validate(&self) -> Result<(), String> {

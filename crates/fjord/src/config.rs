@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use fjord_compactor::CompactorConfig;
 use fjord_ingester::IngesterConfig;
 use fjord_model::duration::serde_duration;
 use fjord_model::limits::{ByteSize, Limits};
@@ -21,7 +22,7 @@ use serde_yaml::Value;
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Config {
     /// Which components this process runs: `all` (default), or one of `distributor`,
-    /// `ingester`, `querier` — several separated by commas.
+    /// `ingester`, `querier`, `compactor` — several separated by commas.
     pub(crate) target: String,
     /// Require `X-Scope-OrgID` on every request (multi-tenancy). When false every request is
     /// tenant `fake`, as in Loki.
@@ -31,6 +32,7 @@ pub(crate) struct Config {
     pub(crate) distributor: DistributorConfig,
     pub(crate) ingester: IngesterConfig,
     pub(crate) querier: QuerierConfig,
+    pub(crate) compactor: CompactorConfig,
     pub(crate) storage: StorageConfig,
     pub(crate) limits_config: Limits,
 }
@@ -45,6 +47,7 @@ impl Default for Config {
             distributor: DistributorConfig::default(),
             ingester: IngesterConfig::default(),
             querier: QuerierConfig::default(),
+            compactor: CompactorConfig::default(),
             storage: StorageConfig::default(),
             limits_config: Limits::default(),
         }
@@ -121,6 +124,7 @@ pub(crate) struct Targets {
     pub(crate) distributor: bool,
     pub(crate) ingester: bool,
     pub(crate) querier: bool,
+    pub(crate) compactor: bool,
 }
 
 impl Config {
@@ -137,13 +141,17 @@ impl Config {
                         distributor: true,
                         ingester: true,
                         querier: true,
+                        compactor: true,
                     }
                 }
                 "distributor" => t.distributor = true,
                 "ingester" => t.ingester = true,
                 "querier" => t.querier = true,
+                "compactor" => t.compactor = true,
                 other => {
-                    bail!("unknown target `{other}`: use all, distributor, ingester or querier")
+                    bail!(
+                        "unknown target `{other}`: use all, distributor, ingester, querier or compactor"
+                    )
                 }
             }
         }
@@ -159,6 +167,7 @@ impl Config {
     pub(crate) fn validate(&self) -> anyhow::Result<Vec<String>> {
         self.targets()?;
         self.ingester.validate().map_err(anyhow::Error::msg)?;
+        self.compactor.validate().map_err(anyhow::Error::msg)?;
         let inert = self.limits_config.validate().map_err(anyhow::Error::msg)?;
         if !matches!(self.server.log_format.as_str(), "logfmt" | "json") {
             bail!(

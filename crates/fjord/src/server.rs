@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use fjord_api::{ApiState, BuildInfo, HttpMetrics};
+use fjord_compactor::Compactor;
 use fjord_distributor::Distributor;
 use fjord_ingester::Ingester;
 use fjord_model::TenantId;
@@ -156,6 +157,15 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
         ))
     });
 
+    let compactor = if targets.compactor {
+        Some(
+            Compactor::new(store.clone(), cfg.compactor.clone(), &mut registry)
+                .map_err(anyhow::Error::msg)?,
+        )
+    } else {
+        None
+    };
+
     let build = BuildInfo {
         loki_compatible_version: LOKI_COMPATIBLE_VERSION.into(),
         fjord_version: env!("CARGO_PKG_VERSION").into(),
@@ -190,12 +200,16 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
     if querier.is_some() {
         services.push("querier".to_string());
     }
+    if compactor.is_some() {
+        services.push("compactor".to_string());
+    }
     let state = Arc::new(ApiState {
         auth_enabled: cfg.auth_enabled,
         default_tenant: TenantId::new(fjord_model::tenant::DEFAULT_TENANT)?,
         distributor,
         querier,
         ingester: ingester.clone(),
+        compactor: compactor.clone(),
         limits,
         registry,
         config_yaml: serde_yaml::to_string(&cfg)?,
@@ -224,6 +238,7 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
         );
         ing.start();
     }
+    let compaction_loop = compactor.as_ref().map(|c| c.start());
     tracing::info!(address = %local, data_dir = %data_dir.display(), target = %cfg.target, "fjord is listening on http://{local}");
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -237,6 +252,10 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
             let _ = stop_rx.wait_for(|stopping| *stopping).await;
             tokio::time::sleep(grace).await;
         } => tracing::warn!("requests still running after {grace:?}; shutting down anyway"),
+    }
+    if let Some(task) = compaction_loop {
+        // A round stopped half-way leaves only unreferenced segments, deleted by a later one.
+        task.abort();
     }
     if let Some(ing) = &ingester {
         let stats = ing.shutdown().await;

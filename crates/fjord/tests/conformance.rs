@@ -1,7 +1,9 @@
 //! LogQL conformance: loads the fixed dataset into a real `fjord` process and compares its
 //! answers to real Loki's for every recorded case (`tests/data/conformance/`, copied from the
-//! shared corpus). Runs twice: right after loading (data in the ingester) and after a clean
-//! restart (data only in the store); both must agree with Loki.
+//! shared corpus). Runs three times: right after loading (data in the ingester), after a clean
+//! restart (data only in the store, as the ingester flushed it), and after a compaction round
+//! rewrote the store and deleted what it replaced, and another restart; all must agree with
+//! Loki.
 //!
 //! Normalisation follows the corpus runner (`run.py`): non-200 answers compare by status;
 //! streams are merged by label set and entries ordered by (time, line); series are compared
@@ -418,7 +420,7 @@ fn loki_conformance_corpus() {
         "limits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 1024\n  ingestion_burst_size_mb: 1024\n  \
          per_stream_rate_limit: 1GB\n  per_stream_rate_limit_burst: 1GB\n  max_entries_limit_per_query: 100000\n  \
          max_query_series: 100000\n  max_query_length: 0s\n  discover_service_name: []\n  discover_log_levels: false\n  \
-         max_line_size: 0\n",
+         max_line_size: 0\ncompactor:\n  delete_delay: 0s\n",
     )
     .unwrap();
     let data_dir = dir.path().join("data");
@@ -429,8 +431,15 @@ fn loki_conformance_corpus() {
 
     let known = known_differences();
     let mut report = Vec::new();
-    for phase in ["ingester", "store"] {
-        if phase == "store" {
+    for phase in ["ingester", "store", "compacted"] {
+        if phase == "compacted" {
+            let (status, body) = s.post("/compactor/run", &[], b"").unwrap();
+            assert_eq!(status, 200, "{body}");
+            let round: Value = serde_json::from_str(&body).unwrap();
+            assert!(round["periods_compacted"].as_u64() >= Some(1), "{body}");
+            assert!(round["segments_deleted"].as_u64() >= Some(1), "{body}");
+        }
+        if phase != "ingester" {
             assert_eq!(s.terminate(), 0);
             s = Server::start(&data_dir, &["--config", &cfg_arg]);
         }
