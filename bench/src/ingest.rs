@@ -36,6 +36,7 @@ pub(crate) struct IngestOptions {
     pub(crate) batch_bytes: u64,
     pub(crate) pid: Option<u32>,
     pub(crate) flush: bool,
+    pub(crate) compact: bool,
     pub(crate) server_data_dir: Option<PathBuf>,
     pub(crate) tenant: Option<String>,
     pub(crate) max_retries: u32,
@@ -68,6 +69,21 @@ pub(crate) struct IngestReport {
     pub(crate) server: Option<ServerFigures>,
     pub(crate) flush: Option<FlushFigures>,
     pub(crate) disk: Option<DiskFigures>,
+    pub(crate) compaction: Option<CompactionFigures>,
+}
+
+/// The compaction round run after the flush (`--compact`).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CompactionFigures {
+    pub(crate) status: u16,
+    pub(crate) seconds: f64,
+    /// The server's answer (Fjord's round report) or error text.
+    pub(crate) answer: String,
+    pub(crate) cpu_seconds: Option<f64>,
+    pub(crate) cpu_seconds_per_gib: Option<f64>,
+    pub(crate) peak_rss_bytes: Option<u64>,
+    /// Bytes on disk per raw byte once the round is done (against the same baseline as `disk`).
+    pub(crate) bytes_per_raw_byte: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Default)]
@@ -262,6 +278,13 @@ pub(crate) fn run(opts: &IngestOptions) -> Result<IngestReport> {
         }),
         _ => None,
     };
+    let compaction = if opts.compact {
+        let baseline = disk.as_ref().map(|d| d.before.allocated);
+        Some(runtime.block_on(compact(&base, opts, raw_bytes, baseline))?)
+    } else {
+        None
+    };
+
     Ok(IngestReport {
         url: base,
         connections: opts.connections,
@@ -288,6 +311,57 @@ pub(crate) fn run(opts: &IngestOptions) -> Result<IngestReport> {
         server,
         flush,
         disk,
+        compaction,
+    })
+}
+
+/// `POST /compactor/run`, measuring the server's CPU and RSS during the round and the bytes on
+/// disk after it.
+async fn compact(
+    base: &str,
+    opts: &IngestOptions,
+    raw_bytes: u64,
+    disk_baseline: Option<u64>,
+) -> Result<CompactionFigures> {
+    eprintln!("ingest: POST {base}/compactor/run");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3600))
+        .build()
+        .context("building the HTTP client")?;
+    let cpu_before = opts.pid.map(procfs::read_cpu).transpose()?;
+    let sampler = opts
+        .pid
+        .map(|p| RssSampler::start(p, Duration::from_millis(20)));
+    let t = Instant::now();
+    let resp = client
+        .post(format!("{base}/compactor/run"))
+        .send()
+        .await
+        .context("POST /compactor/run")?;
+    let status = resp.status().as_u16();
+    let answer = resp.text().await.unwrap_or_default().trim().to_string();
+    let seconds = t.elapsed().as_secs_f64();
+    eprintln!("ingest: compaction answered HTTP {status} after {seconds:.1}s: {answer}");
+    let cpu_after = opts.pid.map(procfs::read_cpu).transpose()?;
+    let tps = procfs::clock_ticks_per_sec() as f64;
+    let cpu_seconds = cpu_before
+        .zip(cpu_after)
+        .map(|(a, b)| b.total().saturating_sub(a.total()) as f64 / tps);
+    let bytes_per_raw_byte = match (&opts.server_data_dir, disk_baseline) {
+        (Some(dir), Some(base)) => Some(
+            procfs::disk_usage(dir)?.allocated.saturating_sub(base) as f64
+                / raw_bytes.max(1) as f64,
+        ),
+        _ => None,
+    };
+    Ok(CompactionFigures {
+        status,
+        seconds,
+        answer,
+        cpu_seconds,
+        cpu_seconds_per_gib: cpu_seconds.map(|c| c / (raw_bytes as f64 / GIB)),
+        peak_rss_bytes: sampler.map(|s| s.finish().0),
+        bytes_per_raw_byte,
     })
 }
 

@@ -92,6 +92,10 @@ struct IngestArgs {
     /// POST URL/flush after pushing, then wait until the server's data directory stops changing.
     #[arg(long)]
     flush: bool,
+    /// After the flush, POST URL/compactor/run (Fjord's compactor) and measure its CPU, peak
+    /// RSS and the bytes on disk after it.
+    #[arg(long, requires = "flush")]
+    compact: bool,
     /// The server's store directory (chunks and index; leave the WAL out) for bytes on disk.
     #[arg(long)]
     data_dir_of_server: Option<PathBuf>,
@@ -241,6 +245,7 @@ fn cmd_ingest(a: IngestArgs) -> Result<()> {
         batch_bytes: a.batch_bytes,
         pid: a.pid,
         flush: a.flush,
+        compact: a.compact,
         server_data_dir: a.data_dir_of_server,
         tenant: a.tenant,
         max_retries: a.max_retries,

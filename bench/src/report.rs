@@ -297,6 +297,21 @@ fn ingest_rows(r: &IngestReport) -> Vec<(String, String)> {
             ),
         ));
     }
+    if let Some(c) = &r.compaction {
+        let opt =
+            |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.3}{unit}"));
+        rows.push((
+            "compaction after the flush".into(),
+            format!(
+                "HTTP {} in {:.1} s; {} CPU-s per GiB raw; peak RSS {}; bytes on disk per raw byte after it {}",
+                c.status,
+                c.seconds,
+                opt(c.cpu_seconds_per_gib, ""),
+                c.peak_rss_bytes.map_or("-".to_string(), mib),
+                opt(c.bytes_per_raw_byte, "")
+            ),
+        ));
+    }
     let retries: u64 = r.retries.values().sum();
     let detail = r
         .retries
