@@ -3,7 +3,7 @@
 //! runs at a time; `POST /compactor/run` starts one at once, compacting every period that is
 //! not compacted yet however recently it was written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 use crate::CompactorError;
-use crate::collect::collect;
+use crate::collect::{CollectorState, collect};
 use crate::config::CompactorConfig;
 use crate::rewrite::{RewriteOptions, rewrite_period};
 
@@ -48,7 +48,7 @@ impl CompactorMetrics {
         );
         r.register(
             "fjord_compactor_failures",
-            "Compaction rounds that failed (the next round retries)",
+            "Periods or collections that failed in a round (the next round retries them)",
             m.failures.clone(),
         );
         r.register(
@@ -92,19 +92,18 @@ pub struct RoundReport {
     pub index_files_deleted: usize,
     pub segments_deleted: usize,
     pub segment_bytes_deleted: u64,
+    /// What failed (each period or tenant on its own; the rest of the round went on).
+    pub errors: Vec<String>,
 }
-
-/// Per tenant, the replaced index files already deleted, as (period, id).
-type DeletedFiles = HashMap<TenantId, HashSet<(i64, Arc<str>)>>;
 
 pub struct Compactor {
     store: Arc<Store>,
     cfg: CompactorConfig,
     opts: RewriteOptions,
     metrics: CompactorMetrics,
-    /// Replaced index files already deleted, per tenant; held for the whole round, which also
-    /// keeps rounds from overlapping.
-    deleted: tokio::sync::Mutex<DeletedFiles>,
+    /// What collection remembers, per tenant; held for the whole round, which also keeps
+    /// rounds from overlapping.
+    collectors: tokio::sync::Mutex<HashMap<TenantId, CollectorState>>,
 }
 
 impl Compactor {
@@ -125,7 +124,7 @@ impl Compactor {
             cfg,
             opts,
             metrics: CompactorMetrics::register(registry),
-            deleted: Default::default(),
+            collectors: Default::default(),
         }))
     }
 
@@ -138,21 +137,20 @@ impl Compactor {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = me.run_round(false).await {
-                    tracing::warn!(error = %e, "compaction round failed; retrying next round");
-                }
+                me.run_round(false).await;
             }
         })
     }
 
     /// One round over every tenant. With `force`, periods are compacted however recently they
-    /// received an index file.
-    pub async fn run_round(&self, force: bool) -> Result<RoundReport, CompactorError> {
-        let mut deleted = self.deleted.lock().await;
+    /// received an index file. A period or tenant that fails is logged, counted and reported,
+    /// and the round goes on with the others.
+    pub async fn run_round(&self, force: bool) -> RoundReport {
+        let mut collectors = self.collectors.lock().await;
         self.metrics.rounds.inc();
         let started = Instant::now();
         let mut report = RoundReport::default();
-        let result = self.round(force, &mut deleted, &mut report).await;
+        self.round(force, &mut collectors, &mut report).await;
         let m = &self.metrics;
         m.deleted_objects
             .get_or_create(&KindLabel {
@@ -164,14 +162,12 @@ impl Compactor {
                 kind: "segment".into(),
             })
             .inc_by(report.segments_deleted as u64);
-        if let Err(e) = result {
-            m.failures.inc();
-            return Err(e);
+        if report.errors.is_empty() {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            m.last_success.set(now.as_secs() as i64);
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        m.last_success.set(now.as_secs() as i64);
         if report != RoundReport::default() {
             tracing::info!(
                 periods = report.periods_compacted,
@@ -179,59 +175,79 @@ impl Compactor {
                 written_bytes = report.bytes_written,
                 deleted_segments = report.segments_deleted,
                 deleted_index_files = report.index_files_deleted,
+                failures = report.errors.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "compaction round done"
             );
         }
-        Ok(report)
+        report
     }
 
     async fn round(
         &self,
         force: bool,
-        deleted: &mut DeletedFiles,
+        collectors: &mut HashMap<TenantId, CollectorState>,
         report: &mut RoundReport,
-    ) -> Result<(), CompactorError> {
-        for tenant in self.store.tenants().await? {
-            self.compact_tenant(&tenant, force, report).await?;
-            let c = collect(
-                &self.store,
-                &tenant,
-                self.cfg.delete_delay,
-                SystemTime::now(),
-                deleted.entry(tenant.clone()).or_default(),
-            )
-            .await?;
-            report.index_files_deleted += c.index_files;
-            report.segments_deleted += c.segments;
-            report.segment_bytes_deleted += c.segment_bytes;
+    ) {
+        let tenants = match self.store.tenants().await {
+            Ok(t) => t,
+            Err(e) => return self.failed(report, format!("listing tenants: {e}")),
+        };
+        for tenant in tenants {
+            match self.store.periods(&tenant).await {
+                Ok(periods) => {
+                    for period in periods {
+                        if let Err(e) = self.compact_period(&tenant, period, force, report).await {
+                            self.failed(report, format!("tenant {tenant}, period {period}: {e}"));
+                        }
+                    }
+                }
+                Err(e) => self.failed(report, format!("tenant {tenant}: listing periods: {e}")),
+            }
+            let state = collectors.entry(tenant.clone()).or_default();
+            let now = SystemTime::now();
+            match collect(&self.store, &tenant, self.cfg.delete_delay, now, state).await {
+                Ok(c) => {
+                    report.index_files_deleted += c.index_files;
+                    report.segments_deleted += c.segments;
+                    report.segment_bytes_deleted += c.segment_bytes;
+                }
+                Err(e) => self.failed(
+                    report,
+                    format!("tenant {tenant}: deleting superseded objects: {e}"),
+                ),
+            }
         }
-        Ok(())
     }
 
-    async fn compact_tenant(
+    fn failed(&self, report: &mut RoundReport, error: String) {
+        tracing::warn!(%error, "compaction failed; the next round retries");
+        self.metrics.failures.inc();
+        report.errors.push(error);
+    }
+
+    async fn compact_period(
         &self,
         tenant: &TenantId,
+        period: i64,
         force: bool,
         report: &mut RoundReport,
     ) -> Result<(), CompactorError> {
-        for period in self.store.periods(tenant).await? {
-            let snapshot = self.store.period_snapshot(tenant, period).await?;
-            if !self.is_due(&snapshot, force) {
-                continue;
-            }
-            let r = rewrite_period(&self.store, tenant, period, &snapshot, &self.opts).await?;
-            tracing::debug!(%tenant, period, ?r, "period compacted");
-            self.metrics.periods_compacted.inc();
-            self.metrics.bytes_read.inc_by(r.bytes_read);
-            self.metrics.bytes_written.inc_by(r.bytes_written);
-            report.periods_compacted += 1;
-            report.chunks_read += r.chunks_read;
-            report.bytes_read += r.bytes_read;
-            report.chunks_carried += r.chunks_carried;
-            report.chunks_written += r.chunks_written;
-            report.bytes_written += r.bytes_written;
+        let snapshot = self.store.period_snapshot(tenant, period).await?;
+        if !self.is_due(&snapshot, force) {
+            return Ok(());
         }
+        let r = rewrite_period(&self.store, tenant, period, &snapshot, &self.opts).await?;
+        tracing::debug!(%tenant, period, ?r, "period compacted");
+        self.metrics.periods_compacted.inc();
+        self.metrics.bytes_read.inc_by(r.bytes_read);
+        self.metrics.bytes_written.inc_by(r.bytes_written);
+        report.periods_compacted += 1;
+        report.chunks_read += r.chunks_read;
+        report.bytes_read += r.bytes_read;
+        report.chunks_carried += r.chunks_carried;
+        report.chunks_written += r.chunks_written;
+        report.bytes_written += r.bytes_written;
         Ok(())
     }
 

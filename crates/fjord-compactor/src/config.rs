@@ -44,7 +44,7 @@ impl Default for CompactorConfig {
             chunk_target_size: ByteSize(1536 << 10),
             chunk_encoding: "zstd:6".into(),
             chunk_filter_bits_per_byte: 0.25,
-            max_segment_size: ByteSize(64 << 20),
+            max_segment_size: ByteSize(32 << 20),
         }
     }
 }

@@ -89,7 +89,14 @@ pub async fn rewrite_period(
     report.bytes_written = pins.iter().map(|w| w.bytes).sum();
     let file = IndexFile {
         id: Arc::from(store.next_object_id()),
-        replaces: snapshot.live.iter().map(|f| f.id.clone()).collect(),
+        // Every file the period ever replaced, not only the live ones: a reader that never
+        // loaded an earlier compaction must still drop the files that one replaced.
+        replaces: snapshot
+            .live
+            .iter()
+            .map(|f| f.id.clone())
+            .chain(snapshot.replaced.iter().map(|f| f.id.clone()))
+            .collect(),
         streams: by_stream(
             written
                 .into_iter()
@@ -194,11 +201,14 @@ impl StreamCutter {
         Ok(())
     }
 
-    /// Appends one entry; a full block is cut only between different timestamps, so rewritten
-    /// blocks never overlap and queries never need to merge them again.
+    /// Appends one entry. A full block is cut between different timestamps, so rewritten
+    /// blocks do not overlap and queries need not merge them again; only a run of equal
+    /// timestamps four times the block size is cut inside (queries then merge those blocks).
     fn push(&mut self, ts: i64, line: &[u8], metadata: &[fjord_model::Label]) {
-        if self.builder.raw_bytes() >= self.opts.block_size
-            && self.builder.last_ts().is_some_and(|last| ts > last)
+        let size = self.builder.raw_bytes();
+        if size >= self.opts.block_size
+            && (self.builder.last_ts().is_some_and(|last| ts > last)
+                || size >= 4 * self.opts.block_size)
         {
             self.cut_block();
         }

@@ -149,6 +149,20 @@ async fn answers(store: Arc<Store>, tenant: &TenantId) -> Vec<QueryValue> {
     out
 }
 
+/// Every chunk a store's index shows, as (segment, offset).
+async fn chunk_refs(store: &Store, tenant: &TenantId) -> Vec<(String, u64)> {
+    let all = [fjord_model::LabelMatcher::new("app", fjord_model::MatchOp::Re, ".+").unwrap()];
+    let mut refs: Vec<(String, u64)> = store
+        .select(tenant, &all, 0, 4 * DAY)
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|s| s.chunks.iter().map(|c| (c.segment.to_string(), c.offset)))
+        .collect();
+    refs.sort();
+    refs
+}
+
 fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
@@ -181,6 +195,14 @@ async fn compaction_keeps_every_answer_and_deletes_what_it_superseded() {
     let store = Arc::new(Store::open(&cfg, dir.path(), "ingester").unwrap());
     write_flushes(&store, &tenant).await;
     let before = answers(store.clone(), &tenant).await;
+    // A querier in another process that loads the flushes now and then is not asked again
+    // until after two compactions, with everything they replaced deleted.
+    let stale_cfg = StorageConfig {
+        index_refresh_interval: Duration::ZERO,
+        ..StorageConfig::default()
+    };
+    let stale = Arc::new(Store::open(&stale_cfg, dir.path(), "querier-2").unwrap());
+    assert_eq!(answers(stale.clone(), &tenant).await, before);
     let QueryValue::Streams(streams) = &before[0] else {
         panic!("a log query answers streams")
     };
@@ -202,10 +224,11 @@ async fn compaction_keeps_every_answer_and_deletes_what_it_superseded() {
     )
     .unwrap();
     // Just written: not quiet yet.
-    let r = compactor.run_round(false).await.unwrap();
+    let r = compactor.run_round(false).await;
     assert_eq!(r.periods_compacted, 0);
+    assert!(r.errors.is_empty(), "{r:?}");
 
-    let r = compactor.run_round(true).await.unwrap();
+    let r = compactor.run_round(true).await;
     assert_eq!(r.periods_compacted, 2, "{r:?}");
     assert_eq!(r.chunks_carried, 2, "the midnight chunk, once per period");
     assert!(r.chunks_written > 2, "{r:?}");
@@ -219,10 +242,7 @@ async fn compaction_keeps_every_answer_and_deletes_what_it_superseded() {
 
     // Compacted periods are left alone; a restart reads the same answers from the new files,
     // with the replaced ones still on disk.
-    assert_eq!(
-        compactor.run_round(true).await.unwrap().periods_compacted,
-        0
-    );
+    assert_eq!(compactor.run_round(true).await.periods_compacted, 0);
     let reopened = Arc::new(Store::open(&cfg, dir.path(), "querier").unwrap());
     assert_eq!(answers(reopened, &tenant).await, before);
 
@@ -234,8 +254,9 @@ async fn compaction_keeps_every_answer_and_deletes_what_it_superseded() {
         &mut Registry::default(),
     )
     .unwrap();
-    let r = compactor.run_round(false).await.unwrap();
+    let r = compactor.run_round(false).await;
     assert_eq!(r.periods_compacted, 0);
+    assert!(r.errors.is_empty(), "{r:?}");
     assert_eq!(
         r.index_files_deleted, 5,
         "four flushes in day 1, one in day 2: {r:?}"
@@ -265,8 +286,20 @@ async fn compaction_keeps_every_answer_and_deletes_what_it_superseded() {
         .unwrap();
     let with_late = answers(store.clone(), &tenant).await;
     assert_ne!(with_late, before);
-    let r = compactor.run_round(true).await.unwrap();
+    let r = compactor.run_round(true).await;
     assert_eq!(r.periods_compacted, 1, "{r:?}");
+    assert_eq!(
+        (r.index_files_deleted, r.segments_deleted),
+        (2, 2),
+        "the first compaction and the late flush: {r:?}"
+    );
     let reopened = Arc::new(Store::open(&cfg, dir.path(), "querier").unwrap());
-    assert_eq!(answers(reopened, &tenant).await, with_late);
+    assert_eq!(answers(reopened.clone(), &tenant).await, with_late);
+    assert_eq!(
+        chunk_refs(&stale, &tenant).await,
+        chunk_refs(&reopened, &tenant).await
+    );
+    // The second compaction names the flushes the first one replaced, so the stale querier
+    // drops them too instead of reading their deleted segments.
+    assert_eq!(answers(stale, &tenant).await, with_late);
 }

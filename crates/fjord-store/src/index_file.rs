@@ -11,8 +11,9 @@
 //! A flush's file is named after the one segment it wrote and replaces nothing. A compaction's
 //! file names the files of its period it supersedes, and its chunks may live in several
 //! segments (the ones it wrote, and older ones holding chunks that cross into another period,
-//! which it carries over as they are). Version 1 files (one segment, nothing replaced) are
-//! still read.
+//! which it carries over as they are). A file that replaces nothing and references only the
+//! segment it is named after (every flush's file) is written as version 1, the same without the
+//! replaced list, segment table and segment numbers, so older binaries still read it.
 //!
 //! Files are immutable; a querier merges every live file of a period into an in-memory index.
 
@@ -72,24 +73,33 @@ impl IndexFile {
                 segments.len() as u64 - 1
             });
         }
+        let version = if self.replaces.is_empty() && segments.iter().all(|s| **s == self.id) {
+            1
+        } else {
+            VERSION
+        };
         let mut out = Vec::with_capacity(64 + self.streams.len() * 96);
         out.extend_from_slice(MAGIC);
-        out.push(VERSION);
+        out.push(version);
         put_bytes(&mut out, self.id.as_bytes());
-        put_uvarint(&mut out, self.replaces.len() as u64);
-        for r in &self.replaces {
-            put_bytes(&mut out, r.as_bytes());
-        }
-        put_uvarint(&mut out, segments.len() as u64);
-        for s in &segments {
-            put_bytes(&mut out, s.as_bytes());
+        if version >= 2 {
+            put_uvarint(&mut out, self.replaces.len() as u64);
+            for r in &self.replaces {
+                put_bytes(&mut out, r.as_bytes());
+            }
+            put_uvarint(&mut out, segments.len() as u64);
+            for s in &segments {
+                put_bytes(&mut out, s.as_bytes());
+            }
         }
         put_uvarint(&mut out, self.streams.len() as u64);
         for (labels, chunks) in &self.streams {
             put_bytes(&mut out, labels.to_string().as_bytes());
             put_uvarint(&mut out, chunks.len() as u64);
             for c in chunks {
-                put_uvarint(&mut out, segment_no[&*c.segment]);
+                if version >= 2 {
+                    put_uvarint(&mut out, segment_no[&*c.segment]);
+                }
                 put_uvarint(&mut out, c.offset);
                 put_uvarint(&mut out, c.len);
                 put_uvarint(&mut out, u64::from(c.entries));
@@ -215,8 +225,8 @@ mod tests {
         }
     }
 
-    /// Files written before compaction existed (version 1: no replaced list, no segment table)
-    /// read as a flush's file of their one segment.
+    /// Version 1 (no replaced list, no segment table) reads as a flush's file of its one
+    /// segment, and a flush's file is still written that way.
     #[test]
     fn reads_version_one() {
         let mut v1 = Vec::new();
@@ -236,13 +246,12 @@ mod tests {
         let crc = crc32fast::hash(&v1);
         v1.extend_from_slice(&crc.to_le_bytes());
         let seg: Arc<str> = Arc::from("seg-1");
-        assert_eq!(
-            IndexFile::decode(&v1).unwrap(),
-            IndexFile {
-                id: seg.clone(),
-                replaces: vec![],
-                streams: vec![(Labels::from_pairs([("app", "api")]), vec![chunk(&seg, 5)])],
-            }
-        );
+        let flush = IndexFile {
+            id: seg.clone(),
+            replaces: vec![],
+            streams: vec![(Labels::from_pairs([("app", "api")]), vec![chunk(&seg, 5)])],
+        };
+        assert_eq!(IndexFile::decode(&v1).unwrap(), flush);
+        assert_eq!(flush.encode(), v1, "a flush's file is written as version 1");
     }
 }

@@ -149,7 +149,12 @@ impl Store {
                 .build(),
             refresh_interval: config.index_refresh_interval,
             pinned: Arc::default(),
-            instance: sanitize_instance(instance),
+            // A random part keeps ids apart between processes with the same instance name.
+            instance: format!(
+                "{}-{:08x}",
+                sanitize_instance(instance),
+                rand::random::<u32>()
+            ),
             seq: AtomicU64::new(0),
         }
     }
@@ -320,9 +325,15 @@ impl Store {
                     Err(object_store::Error::NotFound { .. }) => return Ok(None),
                     Err(e) => return Err(e.into()),
                 };
-                IndexFile::decode(&data)
-                    .map(|f| Some((f, written)))
-                    .map_err(|e| StoreError::Corrupt(format!("{p}: {e}")))
+                let file = IndexFile::decode(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("{p}: {e}")))?;
+                if layout::index_file_id(&p) != Some(&*file.id) {
+                    return Err(StoreError::Corrupt(format!(
+                        "{p}: the file calls itself {}",
+                        file.id
+                    )));
+                }
+                Ok(Some((file, written)))
             })
             .buffer_unordered(16)
             .try_collect()
@@ -440,10 +451,10 @@ impl Store {
     /// the compactor, which would only evict what queries need).
     pub async fn read_chunk(&self, tenant: &TenantId, r: &ChunkRef) -> Result<Chunk, StoreError> {
         let path = layout::segment_path(tenant, &r.segment);
-        let data = self
-            .objects
-            .get_range(&path, r.offset..r.offset + r.len)
-            .await?;
+        let end = r.offset.checked_add(r.len).ok_or_else(|| {
+            StoreError::Corrupt(format!("{path}: chunk ref at {} overflows", r.offset))
+        })?;
+        let data = self.objects.get_range(&path, r.offset..end).await?;
         Chunk::open(data).map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
     }
 
