@@ -305,9 +305,81 @@ pub(crate) fn differ(a: &Answer, b: &Answer, tol: f64) -> Option<String> {
     }
 }
 
+/// Whether a query's answer may depend on how ties are broken: `topk` and `bottomk` keep `k`
+/// series per step, and which of several equal values is kept is unspecified (Loki's choice
+/// varies from call to call).
+pub(crate) fn breaks_ties(query: &str) -> bool {
+    let q = query.trim_start();
+    ["topk", "bottomk"].iter().any(|p| q.starts_with(p))
+}
+
+/// Whether two matrix or vector answers hold the same values at every timestamp, whichever
+/// series hold them: what two correct answers of a tie-breaking query share.
+pub(crate) fn same_values_per_timestamp(a: &Answer, b: &Answer, tol: f64) -> bool {
+    fn by_time(a: &Answer) -> Option<std::collections::BTreeMap<String, Vec<f64>>> {
+        let mut out: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        for s in a.0.get("result")?.as_array()? {
+            let points: Vec<&Value> = match (s.get("values"), s.get("value")) {
+                (Some(Value::Array(v)), _) => v.iter().collect(),
+                (_, Some(v)) => vec![v],
+                _ => return None,
+            };
+            for p in points {
+                let t = p.get(0)?.to_string();
+                let v: f64 = p.get(1)?.as_str()?.parse().ok()?;
+                out.entry(t).or_default().push(v);
+            }
+        }
+        for v in out.values_mut() {
+            v.sort_by(f64::total_cmp);
+        }
+        Some(out)
+    }
+    let (Some(x), Some(y)) = (by_time(a), by_time(b)) else {
+        return false;
+    };
+    x.len() == y.len()
+        && x.iter().zip(&y).all(|((tx, vx), (ty, vy))| {
+            tx == ty
+                && vx.len() == vy.len()
+                && vx
+                    .iter()
+                    .zip(vy)
+                    .all(|(p, q)| num_eq(&json!(p), &json!(q), tol))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two `topk(1, …)` answers that keep different series where their values tie agree up to
+    /// tie-breaking; one that keeps a smaller value does not.
+    #[test]
+    fn tie_breaking_differences_are_recognised() {
+        let q = "topk(1, sum by (pod) (rate({app=\"x\"}[1m])))";
+        let answer = |series: Value| {
+            n(
+                json!({"status":"success","data":{"resultType":"matrix","result":series}}),
+                q,
+                "",
+            )
+        };
+        let a = answer(json!([
+            {"metric":{"pod":"a"},"values":[[1,"2"],[2,"5"]]},
+            {"metric":{"pod":"c"},"values":[[3,"1"]]}]));
+        let b = answer(json!([
+            {"metric":{"pod":"a"},"values":[[1,"2"]]},
+            {"metric":{"pod":"b"},"values":[[2,"5"]]},
+            {"metric":{"pod":"c"},"values":[[3,"1"]]}]));
+        let c = answer(json!([
+            {"metric":{"pod":"a"},"values":[[1,"2"],[2,"4"]]},
+            {"metric":{"pod":"c"},"values":[[3,"1"]]}]));
+        assert!(breaks_ties(q) && !breaks_ties("sum(rate({a=\"b\"}[1m]))"));
+        assert!(differ(&a, &b, 1e-9).is_some());
+        assert!(same_values_per_timestamp(&a, &b, 1e-9));
+        assert!(!same_values_per_timestamp(&a, &c, 1e-9));
+    }
 
     const QR: &str = "/loki/api/v1/query_range";
 

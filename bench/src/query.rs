@@ -48,6 +48,8 @@ pub(crate) struct CaseReport {
     pub(crate) servers: Vec<Timing>,
     /// Second server's median / first server's median.
     pub(crate) ratio: Option<f64>,
+    /// Whether the answers agree; a tie-breaking query (`topk`) also agrees when only the
+    /// series kept among equal values differ (then `difference` says so).
     pub(crate) agree: Option<bool>,
     pub(crate) difference: Option<String>,
 }
@@ -205,15 +207,19 @@ async fn run_suite(
         let (ratio, agree, difference) =
             match (row.first(), row.get(1), timings.first(), timings.get(1)) {
                 (Some(a), Some(b), Some(ta), Some(tb)) => {
-                    let diff = match (&a.answer, &b.answer) {
-                        (Some(x), Some(y)) => compare::differ(x, y, opts.tolerance),
-                        _ => Some("no answer".into()),
+                    let (agree, diff) = match (&a.answer, &b.answer) {
+                        (Some(x), Some(y)) => match compare::differ(x, y, opts.tolerance) {
+                            Some(d)
+                                if compare::breaks_ties(case.query())
+                                    && compare::same_values_per_timestamp(x, y, opts.tolerance) =>
+                            {
+                                (true, Some(format!("{d}, equal up to tie-breaking")))
+                            }
+                            d => (d.is_none(), d),
+                        },
+                        _ => (false, Some("no answer".into())),
                     };
-                    (
-                        Some(tb.median / ta.median.max(1e-9)),
-                        Some(diff.is_none()),
-                        diff,
-                    )
+                    (Some(tb.median / ta.median.max(1e-9)), Some(agree), diff)
                 }
                 _ => (None, None, None),
             };

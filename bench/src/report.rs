@@ -408,7 +408,8 @@ fn query_table(r: &QueryReport) -> Table {
         if two {
             row.push(c.ratio.map_or("-".into(), |x| format!("{x:.2}×")));
             row.push(match (c.agree, &c.difference) {
-                (Some(true), _) => "yes".into(),
+                (Some(true), Some(_)) => "yes (ties)".into(),
+                (Some(true), None) => "yes".into(),
                 (_, Some(d)) => format!("no: {d}"),
                 _ => "-".into(),
             });
