@@ -359,11 +359,7 @@ impl Store {
         end: i64,
         mut f: impl FnMut(&Labels),
     ) -> Result<(), StoreError> {
-        if end <= start {
-            return Ok(());
-        }
-        for period in self.periods_in(tenant, start, end - 1).await? {
-            let state = self.refresh(tenant, period).await?;
+        for state in self.period_states(tenant, start, end).await? {
             state
                 .index
                 .read()
@@ -381,12 +377,8 @@ impl Store {
         start: i64,
         end: i64,
     ) -> Result<Vec<IndexedStream>, StoreError> {
-        if end <= start {
-            return Ok(Vec::new());
-        }
         let mut merged: HashMap<Labels, Vec<ChunkRef>> = HashMap::new();
-        for period in self.periods_in(tenant, start, end - 1).await? {
-            let state = self.refresh(tenant, period).await?;
+        for state in self.period_states(tenant, start, end).await? {
             for s in state.index.read().select(matchers, start, end) {
                 let chunks = merged.entry(s.labels).or_default();
                 for c in s.chunks {
@@ -400,6 +392,23 @@ impl Store {
             .into_iter()
             .map(|(labels, chunks)| IndexedStream { labels, chunks })
             .collect())
+    }
+
+    /// The refreshed index of every period with index files overlapping `[start, end)`.
+    async fn period_states(
+        &self,
+        tenant: &TenantId,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Arc<PeriodState>>, StoreError> {
+        if end <= start {
+            return Ok(Vec::new());
+        }
+        let mut states = Vec::new();
+        for period in self.periods_in(tenant, start, end - 1).await? {
+            states.push(self.refresh(tenant, period).await?);
+        }
+        Ok(states)
     }
 
     /// Periods with index files for `tenant` within `[min_ts, max_ts]`, from one listing of the
