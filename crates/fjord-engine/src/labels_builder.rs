@@ -133,6 +133,12 @@ impl LabelsBuilder {
         &self.base
     }
 
+    /// Whether a label a parser extracts under `name` collides with a stream label or the
+    /// entry's structured metadata, and so takes the `_extracted` suffix.
+    pub fn collides(&self, name: &str) -> bool {
+        self.base_has(name) || self.has_in(name, Category::StructuredMetadata)
+    }
+
     pub fn base_has(&self, name: &str) -> bool {
         self.base.contains(name)
     }

@@ -653,7 +653,7 @@ fn json_label(
         if path.hinted_only && !hints.may_be_filtered(name.as_bytes()) {
             return Ok(());
         }
-        if lbs.base_has(&name) || lbs.has_in(&name, Category::StructuredMetadata) {
+        if lbs.collides(&name) {
             name.to_mut().push_str(EXTRACTED_SUFFIX);
         }
         return json_extract(&name, value, t, lbs, hints);
@@ -663,7 +663,7 @@ fn json_label(
     let name = &path.joined;
     let res = if path.hinted_only && !hints.may_be_filtered(name.as_bytes()) {
         Ok(())
-    } else if lbs.base_has(name) || lbs.has_in(name, Category::StructuredMetadata) {
+    } else if lbs.collides(name) {
         // Rare: the suffix goes on the last key before sanitizing, as Loki does.
         let mut suffixed = key.to_vec();
         suffixed.extend_from_slice(EXTRACTED_SUFFIX.as_bytes());
@@ -724,7 +724,7 @@ fn json_expr_parse(
             }
         };
         let mut key = id.clone();
-        if lbs.base_has(&key) || lbs.has_in(&key, Category::StructuredMetadata) {
+        if lbs.collides(&key) {
             key.push_str(EXTRACTED_SUFFIX);
         }
         let v = match t {
@@ -774,7 +774,7 @@ fn logfmt_parse(
         if key.is_empty() || !hints.may_extract(&key) {
             continue;
         }
-        if lbs.base_has(&key) || lbs.has_in(&key, Category::StructuredMetadata) {
+        if lbs.collides(&key) {
             key.to_mut().push_str(EXTRACTED_SUFFIX);
         }
         if !hints.should_extract(&key) || hints.extracted(&key) {
@@ -818,7 +818,7 @@ fn logfmt_expr_parse(
         return;
     }
     for (id, _) in exprs {
-        if !lbs.base_has(id) && !lbs.has_in(id, Category::StructuredMetadata) {
+        if !lbs.collides(id) {
             set_parsed(lbs, hints, id, "");
         }
     }
@@ -854,7 +854,7 @@ fn logfmt_expr_parse(
             .map(|(id, _)| id.clone())
             .unwrap_or(sanitized);
         if exprs.iter().any(|(id, _)| *id == key) {
-            if lbs.base_has(&key) || lbs.has_in(&key, Category::StructuredMetadata) {
+            if lbs.collides(&key) {
                 key.push_str(EXTRACTED_SUFFIX);
                 if hints.extracted(&key) || !hints.should_extract(&key) {
                     break;
@@ -888,7 +888,7 @@ fn regexp_parse(
         if key.is_empty() {
             continue;
         }
-        if lbs.base_has(&key) || lbs.has_in(&key, Category::StructuredMetadata) {
+        if lbs.collides(&key) {
             key.push_str(EXTRACTED_SUFFIX);
         }
         if !hints.should_extract(&key) || hints.extracted(&key) {
@@ -917,7 +917,7 @@ fn pattern_parse(line: &[u8], p: &Pattern, lbs: &mut LabelsBuilder, hints: &mut 
             continue;
         }
         let mut name = plain.clone();
-        if lbs.base_has(&name) || lbs.has_in(&name, Category::StructuredMetadata) {
+        if lbs.collides(&name) {
             name.push_str(EXTRACTED_SUFFIX);
         }
         if hints.extracted(&name) || !hints.should_extract(&name) {
@@ -962,7 +962,7 @@ fn unpack<'a>(
             return Ok(());
         }
         let mut k = String::from_utf8_lossy(key).into_owned();
-        if lbs.base_has(&k) || lbs.has_in(&k, Category::StructuredMetadata) {
+        if lbs.collides(&k) {
             k.push_str(EXTRACTED_SUFFIX);
         }
         if !hints.should_extract(&k) || hints.extracted(&k) {
