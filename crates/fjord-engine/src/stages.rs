@@ -346,12 +346,8 @@ impl Hints {
     }
 
     /// Whether a parsed label `plain`, or `plain` with the collision suffix, is extracted.
-    fn may_extract(&self, plain: &str) -> bool {
-        self.required.is_empty()
-            || self
-                .required
-                .iter()
-                .any(|r| names_either(r, plain.as_bytes()))
+    fn may_extract(&self, plain: &[u8]) -> bool {
+        self.required.is_empty() || self.required.iter().any(|r| names_either(r, plain))
     }
 
     fn should_extract_prefix(&self, prefix: &str) -> bool {
@@ -494,9 +490,15 @@ fn json_value_text(v: &[u8], t: ValueType) -> Cow<'_, str> {
 /// `key` itself when sanitizing would leave it unchanged (the usual JSON key), so it needs no
 /// copy.
 fn plain_label_name(key: &[u8]) -> Option<&str> {
-    let plain = key.first().is_some_and(|b| !b.is_ascii_digit())
-        && key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
-    plain.then(|| std::str::from_utf8(key).ok()).flatten()
+    is_plain_label_name(key)
+        .then(|| std::str::from_utf8(key).ok())
+        .flatten()
+}
+
+/// Whether `key` is already a valid label name, so sanitizing leaves it as it is.
+fn is_plain_label_name(key: &[u8]) -> bool {
+    key.first().is_some_and(|b| !b.is_ascii_digit())
+        && key.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
 /// Why the JSON walk stopped early.
@@ -636,6 +638,10 @@ fn json_label(
     hints: &mut Hints,
 ) -> Result<(), JsonStop> {
     if path.is_empty() {
+        // Most fields of a probed line are not filtered on: rule them out before converting.
+        if path.hinted_only && is_plain_label_name(key) && !hints.may_be_filtered(key) {
+            return Ok(());
+        }
         let mut name = match plain_label_name(key) {
             Some(k) => Cow::Borrowed(k),
             None => {
@@ -767,11 +773,15 @@ fn logfmt_parse(
             Scan::Pair(p) => p,
         };
         let Some(raw_key) = pair.key else { continue };
+        // Most keys of a line are not needed: rule them out before converting.
+        if is_plain_label_name(raw_key) && !hints.may_extract(raw_key) {
+            continue;
+        }
         let mut key = match plain_label_name(raw_key) {
             Some(k) => Cow::Borrowed(k),
             None => Cow::Owned(sanitize_label_key(&String::from_utf8_lossy(raw_key), true)),
         };
-        if key.is_empty() || !hints.may_extract(&key) {
+        if key.is_empty() || !hints.may_extract(key.as_bytes()) {
             continue;
         }
         if lbs.collides(&key) {
@@ -913,7 +923,7 @@ fn pattern_parse(line: &[u8], p: &Pattern, lbs: &mut LabelsBuilder, hints: &mut 
         let plain = &p.names()[i];
         // A capture the query reads under neither of its possible names is skipped before the
         // collision lookup (a metric query grouping by one capture needs only that one).
-        if !hints.may_extract(plain) {
+        if !hints.may_extract(plain.as_bytes()) {
             continue;
         }
         let mut name = plain.clone();
