@@ -1,5 +1,6 @@
-//! What an operator sees: `--help`, `--print-config`, config errors, and the operations
-//! endpoints (`/ready`, `/metrics` with Loki's metric names, buildinfo, `/config`, `/flush`).
+//! What an operator sees: `--help`, `--print-config`, config errors, the operations
+//! endpoints (`/ready`, `/metrics` with Loki's metric names, buildinfo, `/config`, `/flush`),
+//! and the compactor working in the background.
 
 mod common;
 
@@ -215,6 +216,89 @@ fn operations_endpoints_answer_like_loki() {
         "{metrics}"
     );
     assert!(value("fjord_querier_block_cache_bytes") > 0.0, "{metrics}");
+}
+
+/// With a short quiet period the server's own compaction loop rewrites a flushed day and
+/// deletes what it replaced; the lines read back the same, also after a restart.
+#[test]
+fn the_compactor_rewrites_a_quiet_day_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--set",
+        "compactor.compaction_interval=1s",
+        "--set",
+        "compactor.quiet_period=5s",
+        "--set",
+        "compactor.delete_delay=0s",
+    ];
+    let mut s = Server::start(dir.path(), &args);
+    // All lines in one UTC day (a chunk crossing midnight would be carried, keeping its
+    // segment), a minute after midnight or, early in the day, at yesterday's noon.
+    const DAY: i64 = 86_400_000_000_000;
+    let now = now_ns();
+    let midnight = now - now % DAY;
+    let base = if now - midnight > 120_000_000_000 {
+        midnight + 60_000_000_000
+    } else {
+        midnight - DAY / 2
+    };
+    for batch in 0..3i64 {
+        let lines: Vec<(i64, String)> = (0..200)
+            .map(|i| (base + batch * 1000 + i, format!("batch {batch} line {i}")))
+            .collect();
+        let (st, _) = s
+            .post(
+                "/loki/api/v1/push",
+                &[("Content-Type", "application/x-protobuf")],
+                &protobuf_push(&[(r#"{app="quiet"}"#, lines)]),
+            )
+            .unwrap();
+        assert_eq!(st, 204);
+        assert_eq!(s.post("/flush", &[], b"").unwrap().0, 204);
+    }
+    let query = format!(
+        "/loki/api/v1/query_range?query={}&start={}&end={}&limit=1000",
+        enc(r#"{app="quiet"}"#),
+        base,
+        base + 10_000
+    );
+    let before = s.get_json(&query)["data"]["result"].clone();
+    let store = dir.path().join("store/segments/fake");
+    let segments = || std::fs::read_dir(&store).unwrap().count();
+    assert_eq!(segments(), 3, "one segment per flush");
+    common::wait_for(30, "the compaction loop", || {
+        let metrics = s.get("/metrics").unwrap().1;
+        (sample_sum(&metrics, "fjord_compactor_periods_compacted_total", &[]) >= 1.0
+            && segments() == 1)
+            .then_some(())
+    });
+    let metrics = s.get("/metrics").unwrap().1;
+    assert!(
+        sample_sum(
+            &metrics,
+            "loki_compactor_last_successful_run_timestamp_seconds",
+            &[]
+        ) > 0.0
+    );
+    assert_eq!(
+        sample_sum(
+            &metrics,
+            "fjord_compactor_deleted_objects_total",
+            &["kind=\"segment\""]
+        ),
+        3.0,
+        "{metrics}"
+    );
+    assert_eq!(s.get_json(&query)["data"]["result"], before);
+    assert_eq!(s.terminate(), 0);
+    let s = Server::start(dir.path(), &args);
+    let after = s.get_json(&query)["data"]["result"].clone();
+    assert_eq!(after, before);
+    assert_eq!(
+        after[0]["values"].as_array().map(Vec::len),
+        Some(600),
+        "{after}"
+    );
 }
 
 /// Sum of the samples of `name` in Prometheus text whose labels include every one of `labels`.
