@@ -2,8 +2,10 @@
 //! time order, merged where they overlap (by the query path's own merge, so exact duplicates go
 //! and ties keep their order), and cut into blocks of `block_size` raw bytes with the
 //! compactor's codec. Chunks that cross into another period are also listed in that period's
-//! index, so they are carried over as they are. The result is one new index file that replaces
-//! every file the period had.
+//! index, so they are carried over as they are, and so are the chunks of a stream that no flush
+//! has touched since the last compaction (a late flush into one stream rewrites that stream,
+//! not the whole day). The result is one new index file that replaces every file the period
+//! had.
 //!
 //! Memory stays bounded by one group of overlapping chunks of one stream, one block being
 //! built, and one segment being filled: streams are read one at a time, and within a stream
@@ -36,7 +38,8 @@ pub struct PeriodRewrite {
     /// Chunks read and rewritten, and their bytes as stored.
     pub chunks_read: usize,
     pub bytes_read: u64,
-    /// Chunks carried over unchanged because they cross into another period.
+    /// Chunks carried over unchanged: they cross into another period, or belong to a stream
+    /// already compacted and untouched since.
     pub chunks_carried: usize,
     /// Chunks and segment bytes written.
     pub chunks_written: usize,
@@ -64,6 +67,12 @@ pub async fn rewrite_period(
             .iter()
             .cloned()
             .partition(|c| c.min_ts >= first && c.max_ts <= last);
+        let settled = |c: &ChunkRef| snapshot.settled.contains(&(c.segment.clone(), c.offset));
+        if inside.iter().all(settled) {
+            report.chunks_carried += inside.len() + crossing.len();
+            carried.push((s.labels.clone(), [inside, crossing].concat()));
+            continue;
+        }
         report.chunks_carried += crossing.len();
         if !crossing.is_empty() {
             carried.push((s.labels.clone(), crossing));

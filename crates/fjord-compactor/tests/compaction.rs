@@ -288,10 +288,14 @@ async fn compaction_keeps_every_answer_and_deletes_what_it_superseded() {
     assert_ne!(with_late, before);
     let r = compactor.run_round(true).await;
     assert_eq!(r.periods_compacted, 1, "{r:?}");
+    // Only the stream the late flush touched is rewritten (its two compacted chunks and the
+    // late one); `web` and the midnight chunk of `db` are carried as they are, so the first
+    // compaction's segment stays in use and only the late flush's segment goes.
+    assert_eq!((r.chunks_read, r.chunks_carried), (3, 2), "{r:?}");
     assert_eq!(
         (r.index_files_deleted, r.segments_deleted),
-        (2, 2),
-        "the first compaction and the late flush: {r:?}"
+        (2, 1),
+        "the first compaction's file and the late flush: {r:?}"
     );
     let reopened = Arc::new(Store::open(&cfg, dir.path(), "querier").unwrap());
     assert_eq!(answers(reopened.clone(), &tenant).await, with_late);

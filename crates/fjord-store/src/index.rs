@@ -135,6 +135,20 @@ impl PeriodIndex {
         })
     }
 
+    /// The chunks (segment, offset) that only compactions' files list: already rewritten, or
+    /// carried over as crossing into another period.
+    pub(crate) fn settled_chunks(&self) -> HashSet<(Arc<str>, u64)> {
+        self.chunk_files
+            .iter()
+            .filter(|(_, listed_by)| {
+                listed_by
+                    .iter()
+                    .all(|f| self.files.get(f).is_some_and(|l| l.compacted))
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     /// Every stream that has chunks, with all of them.
     pub(crate) fn streams(&self) -> impl Iterator<Item = &IndexedStream> {
         self.streams.iter().filter(|s| !s.chunks.is_empty())
@@ -410,6 +424,13 @@ mod tests {
                 idx.replaced_files().map(|f| f.id.to_string()).collect();
             replaced.sort();
             assert_eq!(replaced, ["s1", "s2"]);
+            let mut settled: Vec<(String, u64)> = idx
+                .settled_chunks()
+                .into_iter()
+                .map(|(seg, off)| (seg.to_string(), off))
+                .collect();
+            settled.sort();
+            assert_eq!(settled, expected[..2], "what only the compaction lists");
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct PeriodSnapshot {
     pub live: Vec<LiveFile>,
     pub replaced: Vec<ReplacedFile>,
     pub streams: Vec<IndexedStream>,
+    /// Chunks, as (segment, offset), that only compactions' files list.
+    pub settled: HashSet<(Arc<str>, u64)>,
 }
 
 /// An object found by listing.
@@ -485,6 +487,7 @@ impl Store {
             live: idx.live_files().cloned().collect(),
             replaced: idx.replaced_files().collect(),
             streams: idx.streams().cloned().collect(),
+            settled: idx.settled_chunks(),
         })
     }
 
