@@ -232,29 +232,13 @@ fn the_compactor_rewrites_a_quiet_day_by_itself() {
         "compactor.delete_delay=0s",
     ];
     let mut s = Server::start(dir.path(), &args);
-    // All lines in one UTC day (a chunk crossing midnight would be carried, keeping its
-    // segment), a minute after midnight or, early in the day, at yesterday's noon.
-    const DAY: i64 = 86_400_000_000_000;
-    let now = now_ns();
-    let midnight = now - now % DAY;
-    let base = if now - midnight > 120_000_000_000 {
-        midnight + 60_000_000_000
-    } else {
-        midnight - DAY / 2
-    };
+    // All lines in one UTC day: a chunk crossing midnight would be carried, keeping its segment.
+    let base = common::earlier_today_ns();
     for batch in 0..3i64 {
         let lines: Vec<(i64, String)> = (0..200)
             .map(|i| (base + batch * 1000 + i, format!("batch {batch} line {i}")))
             .collect();
-        let (st, _) = s
-            .post(
-                "/loki/api/v1/push",
-                &[("Content-Type", "application/x-protobuf")],
-                &protobuf_push(&[(r#"{app="quiet"}"#, lines)]),
-            )
-            .unwrap();
-        assert_eq!(st, 204);
-        assert_eq!(s.post("/flush", &[], b"").unwrap().0, 204);
+        s.push_and_flush(r#"{app="quiet"}"#, lines);
     }
     let query = format!(
         "/loki/api/v1/query_range?query={}&start={}&end={}&limit=1000",

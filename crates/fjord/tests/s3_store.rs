@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use common::{Server, enc, free_port, http, protobuf_push, wait_for};
+use common::{Server, enc, free_port, http, wait_for};
 
 /// A `weed server` with S3 on loopback ports, stopped on drop.
 struct Weed {
@@ -122,18 +122,7 @@ fn flushes_and_compaction_round_trip_through_a_real_s3_server() {
     ];
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start(&dir.path().join("a"), &args);
-    // One UTC day, before now (see the compactor test in operations.rs).
-    const DAY: i64 = 86_400_000_000_000;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64;
-    let midnight = now - now % DAY;
-    let base = if now - midnight > 120_000_000_000 {
-        midnight + 60_000_000_000
-    } else {
-        midnight - DAY / 2
-    };
+    let base = common::earlier_today_ns();
     for batch in 0..3i64 {
         let lines: Vec<(i64, String)> = (0..100)
             .map(|i| {
@@ -143,16 +132,7 @@ fn flushes_and_compaction_round_trip_through_a_real_s3_server() {
                 )
             })
             .collect();
-        let (st, body) = s
-            .post(
-                "/loki/api/v1/push",
-                &[("Content-Type", "application/x-protobuf")],
-                &protobuf_push(&[(r#"{app="s3"}"#, lines)]),
-            )
-            .unwrap();
-        assert_eq!(st, 204, "{body}");
-        let (st, body) = s.post("/flush", &[], b"").unwrap();
-        assert_eq!(st, 204, "{body}");
+        s.push_and_flush(r#"{app="s3"}"#, lines);
     }
     let keys = weed.keys();
     assert_eq!(

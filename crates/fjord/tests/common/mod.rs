@@ -136,6 +136,21 @@ impl Server {
         http("POST", &format!("{}{}", self.url, path), headers, body)
     }
 
+    /// Pushes `lines` of `stream` as protobuf and flushes them, so they land in one segment of
+    /// the store; both must succeed.
+    pub fn push_and_flush(&self, stream: &str, lines: Vec<(i64, String)>) {
+        let (st, body) = self
+            .post(
+                "/loki/api/v1/push",
+                &[("Content-Type", "application/x-protobuf")],
+                &protobuf_push(&[(stream, lines)]),
+            )
+            .unwrap();
+        assert_eq!(st, 204, "{body}");
+        let (st, body) = self.post("/flush", &[], b"").unwrap();
+        assert_eq!(st, 204, "{body}");
+    }
+
     /// GET that must succeed with 200; returns the JSON body.
     pub fn get_json(&self, path_and_query: &str) -> serde_json::Value {
         let (status, body) = self.get(path_and_query).expect("request");
@@ -271,6 +286,23 @@ pub fn json_push(streams: &[JsonStream<'_>]) -> String {
         })
         .collect();
     serde_json::json!({ "streams": streams }).to_string()
+}
+
+/// A time before now after which at least a minute stays within the same UTC day, so a few
+/// lines written from it land in one day of the index (a chunk crossing midnight would be
+/// listed in two): a minute after today's midnight, or early in the day, yesterday's noon.
+pub fn earlier_today_ns() -> i64 {
+    const DAY: i64 = 86_400_000_000_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let midnight = now - now % DAY;
+    if now - midnight > 120_000_000_000 {
+        midnight + 60_000_000_000
+    } else {
+        midnight - DAY / 2
+    }
 }
 
 /// A free loopback port (bound and released; good enough for tests).
