@@ -49,14 +49,8 @@ pub async fn collect(
     let mut referenced: HashSet<Arc<str>> = HashSet::new();
     let mut out = Collected::default();
     for period in store.periods(tenant).await? {
-        let snapshot = store.period_snapshot(tenant, period).await?;
-        referenced.extend(
-            snapshot
-                .streams
-                .iter()
-                .flat_map(|s| s.chunks.iter().map(|c| c.segment.clone())),
-        );
-        for file in snapshot.replaced {
+        referenced.extend(store.referenced_segments(tenant, period).await?);
+        for file in store.period_files(tenant, period).await?.replaced {
             let key = (period, file.id);
             if ripe(file.since) && !state.deleted_index_files.contains(&key) {
                 store.delete_index_file(tenant, period, &key.1).await?;

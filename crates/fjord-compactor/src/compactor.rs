@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use fjord_model::TenantId;
-use fjord_store::{PeriodSnapshot, Store};
+use fjord_store::{PeriodFiles, Store};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -233,10 +233,10 @@ impl Compactor {
         force: bool,
         report: &mut RoundReport,
     ) -> Result<(), CompactorError> {
-        let snapshot = self.store.period_snapshot(tenant, period).await?;
-        if !self.is_due(&snapshot, force) {
+        if !self.is_due(&self.store.period_files(tenant, period).await?, force) {
             return Ok(());
         }
+        let snapshot = self.store.period_snapshot(tenant, period).await?;
         let r = rewrite_period(&self.store, tenant, period, &snapshot, &self.opts).await?;
         tracing::debug!(%tenant, period, ?r, "period compacted");
         self.metrics.periods_compacted.inc();
@@ -253,10 +253,10 @@ impl Compactor {
 
     /// A period is due when it holds a flush's file or several files, and (unless forced) its
     /// newest file is older than `quiet_period`.
-    fn is_due(&self, snapshot: &PeriodSnapshot, force: bool) -> bool {
-        let uncompacted = snapshot.live.len() > 1 || snapshot.live.iter().any(|f| !f.compacted);
+    fn is_due(&self, files: &PeriodFiles, force: bool) -> bool {
+        let uncompacted = files.live.len() > 1 || files.live.iter().any(|f| !f.compacted);
         let quiet = || {
-            snapshot.live.iter().all(|f| {
+            files.live.iter().all(|f| {
                 f.written
                     .elapsed()
                     .is_ok_and(|age| age >= self.cfg.quiet_period)

@@ -101,10 +101,11 @@ pub async fn rewrite_period(
         // Every file the period ever replaced, not only the live ones: a reader that never
         // loaded an earlier compaction must still drop the files that one replaced.
         replaces: snapshot
+            .files
             .live
             .iter()
             .map(|f| f.id.clone())
-            .chain(snapshot.replaced.iter().map(|f| f.id.clone()))
+            .chain(snapshot.files.replaced.iter().map(|f| f.id.clone()))
             .collect(),
         streams: by_stream(
             written

@@ -149,6 +149,14 @@ impl PeriodIndex {
             .collect()
     }
 
+    /// The segments holding the chunks live files list.
+    pub(crate) fn referenced_segments(&self) -> HashSet<Arc<str>> {
+        self.chunk_files
+            .keys()
+            .map(|(segment, _)| segment.clone())
+            .collect()
+    }
+
     /// Every stream that has chunks, with all of them.
     pub(crate) fn streams(&self) -> impl Iterator<Item = &IndexedStream> {
         self.streams.iter().filter(|s| !s.chunks.is_empty())

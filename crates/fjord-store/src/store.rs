@@ -27,11 +27,18 @@ use crate::index_file::{ChunkRef, IndexFile};
 use crate::layout;
 use crate::segment::{FlushChunk, encode_segment};
 
-/// What the compactor sees of one period.
+/// The index files of one period: what decides whether it needs compacting, and what a
+/// compaction replaced.
 #[derive(Debug, Clone)]
-pub struct PeriodSnapshot {
+pub struct PeriodFiles {
     pub live: Vec<LiveFile>,
     pub replaced: Vec<ReplacedFile>,
+}
+
+/// What a compaction of one period reads.
+#[derive(Debug, Clone)]
+pub struct PeriodSnapshot {
+    pub files: PeriodFiles,
     pub streams: Vec<IndexedStream>,
     /// Chunks, as (segment, offset), that only compactions' files list.
     pub settled: HashSet<(Arc<str>, u64)>,
@@ -474,8 +481,19 @@ impl Store {
         self.periods_in(tenant, i64::MIN, i64::MAX).await
     }
 
-    /// The live and superseded index files of a period and its streams with all their chunks,
-    /// after loading the files other processes wrote.
+    /// The live and superseded index files of a period, after loading the files other
+    /// processes wrote.
+    pub async fn period_files(
+        &self,
+        tenant: &TenantId,
+        period: i64,
+    ) -> Result<PeriodFiles, StoreError> {
+        let state = self.refresh(tenant, period).await?;
+        Ok(files_of(&state.index.read()))
+    }
+
+    /// A period's files and its streams with all their chunks, after loading the files other
+    /// processes wrote.
     pub async fn period_snapshot(
         &self,
         tenant: &TenantId,
@@ -484,11 +502,20 @@ impl Store {
         let state = self.refresh(tenant, period).await?;
         let idx = state.index.read();
         Ok(PeriodSnapshot {
-            live: idx.live_files().cloned().collect(),
-            replaced: idx.replaced_files().collect(),
+            files: files_of(&idx),
             streams: idx.streams().cloned().collect(),
             settled: idx.settled_chunks(),
         })
+    }
+
+    /// The segments a period's live index files reference.
+    pub async fn referenced_segments(
+        &self,
+        tenant: &TenantId,
+        period: i64,
+    ) -> Result<HashSet<Arc<str>>, StoreError> {
+        let state = self.refresh(tenant, period).await?;
+        Ok(state.index.read().referenced_segments())
     }
 
     /// Every segment object of `tenant` with its modification time.
@@ -544,6 +571,13 @@ impl Store {
             .filter_map(|p| p.filename())
             .filter_map(|t| TenantId::new(t).ok())
             .collect())
+    }
+}
+
+fn files_of(idx: &PeriodIndex) -> PeriodFiles {
+    PeriodFiles {
+        live: idx.live_files().cloned().collect(),
+        replaced: idx.replaced_files().collect(),
     }
 }
 
