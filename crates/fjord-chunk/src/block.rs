@@ -4,16 +4,19 @@
 //! sections: the entry index (timestamps as first value then deltas, then every line's length),
 //! the text (all lines back to back, so a filter scans one contiguous buffer), and sparse
 //! structured metadata. Counting entries or bytes per time window needs only the small entry
-//! index, never the text. An optional [`TrigramFilter`] lets substring filters skip the block.
+//! index, never the text. An optional [`TrigramFilter`] lets substring filters skip the block,
+//! and optional [`FieldColumns`] (written by the compactor) let label filters skip lines.
 //!
 //! Encoded layout (all integers LEB128 varints unless noted):
 //! ```text
-//! u8 version (1) | u8 codec
+//! u8 version (1, or 2 with field columns) | u8 codec
 //! count | min_ts (zigzag) | max_ts (zigzag) | raw_line_bytes | metadata_bytes
 //! index_len | index_raw_len | text_len | text_raw_len | meta_len | meta_raw_len | filter_len
-//! index section | text section | meta section | filter section
+//! [version 2: fields_len | fields_raw_len]
+//! index section | text section | meta section | filter section [| fields section]
 //! u32 LE crc32 of everything above
 //! ```
+//! A block without field columns is written as version 1, so older readers still read it.
 //!
 //! **Invariants:** entries in a block are sorted by timestamp (ties keep arrival order) and no
 //! two entries are exact duplicates (same timestamp, line and metadata); decoding validates
@@ -27,9 +30,12 @@ use fjord_model::varint::{Reader, put_bytes, put_uvarint, put_varint};
 
 use crate::ChunkError;
 use crate::codec::{Codec, MAX_SECTION_BYTES};
+use crate::fields::FieldColumns;
 use crate::filter::TrigramFilter;
 
 const BLOCK_VERSION: u8 = 1;
+/// The version of a block that carries field columns.
+const BLOCK_VERSION_FIELDS: u8 = 2;
 
 /// One entry's structured metadata. Neighbouring entries of a stream nearly always carry the
 /// same set (a stream's `detected_level` rarely changes), so equal neighbours share one
@@ -228,6 +234,7 @@ impl BlockBuilder {
             offsets: Vec::with_capacity(n + 1),
             data: Vec::with_capacity(self.data.len()),
             metadata: Vec::new(),
+            fields: None,
         };
         out.offsets.push(0);
         let mut run_start = 0usize; // index in `out` where the current equal-ts run begins
@@ -270,6 +277,7 @@ impl BlockBuilder {
             ends: &self.ends,
             text: &self.data,
             metadata: &self.metadata,
+            fields: None,
         }
         .encode(opts)
     }
@@ -311,6 +319,8 @@ pub struct DecodedBlock {
     /// All line bytes back to back, from `offsets[0]` to `offsets[len]`.
     pub data: Vec<u8>,
     pub metadata: SparseMetadata,
+    /// Field columns, entry for entry (blocks the compactor wrote).
+    pub fields: Option<Arc<FieldColumns>>,
 }
 
 impl DecodedBlock {
@@ -369,7 +379,8 @@ impl DecodedBlock {
         }
     }
 
-    /// Encodes these (already sorted, de-duplicated) entries.
+    /// Encodes these (already sorted, de-duplicated) entries, with their field columns if
+    /// they have them.
     pub fn encode(&self, opts: &EncodeOptions) -> EncodedBlock {
         let first = self.offsets.first().copied().unwrap_or(0);
         Columns {
@@ -379,6 +390,7 @@ impl DecodedBlock {
             ends: self.offsets.get(1..).unwrap_or(&[]),
             text: self.text(),
             metadata: &self.metadata,
+            fields: self.fields.as_deref().filter(|f| f.len() == self.len()),
         }
         .encode(opts)
     }
@@ -394,6 +406,7 @@ struct Columns<'a> {
     ends: &'a [u32],
     text: &'a [u8],
     metadata: &'a [(u32, MetadataSet)],
+    fields: Option<&'a FieldColumns>,
 }
 
 impl Columns<'_> {
@@ -449,10 +462,20 @@ impl Columns<'_> {
         if let Some(f) = &filter {
             f.encode(&mut filter_b);
         }
+        let fields_raw = self.fields.map(FieldColumns::encode);
+        let mut fields_c = Vec::new();
+        if let Some(raw) = &fields_raw {
+            opts.codec.compress(raw, &mut fields_c);
+        }
 
-        let mut out =
-            Vec::with_capacity(64 + index_c.len() + text_c.len() + meta_c.len() + filter_b.len());
-        out.push(BLOCK_VERSION);
+        let mut out = Vec::with_capacity(
+            64 + index_c.len() + text_c.len() + meta_c.len() + filter_b.len() + fields_c.len(),
+        );
+        out.push(if fields_raw.is_some() {
+            BLOCK_VERSION_FIELDS
+        } else {
+            BLOCK_VERSION
+        });
         out.push(opts.codec.id());
         put_uvarint(&mut out, u64::from(meta.count));
         put_varint(&mut out, meta.min_ts);
@@ -468,10 +491,15 @@ impl Columns<'_> {
             put_uvarint(&mut out, raw as u64);
         }
         put_uvarint(&mut out, filter_b.len() as u64);
+        if let Some(raw) = &fields_raw {
+            put_uvarint(&mut out, fields_c.len() as u64);
+            put_uvarint(&mut out, raw.len() as u64);
+        }
         out.extend_from_slice(&index_c);
         out.extend_from_slice(&text_c);
         out.extend_from_slice(&meta_c);
         out.extend_from_slice(&filter_b);
+        out.extend_from_slice(&fields_c);
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         EncodedBlock {
@@ -572,6 +600,7 @@ pub struct SectionSizes {
     pub text: usize,
     pub metadata: usize,
     pub filter: usize,
+    pub fields: usize,
 }
 
 /// The parsed header of an encoded block.
@@ -581,6 +610,8 @@ struct Header {
     /// (offset, compressed len, raw len) of the index, text and metadata sections.
     sections: [(usize, usize, usize); 3],
     filter: (usize, usize),
+    /// (offset, compressed len, raw len) of the field columns; raw len 0 when absent.
+    fields: (usize, usize, usize),
 }
 
 impl EncodedBlock {
@@ -606,6 +637,7 @@ impl EncodedBlock {
             text,
             metadata,
             filter: h.filter.1,
+            fields: h.fields.1,
         })
     }
 
@@ -678,11 +710,19 @@ impl EncodedBlock {
             offsets.push(pos);
         }
         let metadata = decode_metadata_section(&h, &self.data)?;
+        let (off, len, raw_len) = h.fields;
+        let fields = if raw_len == 0 {
+            None
+        } else {
+            let raw = h.codec.decompress(&self.data[off..off + len], raw_len)?;
+            Some(Arc::new(FieldColumns::decode(&raw, index.ts.len())?))
+        };
         Ok(DecodedBlock {
             ts: index.ts,
             offsets,
             data,
             metadata,
+            fields,
         })
     }
 }
@@ -761,7 +801,7 @@ fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
     let body = &data[..data.len() - 4];
     let mut r = Reader::new(body);
     let version = r.u8()?;
-    if version != BLOCK_VERSION {
+    if version != BLOCK_VERSION && version != BLOCK_VERSION_FIELDS {
         return Err(ChunkError::UnsupportedVersion(version));
     }
     let codec = Codec::from_id(r.u8()?)?;
@@ -778,13 +818,23 @@ fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
         );
     }
     let filter_len = r.len_at_most(body.len())?;
+    let (fields_len, fields_raw) = if version == BLOCK_VERSION_FIELDS {
+        (
+            r.len_at_most(body.len())?,
+            r.len_at_most(MAX_SECTION_BYTES)?,
+        )
+    } else {
+        (0, 0)
+    };
     let mut off = r.position();
     let mut sections = [(0, 0, 0); 3];
     for (s, (len, raw)) in sections.iter_mut().zip(lens) {
         *s = (off, len, raw);
         off += len;
     }
-    if off + filter_len != body.len() {
+    let filter_off = off;
+    off += filter_len;
+    if off + fields_len != body.len() {
         return Err(ChunkError::Corrupt("block sections do not add up".into()));
     }
     if min_ts > max_ts {
@@ -800,7 +850,8 @@ fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
             metadata_bytes,
         },
         sections,
-        filter: (off, filter_len),
+        filter: (filter_off, filter_len),
+        fields: (off, fields_len, fields_raw),
     })
 }
 
@@ -853,6 +904,37 @@ mod tests {
             assert!(!back.may_contain_all(&[b"absent-string"]));
         }
         assert_eq!(b.to_decoded().entry_at_byte(11), 2);
+    }
+
+    #[test]
+    fn field_columns_make_a_version_2_block() {
+        let b = builder(&[(1, "a"), (2, "b"), (3, "c")]);
+        let mut fields = crate::FieldColumnsBuilder::new(crate::FieldParser::Json);
+        for v in ["200", "500", "200"] {
+            fields.push(Some(&[Label::new("status", v)]));
+        }
+        let mut d = b.to_decoded();
+        d.fields = fields.finish().map(Arc::new);
+        let enc = d.encode(&EncodeOptions::default());
+        assert_eq!(enc.data[0], BLOCK_VERSION_FIELDS);
+        let back = EncodedBlock::from_bytes(enc.data.clone()).unwrap();
+        assert!(back.section_sizes().unwrap().fields > 0);
+        assert_eq!(back.decode().unwrap(), d);
+        let status = back
+            .decode()
+            .unwrap()
+            .fields
+            .unwrap()
+            .column("status")
+            .cloned();
+        assert_eq!(status.unwrap().value(1), Some("500"));
+        // Without columns the block stays version 1, readable by older binaries.
+        assert_eq!(b.encode(&EncodeOptions::default()).data[0], BLOCK_VERSION);
+        for i in 0..enc.data.len() {
+            let mut bad = enc.data.to_vec();
+            bad[i] ^= 0x40;
+            assert!(EncodedBlock::from_bytes(Bytes::from(bad)).is_err());
+        }
     }
 
     #[test]

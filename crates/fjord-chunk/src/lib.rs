@@ -2,8 +2,8 @@
 //!
 //! A stream's entries are cut into [`block`]s (the unit of compression and skipping): columns
 //! for timestamps, lines and structured metadata, each compressed on its own, with a summary
-//! ([`BlockMeta`]) and an optional [`filter::TrigramFilter`]. A [`chunk`] is a run of blocks of
-//! one stream with a footer that repeats every block's summary.
+//! ([`BlockMeta`]), an optional [`filter::TrigramFilter`] and optional [`fields`] columns. A
+//! [`chunk`] is a run of blocks of one stream with a footer that repeats every block's summary.
 //!
 //! **Invariants:** this crate knows no tenants, streams, HTTP or object keys; every decoder
 //! validates lengths and checksums and returns [`ChunkError`] on bad input, never panics.
@@ -11,6 +11,7 @@
 pub mod block;
 pub mod chunk;
 pub mod codec;
+pub mod fields;
 pub mod filter;
 
 pub use block::{
@@ -19,6 +20,7 @@ pub use block::{
 };
 pub use chunk::{Chunk, encode_chunk};
 pub use codec::Codec;
+pub use fields::{FieldColumn, FieldColumns, FieldColumnsBuilder, FieldParser};
 
 /// Why stored data could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -118,6 +118,7 @@ impl Compactor {
             block_size: cfg.block_size.0 as usize,
             chunk_target_size: cfg.chunk_target_size.0 as usize,
             max_segment_size: cfg.max_segment_size.0 as usize,
+            field_columns: cfg.field_columns,
         };
         Ok(Arc::new(Compactor {
             store,

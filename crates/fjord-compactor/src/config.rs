@@ -32,6 +32,10 @@ pub struct CompactorConfig {
     pub chunk_filter_bits_per_byte: f64,
     /// Largest segment object a rewrite writes; a period's chunks fill as many as they need.
     pub max_segment_size: ByteSize,
+    /// Store the labels `| json` extracts from JSON lines as columns of rewritten blocks
+    /// (names with at most 255 distinct values in a block), so `| json | <label filter>`
+    /// queries skip lines without parsing them.
+    pub field_columns: bool,
 }
 
 impl Default for CompactorConfig {
@@ -45,6 +49,7 @@ impl Default for CompactorConfig {
             chunk_encoding: "zstd:6".into(),
             chunk_filter_bits_per_byte: 0.25,
             max_segment_size: ByteSize(32 << 20),
+            field_columns: true,
         }
     }
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use fjord_chunk::{BlockBuilder, EncodeOptions, EncodedBlock};
 use fjord_engine::SelectedStream;
+use fjord_engine::field_columns::json_columns;
 use fjord_engine::scan::prepare;
 use fjord_model::{Labels, TenantId};
 use fjord_store::layout::PERIOD_NS;
@@ -30,6 +31,8 @@ pub struct RewriteOptions {
     pub block_size: usize,
     pub chunk_target_size: usize,
     pub max_segment_size: usize,
+    /// Store `| json` field columns in rewritten blocks.
+    pub field_columns: bool,
 }
 
 /// What rewriting a period did.
@@ -226,7 +229,13 @@ impl StreamCutter {
     }
 
     fn cut_block(&mut self) {
-        let block = self.builder.encode(&self.opts.encode);
+        let block = if self.opts.field_columns {
+            let mut decoded = self.builder.to_decoded();
+            decoded.fields = json_columns(&decoded).map(Arc::new);
+            decoded.encode(&self.opts.encode)
+        } else {
+            self.builder.encode(&self.opts.encode)
+        };
         self.builder.clear();
         self.blocks_bytes += block.data.len();
         self.blocks.push(block);
@@ -372,6 +381,7 @@ mod tests {
             block_size: 100,
             chunk_target_size: 1,
             max_segment_size: 1 << 20,
+            field_columns: true,
         };
         let mut cutter = StreamCutter::new(Labels::from_pairs([("app", "a")]), &opts);
         for (i, ts) in [1, 2, 3, 3, 3, 3, 4, 5, 6, 7].into_iter().enumerate() {

@@ -50,12 +50,17 @@ fn lines(app: &str, from: i64, n: i64, step: i64) -> Vec<(i64, String, Vec<Label
             } else {
                 vec![]
             };
-            let line = format!(
-                "level=info app={app} msg=\"request served\" path=/api/v{} status={} took={}ms",
-                i % 4,
-                200 + (i % 7) * 50,
-                i % 97
-            );
+            let (path, status, took) = (i % 4, 200 + (i % 7) * 50, i % 97);
+            // `web` logs JSON, which the compactor also stores as field columns.
+            let line = if app == "web" {
+                format!(
+                    r#"{{"level":"info","msg":"request served","http":{{"path":"/api/v{path}","status":{status}}},"took_ms":{took}}}"#
+                )
+            } else {
+                format!(
+                    "level=info app={app} msg=\"request served\" path=/api/v{path} status={status} took={took}ms"
+                )
+            };
             (ts, line, md)
         })
         .collect()
@@ -120,6 +125,16 @@ const QUERIES: &[(&str, bool, u32)] = &[
         0,
     ),
     (r#"sum(rate({app="db"}[5m]))"#, true, 0),
+    (
+        r#"{app="web"} | json | http_status >= 450 | line_format "{{.http_path}}""#,
+        false,
+        23,
+    ),
+    (
+        r#"{app="web"} | json | http_status = 250 or took_ms > 90"#,
+        true,
+        9,
+    ),
 ];
 
 async fn answers(store: Arc<Store>, tenant: &TenantId) -> Vec<QueryValue> {
@@ -239,6 +254,22 @@ async fn compaction_keeps_every_answer_and_deletes_what_it_superseded() {
         "nothing is deleted before the delay"
     );
     assert_eq!(answers(store.clone(), &tenant).await, before);
+    // The rewritten JSON stream carries field columns; the logfmt ones do not.
+    let all = [fjord_model::LabelMatcher::new("app", fjord_model::MatchOp::Re, ".+").unwrap()];
+    let mut blocks_with_columns = 0;
+    for s in store.select(&tenant, &all, DAY, 2 * DAY).await.unwrap() {
+        let app = s.labels.get("app").unwrap_or_default().to_string();
+        for c in &s.chunks {
+            let chunk = store.read_chunk(&tenant, c).await.unwrap();
+            for b in chunk.blocks() {
+                let fields = b.decode().unwrap().fields;
+                let status = fields.as_ref().and_then(|f| f.column("http_status"));
+                assert_eq!(status.is_some(), app == "web", "{app}");
+                blocks_with_columns += usize::from(status.is_some());
+            }
+        }
+    }
+    assert!(blocks_with_columns > 0);
 
     // Compacted periods are left alone; a restart reads the same answers from the new files,
     // with the replaced ones still on disk.

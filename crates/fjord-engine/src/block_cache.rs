@@ -9,7 +9,7 @@
 //! costs a copy to decode.
 //!
 //! **Invariant:** the cache changes how fast a block is decoded, never what it decodes to; the
-//! budget counts the decoded bytes held (line text, timestamps, offsets, metadata).
+//! budget counts the decoded bytes held (line text, timestamps, offsets, metadata, field columns).
 
 use std::sync::Arc;
 
@@ -43,7 +43,8 @@ fn weight(d: &DecodedBlock) -> u32 {
         .iter()
         .map(|(_, set)| std::mem::size_of::<(u32, MetadataSet)>() + set.len() * 48)
         .sum();
-    let bytes = d.data.len() + d.ts.len() * 8 + d.offsets.len() * 4 + metadata;
+    let fields = d.fields.as_ref().map_or(0, |f| f.heap_bytes());
+    let bytes = d.data.len() + d.ts.len() * 8 + d.offsets.len() * 4 + metadata + fields;
     bytes.min(u32::MAX as usize) as u32
 }
 

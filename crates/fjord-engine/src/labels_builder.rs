@@ -143,6 +143,11 @@ impl LabelsBuilder {
         self.base.contains(name)
     }
 
+    /// The labels set in category `c`, in the order they were set.
+    pub fn labels_in(&self, c: Category) -> &[Label] {
+        self.add[c as usize].as_slice()
+    }
+
     pub fn has_in(&self, name: &str, c: Category) -> bool {
         contains(self.add[c as usize].as_slice(), name)
     }

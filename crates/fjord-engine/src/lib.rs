@@ -8,7 +8,8 @@
 //! matching primitives; [`labels_builder`] holds an entry's labels through a pipeline;
 //! [`stages`] and [`template_stage`] are the pipeline stages; [`compile`] turns the AST into
 //! stages; [`scan`] prepares a stream's blocks, decoded through a [`block_cache`] when the
-//! data source offers one; [`logquery`] and [`metric`] evaluate the two
+//! data source offers one; [`field_columns`] lets log queries drop lines from a block's
+//! parsed fields without parsing them; [`logquery`] and [`metric`] evaluate the two
 //! kinds of query (with [`range_fns`] for the `*_over_time` functions and [`step_totals`] for
 //! the additive ones); [`query`] is the entry
 //! point.
@@ -19,6 +20,7 @@
 
 pub mod block_cache;
 pub mod compile;
+pub mod field_columns;
 pub mod ip;
 pub mod label_regex;
 pub mod labels_builder;

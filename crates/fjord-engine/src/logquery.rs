@@ -5,7 +5,10 @@
 //! direction, then by the stream's label hash, then by position within the stream (reversed
 //! for backward queries). Blocks are visited nearest-first; once `limit` entries are held,
 //! blocks that cannot hold anything nearer are skipped without being decoded, as are blocks
-//! whose trigram filter rules out the query's line filters.
+//! whose trigram filter rules out the query's line filters. In blocks with field columns,
+//! a [`ColumnFilter`] drops the lines a `| json | <label filter>` certainly drops before they
+//! are parsed; a line it knows the whole pipeline keeps is held by position and run through
+//! the pipeline only if it is among the `limit` results.
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use bytes::Bytes;
 use fjord_model::{Label, Labels};
 use rayon::prelude::*;
 
+use crate::field_columns::{ColumnFilter, Verdict};
 use crate::labels_builder::{CategorizedLabels, LabelsBuilder};
 use crate::scan::{StreamData, entry_range};
 use crate::stages::{Hints, Stage, run_pipeline};
@@ -45,6 +49,14 @@ struct Key {
 struct Hit {
     key: Key,
     ts: i64,
+    /// (stream, unit, entry): where a hit without a body is read from.
+    at: (usize, usize, usize),
+    /// The line and labels the pipeline made; `None` until a hit the field columns kept is
+    /// among the results ([`materialize`]).
+    body: Option<HitBody>,
+}
+
+struct HitBody {
     line: Bytes,
     labels: Arc<CategorizedLabels>,
 }
@@ -130,6 +142,7 @@ pub fn run(
             .map(|&(s, u)| {
                 let unit = UnitRef {
                     stream: &streams[s],
+                    stream_index: s,
                     index: u,
                     hash: hashes[s],
                 };
@@ -140,10 +153,7 @@ pub fn run(
             let f = f?;
             stats.add_scan(&f.stats);
             for h in f.hits {
-                heap.push(h);
-                if heap.len() > q.limit {
-                    heap.pop();
-                }
+                keep_best(&mut heap, q.limit, h);
             }
         }
         next = end;
@@ -153,13 +163,76 @@ pub fn run(
         hits = apply_interval(hits, q.interval, q.forward);
     }
     stats.entries_returned = hits.len() as u64;
-    Ok(group(hits, q.categorize))
+    Ok(group(materialize(streams, hits, q, &hints)?, q.categorize))
+}
+
+/// The hits' lines and labels, running the pipeline on those the field columns kept unrun.
+fn materialize(
+    streams: &[StreamData],
+    hits: Vec<Hit>,
+    q: &LogQuery<'_>,
+    hints: &Hints,
+) -> Result<Vec<(i64, HitBody)>, EngineError> {
+    // (stream, unit) -> (position in hits, entry)
+    let mut pending: BTreeMap<(usize, usize), Vec<(usize, usize)>> = BTreeMap::new();
+    for (n, h) in hits.iter().enumerate() {
+        if h.body.is_none() {
+            let (s, u, i) = h.at;
+            pending.entry((s, u)).or_default().push((n, i));
+        }
+    }
+    let pending: Vec<_> = pending.into_iter().collect();
+    let made: Vec<Result<Vec<(usize, HitBody)>, EngineError>> = pending
+        .into_par_iter()
+        .map(|((s, u), entries)| {
+            let block = streams[s].units[u].decode()?;
+            let mut builder = LabelsBuilder::new(streams[s].labels.clone());
+            let mut hints = hints.clone();
+            entries
+                .into_iter()
+                .map(|(n, i)| {
+                    let (line, metadata) = (block.line(i), block.metadata(i));
+                    let line = run_pipeline(
+                        q.stages,
+                        block.ts[i],
+                        line,
+                        metadata,
+                        &mut builder,
+                        &mut hints,
+                        false,
+                    )
+                    .ok_or_else(|| {
+                        EngineError::Execution(
+                            "field columns kept an entry the pipeline drops".into(),
+                        )
+                    })?;
+                    let body = HitBody {
+                        line: Bytes::copy_from_slice(&line),
+                        labels: Arc::new(builder.result()),
+                    };
+                    Ok((n, body))
+                })
+                .collect()
+        })
+        .collect();
+    let mut bodies: Vec<Option<HitBody>> = hits.iter().map(|_| None).collect();
+    for m in made {
+        for (n, body) in m? {
+            bodies[n] = Some(body);
+        }
+    }
+    Ok(hits
+        .into_iter()
+        .zip(bodies)
+        .filter_map(|(h, made)| Some((h.ts, h.body.or(made)?)))
+        .collect())
 }
 
 /// One unit of one stream.
 #[derive(Clone, Copy)]
 struct UnitRef<'a> {
     stream: &'a StreamData,
+    stream_index: usize,
     index: usize,
     hash: u64,
 }
@@ -188,6 +261,11 @@ fn scan_unit(
     out.stats.decompressed_bytes += data.meta().raw_bytes;
     let range = entry_range(&block.ts, q.start, q.end);
     let mut builder = LabelsBuilder::new(unit.stream.labels.clone());
+    let mut columns = block
+        .fields
+        .as_deref()
+        .and_then(|f| ColumnFilter::new(q.stages, hints, &unit.stream.labels, f));
+    let defer = columns.as_ref().is_some_and(ColumnFilter::pass_is_final);
     let mut hints = hints.clone();
     let mut heap: BinaryHeap<Hit> = BinaryHeap::new();
     let indices: Box<dyn Iterator<Item = usize>> = if q.forward {
@@ -229,32 +307,57 @@ fn scan_unit(
         out.stats.lines_processed += 1;
         out.stats.bytes_processed += line.len() as u64;
         let metadata = block.metadata(i);
-        let Some(cur) = run_pipeline(q.stages, ts, line, metadata, &mut builder, &mut hints) else {
-            continue;
+        let verdict = columns
+            .as_mut()
+            .map_or(Verdict::Unknown, |c| c.verdict(i, metadata));
+        let at = (unit.stream_index, unit.index, i);
+        let body = match verdict {
+            Verdict::Drop => continue,
+            Verdict::Pass if defer => None,
+            _ => {
+                let probe = verdict == Verdict::Unknown;
+                let Some(cur) = run_pipeline(
+                    q.stages,
+                    ts,
+                    line,
+                    metadata,
+                    &mut builder,
+                    &mut hints,
+                    probe,
+                ) else {
+                    continue;
+                };
+                let labels = match &last_labels {
+                    Some((set, labels))
+                        if labels_follow_metadata && std::ptr::eq(*set, metadata) =>
+                    {
+                        Arc::clone(labels)
+                    }
+                    _ => {
+                        let labels = Arc::new(builder.result());
+                        last_labels = Some((metadata, Arc::clone(&labels)));
+                        labels
+                    }
+                };
+                Some(HitBody {
+                    line: Bytes::copy_from_slice(&cur),
+                    labels,
+                })
+            }
         };
         out.stats.post_filter_lines += 1;
-        let labels = match &last_labels {
-            Some((set, labels)) if labels_follow_metadata && std::ptr::eq(*set, metadata) => {
-                Arc::clone(labels)
-            }
-            _ => {
-                let labels = Arc::new(builder.result());
-                last_labels = Some((metadata, Arc::clone(&labels)));
-                labels
-            }
-        };
-        heap.push(Hit {
-            key,
-            ts,
-            line: Bytes::copy_from_slice(&cur),
-            labels,
-        });
-        if heap.len() > q.limit {
-            heap.pop();
-        }
+        keep_best(&mut heap, q.limit, Hit { key, ts, at, body });
     }
     out.hits = heap.into_vec();
     Ok(out)
+}
+
+/// Adds `hit` to a heap of the best `limit` hits (the worst on top).
+fn keep_best(heap: &mut BinaryHeap<Hit>, limit: usize, hit: Hit) {
+    heap.push(hit);
+    if heap.len() > limit {
+        heap.pop();
+    }
 }
 
 /// Keeps an entry only if it is at least `interval` after the previously kept one (in query
@@ -286,27 +389,25 @@ fn apply_interval(hits: Vec<Hit>, interval: i64, forward: bool) -> Vec<Hit> {
     out
 }
 
-fn group(hits: Vec<Hit>, categorize: bool) -> Vec<StreamResult> {
+fn group(hits: Vec<(i64, HitBody)>, categorize: bool) -> Vec<StreamResult> {
     let mut streams: BTreeMap<String, StreamResult> = BTreeMap::new();
-    for h in hits {
-        let labels = if categorize {
-            h.labels.stream.clone()
+    for (ts, h) in hits {
+        // Most hits hold the only reference to their labels: take them instead of copying.
+        let labels = Arc::try_unwrap(h.labels).unwrap_or_else(|shared| (*shared).clone());
+        let (labels, structured_metadata, parsed) = if categorize {
+            (
+                labels.stream,
+                labels.structured_metadata.into_vec(),
+                labels.parsed.into_vec(),
+            )
         } else {
-            h.labels.all.clone()
+            (labels.all, Vec::new(), Vec::new())
         };
         let entry = LogEntry {
-            ts: h.ts,
+            ts,
             line: h.line,
-            structured_metadata: if categorize {
-                h.labels.structured_metadata.clone().into_vec()
-            } else {
-                Vec::new()
-            },
-            parsed: if categorize {
-                h.labels.parsed.clone().into_vec()
-            } else {
-                Vec::new()
-            },
+            structured_metadata,
+            parsed,
         };
         streams
             .entry(labels.to_string())

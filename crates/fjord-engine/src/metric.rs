@@ -274,7 +274,8 @@ fn pipeline_unit(
         let line = block.line(i);
         stats.lines_processed += 1;
         stats.bytes_processed += line.len() as u64;
-        let Some(cur) = run_pipeline(&plan.stages, ts, line, block.metadata(i), lbs, hints) else {
+        let Some(cur) = run_pipeline(&plan.stages, ts, line, block.metadata(i), lbs, hints, true)
+        else {
             continue;
         };
         let value = match &plan.extract {

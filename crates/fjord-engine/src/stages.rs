@@ -529,6 +529,15 @@ fn json_parse(line: &[u8], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
     }
 }
 
+/// Every label `| json` extracts from `line` when no stream label or structured metadata
+/// renames one (`lbs` is a builder of a stream without labels); `None` when the parser reports
+/// an error. The compactor stores these as field columns ([`crate::field_columns`]).
+pub fn json_fields<'b>(line: &[u8], lbs: &'b mut LabelsBuilder) -> Option<&'b [Label]> {
+    lbs.reset();
+    json_walk(line, &mut JsonPath::default(), lbs, &mut Hints::none()).ok()?;
+    Some(lbs.labels_in(Category::Parsed))
+}
+
 /// Whether `| json` with filter hints certainly drops `line`: the same walk as [`json_parse`],
 /// but only labels a filter hint reads are set. Run on an entry's fresh builder; the caller
 /// starts the entry afresh before the real parse of a line this lets through.
@@ -1139,7 +1148,9 @@ fn start_entry(lbs: &mut LabelsBuilder, hints: &mut Hints, metadata: &[Label]) {
 /// Runs a pipeline on one entry; `None` when a stage drops it. Line filters at the head of
 /// the pipeline read nothing but the line, so they run first, on the raw line: a line they
 /// drop never has its labels set up (for `|= "error"` over mostly other lines, that setup was
-/// most of the per-line cost).
+/// most of the per-line cost). With `json_probe`, a `| json` right after them with filter
+/// hints first walks the line setting only the hinted labels ([`json_drops`]); callers that
+/// already know the hints keep the line (from field columns) pass false.
 pub fn run_pipeline<'a>(
     stages: &[Stage],
     ts: i64,
@@ -1147,6 +1158,7 @@ pub fn run_pipeline<'a>(
     metadata: &[Label],
     lbs: &mut LabelsBuilder,
     hints: &mut Hints,
+    json_probe: bool,
 ) -> Option<Cow<'a, [u8]>> {
     let filters = stages
         .iter()
@@ -1160,7 +1172,7 @@ pub fn run_pipeline<'a>(
         return None;
     }
     start_entry(lbs, hints, metadata);
-    if matches!(rest.first(), Some(Stage::Json)) && !hints.filters.is_empty() {
+    if json_probe && matches!(rest.first(), Some(Stage::Json)) && !hints.filters.is_empty() {
         if json_drops(line, lbs, hints) {
             return None;
         }
@@ -1174,7 +1186,7 @@ pub fn run_pipeline<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use fjord_model::Labels;
     use std::sync::Arc;
@@ -1360,25 +1372,30 @@ mod tests {
         }
     }
 
+    /// JSON lines that drop, pass, fail to parse before or after the filtered key, repeat it,
+    /// collide with a stream or metadata label, or hold an unconvertible value; shared with the
+    /// field column tests.
+    pub(crate) const JSON_EDGE_LINES: [&str; 12] = [
+        r#"{"level":"error","http":{"status":503,"path":"/a"},"ms":"12"}"#,
+        r#"{"level":"info","http":{"status":200,"path":"/b"},"ms":"3"}"#,
+        r#"{"level":"info","http":{"path":"/c"}}"#,
+        r#"{"http":{"status":"abc"},"level":"warn"}"#,
+        r#"{"level":"info" "http":{"status":200}}"#,
+        r#"{"http":{"status":200},"level":"info" oops}"#,
+        r#"{"http":{"status":200},"http_status":"504","app":"x"}"#,
+        r#"{"http_status":"502","http":{"status":100}}"#,
+        r#"{"app":"web","level":"debug","ms":"900"}"#,
+        r#"{"http":{"status":5e2},"trace":{"id":"t1"}}"#,
+        "not json at all",
+        r#"{"detected_level":"error","http":{"status":500}}"#,
+    ];
+
     /// `run_pipeline` (which lets `json_drops` discard lines first) agrees with running every
     /// stage in turn on lines that drop, pass, fail to parse before or after the filtered key,
     /// repeat it, collide with a stream or metadata label, or hold an unconvertible value.
     #[test]
     fn json_drop_probe_agrees_with_the_full_parse() {
-        let lines = [
-            r#"{"level":"error","http":{"status":503,"path":"/a"},"ms":"12"}"#,
-            r#"{"level":"info","http":{"status":200,"path":"/b"},"ms":"3"}"#,
-            r#"{"level":"info","http":{"path":"/c"}}"#,
-            r#"{"http":{"status":"abc"},"level":"warn"}"#,
-            r#"{"level":"info" "http":{"status":200}}"#,
-            r#"{"http":{"status":200},"level":"info" oops}"#,
-            r#"{"http":{"status":200},"http_status":"504","app":"x"}"#,
-            r#"{"http_status":"502","http":{"status":100}}"#,
-            r#"{"app":"web","level":"debug","ms":"900"}"#,
-            r#"{"http":{"status":5e2},"trace":{"id":"t1"}}"#,
-            "not json at all",
-            r#"{"detected_level":"error","http":{"status":500}}"#,
-        ];
+        let lines = JSON_EDGE_LINES;
         let queries = [
             r#"{app="api"} | json | http_status >= 500"#,
             r#"{app="api"} | json | http_status = "200""#,
@@ -1398,9 +1415,16 @@ mod tests {
             let (mut with_probe, mut stage_by_stage) = (builder(), builder());
             for line in lines {
                 for md in [&metadata[..], &[]] {
-                    let probed =
-                        run_pipeline(&stages, 0, line.as_bytes(), md, &mut with_probe, &mut hints)
-                            .map(|l| (l.into_owned(), with_probe.result().all.to_string()));
+                    let probed = run_pipeline(
+                        &stages,
+                        0,
+                        line.as_bytes(),
+                        md,
+                        &mut with_probe,
+                        &mut hints,
+                        true,
+                    )
+                    .map(|l| (l.into_owned(), with_probe.result().all.to_string()));
                     start_entry(&mut stage_by_stage, &mut hints, md);
                     let mut cur = Some(Cow::Borrowed(line.as_bytes()));
                     for stage in &stages {
