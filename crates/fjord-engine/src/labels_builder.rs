@@ -319,6 +319,17 @@ impl LabelsBuilder {
         }
     }
 
+    /// The entry's final labels, all together: [`LabelsBuilder::result`]'s `all` without the
+    /// split by category (half the copying).
+    pub fn result_all(&self) -> Labels {
+        if !self.has_changes() && self.err.is_empty() && self.err_details.is_empty() {
+            return (*self.base).clone();
+        }
+        let mut buf = Vec::new();
+        self.unsorted(&mut buf);
+        Labels::from_pairs_keep_empty(buf.into_iter().map(|l| (l.name, l.value)))
+    }
+
     /// The entry's final labels, split by category (errors count as parsed).
     pub fn result(&self) -> CategorizedLabels {
         if !self.has_changes() && self.err.is_empty() && self.err_details.is_empty() {

@@ -208,7 +208,7 @@ fn materialize(
                     })?;
                     let body = HitBody {
                         line: Bytes::copy_from_slice(&line),
-                        labels: Arc::new(builder.result()),
+                        labels: Arc::new(final_labels(&builder, q.categorize)),
                     };
                     Ok((n, body))
                 })
@@ -334,7 +334,7 @@ fn scan_unit(
                         Arc::clone(labels)
                     }
                     _ => {
-                        let labels = Arc::new(builder.result());
+                        let labels = Arc::new(final_labels(&builder, q.categorize));
                         last_labels = Some((metadata, Arc::clone(&labels)));
                         labels
                     }
@@ -350,6 +350,20 @@ fn scan_unit(
     }
     out.hits = heap.into_vec();
     Ok(out)
+}
+
+/// An entry's labels as the result needs them: split by category only when categorizing.
+fn final_labels(builder: &LabelsBuilder, categorize: bool) -> CategorizedLabels {
+    if categorize {
+        builder.result()
+    } else {
+        CategorizedLabels {
+            all: builder.result_all(),
+            stream: Labels::empty(),
+            structured_metadata: Labels::empty(),
+            parsed: Labels::empty(),
+        }
+    }
 }
 
 /// Adds `hit` to a heap of the best `limit` hits (the worst on top).

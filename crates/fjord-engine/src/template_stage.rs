@@ -39,6 +39,36 @@ impl TemplateData for EntryData<'_> {
     }
 }
 
+/// The same view read straight from the builder: `line_format` runs once per entry and most
+/// templates read a few labels by name, so the map of every label is built only when the
+/// template walks all of them. [`LabelsBuilder::get`] answers as the map would: a name is in
+/// at most one category, and the error labels win over a parsed label of the same name.
+struct BuilderData<'a> {
+    lbs: &'a LabelsBuilder,
+    line: &'a str,
+    ts: i64,
+}
+
+impl TemplateData for BuilderData<'_> {
+    fn label(&self, name: &str) -> Option<&str> {
+        self.lbs.get(name)
+    }
+
+    fn for_each_label(&self, f: &mut dyn FnMut(&str, &str)) {
+        for (k, v) in &label_map(self.lbs) {
+            f(k, v);
+        }
+    }
+
+    fn line(&self) -> &str {
+        self.line
+    }
+
+    fn timestamp_ns(&self) -> i64 {
+        self.ts
+    }
+}
+
 fn label_map(lbs: &LabelsBuilder) -> BTreeMap<String, String> {
     let mut v = Vec::new();
     lbs.unsorted(&mut v);
@@ -71,10 +101,9 @@ impl LineFormatter {
                 .map(|(v, _)| v.as_bytes().to_vec())
                 .unwrap_or_default();
         }
-        let labels = label_map(lbs);
         let line_str = String::from_utf8_lossy(line);
-        let data = EntryData {
-            labels: &labels,
+        let data = BuilderData {
+            lbs,
             line: &line_str,
             ts,
         };
