@@ -133,6 +133,11 @@ impl LabelsBuilder {
         &self.base
     }
 
+    /// The stream labels, shared.
+    pub fn shared_base(&self) -> &Arc<Labels> {
+        &self.base
+    }
+
     /// Whether a label a parser extracts under `name` collides with a stream label or the
     /// entry's structured metadata, and so takes the `_extracted` suffix.
     pub fn collides(&self, name: &str) -> bool {

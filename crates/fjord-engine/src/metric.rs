@@ -16,6 +16,7 @@ use fjord_model::{Labels, MatchOp};
 use rayon::prelude::*;
 
 use crate::compile;
+use crate::field_columns::{ColumnFilter, Verdict};
 use crate::labels_builder::{Category, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder};
 use crate::logquery::stable_hash;
 use crate::range_fns::{self, RangeOp};
@@ -267,6 +268,11 @@ fn pipeline_unit(
     let meta = unit.meta();
     let block = unit.decode()?;
     stats.decompressed_bytes += meta.raw_bytes;
+    let stream = Arc::clone(lbs.shared_base());
+    let mut columns = block
+        .fields
+        .as_deref()
+        .and_then(|f| ColumnFilter::new(&plan.stages, &plan.hints, &stream, f));
     // (lo, hi] as a half-open index range.
     let range = entry_range(&block.ts, lo.saturating_add(1), hi.saturating_add(1));
     for i in range {
@@ -274,8 +280,15 @@ fn pipeline_unit(
         let line = block.line(i);
         stats.lines_processed += 1;
         stats.bytes_processed += line.len() as u64;
-        let Some(cur) = run_pipeline(&plan.stages, ts, line, block.metadata(i), lbs, hints, true)
-        else {
+        let metadata = block.metadata(i);
+        let verdict = columns
+            .as_mut()
+            .map_or(Verdict::Unknown, |c| c.verdict(i, metadata));
+        if verdict == Verdict::Drop {
+            continue;
+        }
+        let probe = verdict == Verdict::Unknown;
+        let Some(cur) = run_pipeline(&plan.stages, ts, line, metadata, lbs, hints, probe) else {
             continue;
         };
         let value = match &plan.extract {

@@ -341,7 +341,8 @@ impl Hints {
         self.extracted.clear();
     }
 
-    fn should_extract(&self, key: &str) -> bool {
+    /// Whether a parser extracts label `key` at all (a metric query may need only a few).
+    pub(crate) fn should_extract(&self, key: &str) -> bool {
         self.required.is_empty() || self.required.iter().any(|r| r == key)
     }
 
