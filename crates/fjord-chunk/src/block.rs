@@ -346,6 +346,15 @@ impl DecodedBlock {
         }
     }
 
+    /// A reader of the entries' metadata for a scan that visits entries in order, forward or
+    /// backward: each step moves from the previous entry's place instead of searching.
+    pub fn metadata_cursor(&self) -> MetadataCursor<'_> {
+        MetadataCursor {
+            metadata: &self.metadata,
+            pos: 0,
+        }
+    }
+
     /// The index of the entry whose line contains byte `pos` of `data`.
     pub fn entry_at_byte(&self, pos: usize) -> usize {
         // offsets is sorted; the entry is the last whose start is <= pos.
@@ -393,6 +402,34 @@ impl DecodedBlock {
             fields: self.fields.as_deref().filter(|f| f.len() == self.len()),
         }
         .encode(opts)
+    }
+}
+
+/// See [`DecodedBlock::metadata_cursor`].
+#[derive(Debug, Clone)]
+pub struct MetadataCursor<'a> {
+    metadata: &'a [(u32, MetadataSet)],
+    /// Where the last lookup ended: the first set at or after that entry.
+    pos: usize,
+}
+
+impl<'a> MetadataCursor<'a> {
+    /// Entry `i`'s metadata, as [`DecodedBlock::metadata`] gives it; cheap when `i` is near the
+    /// entry asked for last.
+    pub fn get(&mut self, i: usize) -> &'a [Label] {
+        let (md, i) = (self.metadata, i as u32);
+        let mut p = self.pos.min(md.len());
+        while p < md.len() && md[p].0 < i {
+            p += 1;
+        }
+        while p > 0 && md[p - 1].0 >= i {
+            p -= 1;
+        }
+        self.pos = p;
+        match md.get(p) {
+            Some((idx, set)) if *idx == i => set,
+            _ => &[],
+        }
     }
 }
 
@@ -935,6 +972,30 @@ mod tests {
             bad[i] ^= 0x40;
             assert!(EncodedBlock::from_bytes(Bytes::from(bad)).is_err());
         }
+    }
+
+    #[test]
+    fn metadata_cursor_agrees_with_the_search_in_any_order() {
+        let mut b = BlockBuilder::new();
+        for i in 0..40 {
+            let md = (i % 3 != 0).then(|| Label::new("n", format!("{}", i / 5)));
+            b.push(i, b"x", md.as_slice());
+        }
+        let d = b.to_decoded();
+        let mut cursor = d.metadata_cursor();
+        let order = (0..40)
+            .chain((0..40).rev())
+            .chain([7, 33, 0, 39, 12, 12, 5]);
+        for i in order {
+            assert_eq!(cursor.get(i), d.metadata(i), "entry {i}");
+        }
+        assert!(
+            BlockBuilder::new()
+                .to_decoded()
+                .metadata_cursor()
+                .get(3)
+                .is_empty()
+        );
     }
 
     #[test]

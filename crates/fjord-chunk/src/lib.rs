@@ -15,8 +15,8 @@ pub mod fields;
 pub mod filter;
 
 pub use block::{
-    BlockBuilder, BlockMeta, DecodedBlock, EncodeOptions, EncodedBlock, EntryIndex, MetadataSet,
-    SectionSizes, SparseMetadata,
+    BlockBuilder, BlockMeta, DecodedBlock, EncodeOptions, EncodedBlock, EntryIndex, MetadataCursor,
+    MetadataSet, SectionSizes, SparseMetadata,
 };
 pub use chunk::{Chunk, encode_chunk};
 pub use codec::Codec;

@@ -278,6 +278,7 @@ fn scan_unit(
     // metadata set, which neighbouring entries share (one allocation): build them once per set.
     let labels_follow_metadata = q.stages.iter().all(|s| matches!(s, Stage::LineFilter(_)));
     let mut last_labels: Option<(*const [Label], Arc<CategorizedLabels>)> = None;
+    let mut metadata_of = block.metadata_cursor();
     for i in indices {
         let ts = block.ts[i];
         let key = Key {
@@ -306,7 +307,7 @@ fn scan_unit(
         let line = block.line(i);
         out.stats.lines_processed += 1;
         out.stats.bytes_processed += line.len() as u64;
-        let metadata = block.metadata(i);
+        let metadata = metadata_of.get(i);
         let verdict = columns
             .as_mut()
             .map_or(Verdict::Unknown, |c| c.verdict(i, metadata));

@@ -275,12 +275,13 @@ fn pipeline_unit(
         .and_then(|f| ColumnFilter::new(&plan.stages, &plan.hints, &stream, f));
     // (lo, hi] as a half-open index range.
     let range = entry_range(&block.ts, lo.saturating_add(1), hi.saturating_add(1));
+    let mut metadata_of = block.metadata_cursor();
     for i in range {
         let ts = block.ts[i];
         let line = block.line(i);
         stats.lines_processed += 1;
         stats.bytes_processed += line.len() as u64;
-        let metadata = block.metadata(i);
+        let metadata = metadata_of.get(i);
         let verdict = columns
             .as_mut()
             .map_or(Verdict::Unknown, |c| c.verdict(i, metadata));
