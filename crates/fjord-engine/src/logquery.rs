@@ -94,7 +94,9 @@ pub struct LogQuery<'a> {
 
 /// Runs a log query over prepared streams.
 ///
-/// Units are taken nearest-first in batches of a few per core; the units of a batch are
+/// Units whose trigram filter rules out the query's line filters are set aside first, checked
+/// in parallel (a rare needle rules out nearly every block, so this is most of its work). The
+/// others are taken nearest-first in batches of a few per core; the units of a batch are
 /// scanned in parallel, each keeping its own best `limit` hits below the cut-off known when the
 /// batch started, and the results are merged. A batch starts only while the nearest unit left
 /// could still hold something better than the worst hit kept.
@@ -106,12 +108,28 @@ pub fn run(
     if q.limit == 0 {
         return Ok(Vec::new());
     }
-    // Units of every stream, nearest to the query's starting end first.
-    let mut order: Vec<(usize, usize)> = streams
+    // Units of every stream that may match, nearest to the query's starting end first.
+    let units: Vec<(usize, usize)> = streams
         .iter()
         .enumerate()
         .flat_map(|(s, d)| (0..d.units.len()).map(move |u| (s, u)))
         .collect();
+    let readable: Vec<bool> = if q.skip_clauses.is_empty() {
+        vec![true; units.len()]
+    } else {
+        units
+            .par_iter()
+            .map(|&(s, u)| streams[s].units[u].may_match(q.skip_clauses))
+            .collect()
+    };
+    let mut order: Vec<(usize, usize)> = Vec::with_capacity(units.len());
+    for (unit, readable) in units.into_iter().zip(readable) {
+        if readable {
+            order.push(unit);
+        } else {
+            stats.blocks_skipped += 1;
+        }
+    }
     if q.forward {
         order.sort_by_key(|&(s, u)| streams[s].units[u].meta().min_ts);
     } else {
@@ -253,10 +271,6 @@ fn scan_unit(
 ) -> Result<UnitHits, EngineError> {
     let mut out = UnitHits::default();
     let data = &unit.stream.units[unit.index];
-    if !data.may_match(q.skip_clauses) {
-        out.stats.blocks_skipped += 1;
-        return Ok(out);
-    }
     let block = data.decode()?;
     out.stats.decompressed_bytes += data.meta().raw_bytes;
     let range = entry_range(&block.ts, q.start, q.end);

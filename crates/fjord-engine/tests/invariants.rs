@@ -8,8 +8,9 @@
 //!   equal the same functions computed entry by entry through a pipeline (a line filter that
 //!   keeps every line forces that path);
 //! - **field columns**: `| json | <label filter>` log queries give the same answer, for any
-//!   limit and direction, over blocks with the compactor's field columns as over blocks
-//!   without, and so do metric queries over them, grouped and not.
+//!   limit and direction, over blocks with the compactor's field columns, decoded through a
+//!   block cache, as over blocks without either, and so do metric queries over them, grouped
+//!   and not.
 //!
 //! The data are random streams cut into small blocks (so blocks span many windows, few windows,
 //! or lie inside one), with overlapping duplicate blocks and structured metadata on some
@@ -20,7 +21,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fjord_chunk::{BlockBuilder, EncodeOptions, EncodedBlock};
-use fjord_engine::{DataSource, EngineError, QueryRequest, QueryValue, SelectedStream, execute};
+use fjord_engine::{
+    BlockCache, DataSource, EngineError, QueryRequest, QueryValue, SelectedStream, execute,
+};
 use fjord_model::limits::Limits;
 use fjord_model::matcher::matches_all;
 use fjord_model::{Label, LabelMatcher, Labels};
@@ -31,6 +34,8 @@ const SEC: i64 = 1_000_000_000;
 /// Streams held in memory.
 struct MemSource {
     streams: Vec<SelectedStream>,
+    /// The cache the engine decodes blocks through, if any.
+    cache: Option<Arc<BlockCache>>,
 }
 
 #[async_trait]
@@ -56,6 +61,10 @@ impl DataSource for MemSource {
             })
             .filter(|s| !s.blocks.is_empty())
             .collect())
+    }
+
+    fn block_cache(&self) -> Option<Arc<BlockCache>> {
+        self.cache.clone()
     }
 }
 
@@ -204,7 +213,7 @@ proptest! {
 
     #[test]
     fn range_queries_split_at_any_step((streams, per_block, dup) in dataset(), split in 1i64..40, step_s in prop_oneof![Just(7i64), Just(15), Just(60)]) {
-        let source = MemSource { streams: build(&streams, per_block, dup) };
+        let source = MemSource { streams: build(&streams, per_block, dup), cache: None };
         let step = step_s * SEC;
         let mid = START + split * step;
         prop_assume!(mid < END);
@@ -220,7 +229,7 @@ proptest! {
 
     #[test]
     fn log_queries_split_in_time((streams, per_block, dup) in dataset(), split in 1i64..600) {
-        let source = MemSource { streams: build(&streams, per_block, dup) };
+        let source = MemSource { streams: build(&streams, per_block, dup), cache: None };
         let mid = START + split * SEC;
         for q in ["{app=~\".+\"}", "{app=~\".+\"} |= \"e\"", "{app=\"app1\"} | detected_level=\"error\""] {
             let whole = entries(run(&source, q, START, END, SEC));
@@ -234,11 +243,11 @@ proptest! {
     #[test]
     fn sums_over_stream_shards_equal_the_whole((streams, per_block, dup) in dataset()) {
         let all = build(&streams, per_block, dup);
-        let whole_source = MemSource { streams: all.clone() };
+        let whole_source = MemSource { streams: all.clone(), cache: None };
         let (even, odd): (Vec<_>, Vec<_>) = all.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
         let shards = [
-            MemSource { streams: even.into_iter().map(|(_, s)| s).collect() },
-            MemSource { streams: odd.into_iter().map(|(_, s)| s).collect() },
+            MemSource { streams: even.into_iter().map(|(_, s)| s).collect(), cache: None },
+            MemSource { streams: odd.into_iter().map(|(_, s)| s).collect(), cache: None },
         ];
         for q in [
             "sum by (app) (count_over_time({app=~\".+\"}[1m]))",
@@ -262,7 +271,7 @@ proptest! {
 
     #[test]
     fn header_and_index_fast_paths_equal_the_pipeline((streams, per_block, dup) in dataset(), step_s in prop_oneof![Just(10i64), Just(60), Just(300)], range in prop_oneof![Just("10s"), Just("1m"), Just("5m")]) {
-        let source = MemSource { streams: build(&streams, per_block, dup) };
+        let source = MemSource { streams: build(&streams, per_block, dup), cache: None };
         // `!= "\u{1}"` keeps every line but makes each entry go through the pipeline.
         for (fast, slow) in [
             (format!("count_over_time({{app=~\".+\"}}[{range}])"), format!("count_over_time({{app=~\".+\"}} != \"\\u0001\" [{range}])")),
@@ -339,7 +348,17 @@ fn json_streams(streams: &[Vec<(i64, String, bool)>], per_block: usize) -> (MemS
         });
         without.push(SelectedStream { labels, blocks: b });
     }
-    (MemSource { streams: with }, MemSource { streams: without })
+    let cache = Some(Arc::new(BlockCache::new(64 << 20)));
+    (
+        MemSource {
+            streams: with,
+            cache,
+        },
+        MemSource {
+            streams: without,
+            cache: None,
+        },
+    )
 }
 
 const JSON_QUERIES: &[&str] = &[
@@ -370,8 +389,8 @@ proptest! {
 
     #[test]
     fn field_columns_change_no_answer(
-        streams in prop::collection::vec(prop::collection::vec((0i64..600, json_line(), any::<bool>()), 0..150), 1..5),
-        per_block in 5usize..200,
+        streams in prop::collection::vec(prop::collection::vec((0i64..600, json_line(), any::<bool>()), 0..300), 1..5),
+        per_block in 5usize..300,
         limit in 1u32..80,
         forward in any::<bool>(),
     ) {
