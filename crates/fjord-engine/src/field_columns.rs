@@ -96,8 +96,8 @@ pub struct ColumnFilter<'a> {
 }
 
 impl<'a> ColumnFilter<'a> {
-    /// A filter for a log query's `stages` over a block of the stream `stream`; `None` when
-    /// the columns cannot decide anything for it.
+    /// A filter for a query's `stages`, under its parser `hints`, over a block of the stream
+    /// `stream`; `None` when the columns cannot decide anything for it.
     pub fn new(
         stages: &'a [Stage],
         hints: &'a Hints,

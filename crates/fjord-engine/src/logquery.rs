@@ -187,7 +187,7 @@ pub fn run(
 /// The hits' lines and labels, running the pipeline on those the field columns kept unrun.
 fn materialize(
     streams: &[StreamData],
-    hits: Vec<Hit>,
+    mut hits: Vec<Hit>,
     q: &LogQuery<'_>,
     hints: &Hints,
 ) -> Result<Vec<(i64, HitBody)>, EngineError> {
@@ -233,16 +233,14 @@ fn materialize(
                 .collect()
         })
         .collect();
-    let mut bodies: Vec<Option<HitBody>> = hits.iter().map(|_| None).collect();
     for m in made {
         for (n, body) in m? {
-            bodies[n] = Some(body);
+            hits[n].body = Some(body);
         }
     }
     Ok(hits
         .into_iter()
-        .zip(bodies)
-        .filter_map(|(h, made)| Some((h.ts, h.body.or(made)?)))
+        .filter_map(|h| Some((h.ts, h.body?)))
         .collect())
 }
 

@@ -268,11 +268,10 @@ fn pipeline_unit(
     let meta = unit.meta();
     let block = unit.decode()?;
     stats.decompressed_bytes += meta.raw_bytes;
-    let stream = Arc::clone(lbs.shared_base());
     let mut columns = block
         .fields
         .as_deref()
-        .and_then(|f| ColumnFilter::new(&plan.stages, &plan.hints, &stream, f));
+        .and_then(|f| ColumnFilter::new(&plan.stages, &plan.hints, lbs.shared_base(), f));
     // (lo, hi] as a half-open index range.
     let range = entry_range(&block.ts, lo.saturating_add(1), hi.saturating_add(1));
     let mut metadata_of = block.metadata_cursor();
