@@ -300,7 +300,7 @@ impl Ingester {
                 + label_strings.iter().map(|l| l.len() + 20).sum::<usize>()
                 + tenant.as_str().len()
                 + 64;
-            let mut buf = Vec::with_capacity(capacity);
+            let mut buf = wal.buffer(capacity);
             record::encode_entries(
                 &mut buf,
                 tenant.as_str(),

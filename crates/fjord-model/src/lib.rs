@@ -4,6 +4,7 @@
 //! **Invariant:** this crate does no I/O and starts no tasks; it is data and codecs only, so the
 //! agent, the CLI and every server component can depend on it.
 
+pub mod buffer_pool;
 pub mod duration;
 pub mod goregex;
 pub mod gostr;

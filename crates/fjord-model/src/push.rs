@@ -9,6 +9,7 @@ use bytes::Bytes;
 use prost::Message;
 use serde::Deserialize;
 
+use crate::buffer_pool::BufferPool;
 use crate::labels::{Label, write_label_string};
 
 /// One log line with its timestamp (Unix ns) and optional structured metadata.
@@ -128,11 +129,17 @@ pub fn decode_protobuf_snappy(
             limit: max_decompressed,
         });
     }
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
+    let mut raw = BODY_BUFFERS.take_filled(len as usize);
+    let n = snap::raw::Decoder::new()
+        .decompress(body, &mut raw)
         .map_err(|e| DecodeError::Snappy(e.to_string()))?;
-    decode_protobuf(Bytes::from(raw))
+    raw.truncate(n);
+    decode_protobuf(BODY_BUFFERS.bytes(raw))
 }
+
+/// Decompressed push bodies; entries' lines are slices of them until the push is done. The
+/// budget holds about three 1 MiB pushes.
+static BODY_BUFFERS: BufferPool = BufferPool::new(4 << 20);
 
 /// Decodes an uncompressed protobuf `PushRequest`.
 pub fn decode_protobuf(raw: Bytes) -> Result<PushRequest, DecodeError> {
