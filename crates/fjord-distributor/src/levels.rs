@@ -33,6 +33,17 @@ const LEVEL_FIELDS: &[&str] = &[
     "SEVERITY_TEXT",
 ];
 
+/// [`LEVEL_FIELDS`] as logfmt keys are matched, ASCII case ignored: each distinct spelling once,
+/// lowercase, in the priority order of its first appearance there.
+const LOGFMT_LEVEL_KEYS: &[&str] = &[
+    "level",
+    "log.level",
+    "severity",
+    "severitytext",
+    "lvl",
+    "severity_text",
+];
+
 /// Level words looked for in plain text, in Loki's order.
 const LEVEL_WORDS: &[(&str, &str)] = &[
     ("trace", "trace"),
@@ -46,19 +57,35 @@ const LEVEL_WORDS: &[(&str, &str)] = &[
     ("info", "info"),
 ];
 
+/// Spellings of each level Loki recognises (ASCII case ignored), and the name it maps them to.
+const LEVEL_SPELLINGS: &[(&str, &str)] = &[
+    ("trace", "trace"),
+    ("trc", "trace"),
+    ("debug", "debug"),
+    ("dbg", "debug"),
+    ("info", "info"),
+    ("inf", "info"),
+    ("information", "info"),
+    ("warn", "warn"),
+    ("wrn", "warn"),
+    ("warning", "warn"),
+    ("error", "error"),
+    ("err", "error"),
+    ("critical", "critical"),
+    ("fatal", "fatal"),
+];
+
 /// Maps spellings to Loki's level names; other values pass through unchanged.
 pub fn normalize(level: &str) -> Option<&'static str> {
-    let l = level.to_ascii_lowercase();
-    Some(match l.as_str() {
-        "trace" | "trc" => "trace",
-        "debug" | "dbg" => "debug",
-        "info" | "inf" | "information" => "info",
-        "warn" | "wrn" | "warning" => "warn",
-        "error" | "err" => "error",
-        "critical" => "critical",
-        "fatal" => "fatal",
-        _ => return None,
-    })
+    normalize_bytes(level.as_bytes())
+}
+
+/// [`normalize`] on raw bytes, without allocating (bytes that are not UTF-8 match nothing).
+fn normalize_bytes(level: &[u8]) -> Option<&'static str> {
+    LEVEL_SPELLINGS
+        .iter()
+        .find(|(spelling, _)| spelling.as_bytes().eq_ignore_ascii_case(level))
+        .map(|&(_, name)| name)
 }
 
 /// Adds (or normalises) `detected_level` on the entries of one stream. The stream's labels are
@@ -111,7 +138,7 @@ fn from_line(line: &[u8]) -> &'static str {
     };
     field
         .as_deref()
-        .and_then(|v| normalize(&String::from_utf8_lossy(v)))
+        .and_then(normalize_bytes)
         .unwrap_or_else(|| from_words(line))
 }
 
@@ -165,7 +192,7 @@ fn logfmt_level(line: &[u8]) -> Option<Cow<'_, [u8]>> {
             Scan::Malformed => break,
             Scan::Pair(p) => {
                 if let Some(k) = p.key
-                    && let Some(i) = LEVEL_FIELDS
+                    && let Some(i) = LOGFMT_LEVEL_KEYS
                         .iter()
                         .position(|f| f.as_bytes().eq_ignore_ascii_case(k))
                     && best.as_ref().is_none_or(|(b, _)| i < *b)
@@ -184,46 +211,57 @@ fn logfmt_level(line: &[u8]) -> Option<Cow<'_, [u8]>> {
     best.map(|(_, v)| v)
 }
 
-/// A 256-entry membership table of `bytes`, for per-byte tests in the word scan.
-const fn byte_set(bytes: &[u8]) -> [bool; 256] {
-    let mut set = [false; 256];
-    let mut i = 0;
-    while i < bytes.len() {
-        set[bytes[i] as usize] = true;
-        i += 1;
+/// Byte classes for the word scan: [`LEFT_BOUNDARY`], [`RIGHT_BOUNDARY`] and [`WORD_START`] bits.
+const BYTE_CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    let sets: [(&[u8], u8); 3] = [
+        (b" \t\n[({\"'=|", LEFT_BOUNDARY),
+        (b" \t\n[]{}():,!\"'=|", RIGHT_BOUNDARY),
+        (b"tdfcewiTDFCEWI", WORD_START),
+    ];
+    let mut s = 0;
+    while s < sets.len() {
+        let (bytes, bit) = sets[s];
+        let mut i = 0;
+        while i < bytes.len() {
+            class[bytes[i] as usize] |= bit;
+            i += 1;
+        }
+        s += 1;
     }
-    set
-}
-
-/// Bytes that may precede a level word.
-const LEFT_BOUNDARY: [bool; 256] = byte_set(b" \t\n[({\"'=|");
-/// Bytes that may follow a level word (the end of the line may too).
-const RIGHT_BOUNDARY: [bool; 256] = byte_set(b" \t\n[]{}():,!\"'=|");
-/// First letters of the words in [`LEVEL_WORDS`], both cases.
-const WORD_START: [bool; 256] = byte_set(b"tdfcewiTDFCEWI");
+    class
+};
+/// May precede a level word.
+const LEFT_BOUNDARY: u8 = 1;
+/// May follow a level word (the end of the line may too).
+const RIGHT_BOUNDARY: u8 = 2;
+/// First letter of a word in [`LEVEL_WORDS`], either case.
+const WORD_START: u8 = 4;
 
 /// The earliest level word that stands alone in the line (ASCII case ignored): one pass over
-/// the bytes, table lookups to pass over those that cannot start a word, without lowercasing a
-/// copy of the line.
+/// the bytes with one table lookup each, without lowercasing a copy of the line. Only a word
+/// start right after a boundary is compared against the words that begin with its letter.
 fn from_words(line: &[u8]) -> &'static str {
-    for start in 0..line.len() {
-        if !WORD_START[line[start] as usize]
-            || (start > 0 && !LEFT_BOUNDARY[line[start - 1] as usize])
-        {
-            continue;
-        }
-        let rest = &line[start..];
-        for (word, level) in LEVEL_WORDS {
-            let w = word.as_bytes();
-            if rest.len() >= w.len()
-                && rest[..w.len()].eq_ignore_ascii_case(w)
-                && line
-                    .get(start + w.len())
-                    .is_none_or(|&c| RIGHT_BOUNDARY[c as usize])
-            {
-                return level;
+    let mut after_boundary = true;
+    for (start, &b) in line.iter().enumerate() {
+        let class = BYTE_CLASS[b as usize];
+        if after_boundary && class & WORD_START != 0 {
+            let first = b.to_ascii_lowercase();
+            let rest = &line[start..];
+            for (word, level) in LEVEL_WORDS {
+                let w = word.as_bytes();
+                if w[0] == first
+                    && rest.len() >= w.len()
+                    && rest[1..w.len()].eq_ignore_ascii_case(&w[1..])
+                    && line
+                        .get(start + w.len())
+                        .is_none_or(|&c| BYTE_CLASS[c as usize] & RIGHT_BOUNDARY != 0)
+                {
+                    return level;
+                }
             }
         }
+        after_boundary = class & LEFT_BOUNDARY != 0;
     }
     "unknown"
 }
@@ -260,9 +298,66 @@ mod tests {
     }
 
     #[test]
+    fn logfmt_keys_match_in_priority_order_ignoring_case() {
+        assert_eq!(level(&[], "ts=1 LVL=Warn msg=x", &[]), "warn");
+        assert_eq!(level(&[], "lvl=debug LEVEL=error", &[]), "error");
+        assert_eq!(level(&[], "Severity_Text=ERR x=1", &[]), "error");
+        assert_eq!(level(&[], "SEVERITYTEXT=information", &[]), "info");
+        assert_eq!(level(&[], "Log.Level=dbg", &[]), "debug");
+        // A value that is no level falls back to the words of the line.
+        assert_eq!(level(&[], "level=loud msg=\"fatal crash\"", &[]), "fatal");
+        assert_eq!(normalize("WaRnInG"), Some("warn"));
+        assert_eq!(normalize_bytes(b"err\xff"), None);
+    }
+
+    /// The word scan as the definition reads: every start after a boundary, every word.
+    fn from_words_by_definition(line: &[u8]) -> &'static str {
+        let left = b" \t\n[({\"'=|";
+        let right = b" \t\n[]{}():,!\"'=|";
+        for start in 0..line.len() {
+            if start > 0 && !left.contains(&line[start - 1]) {
+                continue;
+            }
+            for (word, level) in LEVEL_WORDS {
+                let end = start + word.len();
+                if line.len() >= end
+                    && line[start..end].eq_ignore_ascii_case(word.as_bytes())
+                    && line.get(end).is_none_or(|c| right.contains(c))
+                {
+                    return level;
+                }
+            }
+        }
+        "unknown"
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_scan_agrees_with_its_definition(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "err", "ERROR", "Warn", "warning", "info", "INF", "trace", "debu", "fatal",
+                    "critical", "e", "w", "x", " ", "[", "]", "=", "|", "\"", ":", "s", "\u{e9}",
+                ]),
+                0..12,
+            )
+        ) {
+            let line = parts.concat();
+            proptest::prop_assert_eq!(
+                from_words(line.as_bytes()),
+                from_words_by_definition(line.as_bytes()),
+                "{:?}", line
+            );
+        }
+    }
+
+    #[test]
     fn word_scan_sees_every_level_word_at_every_boundary() {
         for (word, expected) in LEVEL_WORDS {
-            assert!(WORD_START[word.as_bytes()[0] as usize], "{word}");
+            assert!(
+                BYTE_CLASS[word.as_bytes()[0] as usize] & WORD_START != 0,
+                "{word}"
+            );
             let upper = word.to_ascii_uppercase();
             for line in [
                 word.to_string(),
