@@ -10,13 +10,31 @@ use std::fmt::Write as _;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Bytes that [`write_str`] must look at: everything escaped, and the lead bytes of multi-byte
+/// sequences (validated). Runs of other bytes are copied as they are.
+const SPECIAL: [bool; 256] = {
+    let mut special = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        special[b] = b < 0x20 || b >= 0x7f || matches!(b as u8, b'"' | b'\\' | b'<' | b'>' | b'&');
+        b += 1;
+    }
+    special
+};
+
 /// Appends `s` as a JSON string literal.
 pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
     let mut start = 0;
     let mut i = 0;
     while i < s.len() {
-        let b = s[i];
+        // Skip the plain run with one table lookup per byte.
+        while i < s.len() && !SPECIAL[s[i] as usize] {
+            i += 1;
+        }
+        let Some(&b) = s.get(i) else {
+            break;
+        };
         if b < 0x80 {
             let esc: Option<&[u8]> = match b {
                 b'"' => Some(b"\\\""),
@@ -168,6 +186,17 @@ mod tests {
         assert_eq!(s("\u{2028}".as_bytes()), r#""\u2028""#);
         let parsed: String = serde_json::from_str(&s(b"a\xffb\x00")).unwrap();
         assert_eq!(parsed, "a\u{fffd}b\u{0}");
+    }
+
+    proptest::proptest! {
+        /// Any text reads back unchanged, with nothing HTML-unsafe or raw control left in it.
+        #[test]
+        fn text_round_trips_escaped(text in "(\\PC|[<>&\"\\\\\u{0}-\u{1f}\u{7f}\u{2028}\u{2029}])*") {
+            let out = s(text.as_bytes());
+            let back: String = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(&back, &text);
+            proptest::prop_assert!(!out.bytes().any(|b| b < 0x20 || b"<>&".contains(&b)), "{}", out);
+        }
     }
 
     #[test]
