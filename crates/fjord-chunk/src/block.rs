@@ -588,8 +588,12 @@ fn decode_metadata(raw: &[u8], count: usize) -> Result<SparseMetadata, ChunkErro
     }
     let n = r.len_at_most(count)?;
     let mut out: SparseMetadata = Vec::with_capacity(n);
-    // The previous entry's pairs as (name index, value), to share its set when equal.
-    let mut prev: Vec<(usize, &str)> = Vec::new();
+    // Sets seen in this block, as (name index, value) pairs, so entries with equal metadata
+    // share one set (and queries can key on the set's address). A block's entries usually
+    // carry a handful of sets (one per `detected_level`); past `SHARED_SETS` the rest are
+    // built per entry.
+    const SHARED_SETS: usize = 32;
+    let mut seen: Vec<(Vec<(usize, &str)>, MetadataSet)> = Vec::new();
     let mut pairs_of_entry: Vec<(usize, &str)> = Vec::new();
     let mut idx = 0u64;
     for i in 0..n {
@@ -609,15 +613,20 @@ fn decode_metadata(raw: &[u8], count: usize) -> Result<SparseMetadata, ChunkErro
             let ni = r.len_at_most(names.len().saturating_sub(1))?;
             pairs_of_entry.push((ni, r.str()?));
         }
-        let set = match out.last() {
-            Some((_, last)) if pairs_of_entry == prev => Arc::clone(last),
-            _ => pairs_of_entry
-                .iter()
-                .map(|&(ni, v)| Label::new(names[ni].clone(), v))
-                .collect(),
+        let set = match seen.iter().find(|(pairs, _)| *pairs == pairs_of_entry) {
+            Some((_, set)) => Arc::clone(set),
+            None => {
+                let set: MetadataSet = pairs_of_entry
+                    .iter()
+                    .map(|&(ni, v)| Label::new(names[ni].clone(), v))
+                    .collect();
+                if seen.len() < SHARED_SETS {
+                    seen.push((pairs_of_entry.clone(), Arc::clone(&set)));
+                }
+                set
+            }
         };
         out.push((idx as u32, set));
-        std::mem::swap(&mut prev, &mut pairs_of_entry);
     }
     Ok(out)
 }
@@ -999,7 +1008,7 @@ mod tests {
     }
 
     #[test]
-    fn equal_neighbouring_metadata_shares_one_set() {
+    fn equal_metadata_shares_one_set() {
         let info = [Label::new("detected_level", "info")];
         let warn = [Label::new("detected_level", "warn")];
         let mut b = BlockBuilder::new();
@@ -1018,6 +1027,8 @@ mod tests {
             .decode()
             .unwrap();
         assert_eq!(shared(&back.metadata), [true, false, false, true]);
+        // Decoding shares equal sets across the whole block, not only between neighbours.
+        assert!(Arc::ptr_eq(&back.metadata[0].1, &back.metadata[4].1));
         assert_eq!(back.metadata(2), &warn);
         assert_eq!(back.metadata(4), &info);
         // The header counts every entry's metadata; memory counts each distinct set once.

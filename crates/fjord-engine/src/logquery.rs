@@ -287,9 +287,10 @@ fn scan_unit(
     };
     let u = unit.index as i64;
     // With nothing but line filters in the pipeline an entry's labels depend only on its
-    // metadata set, which neighbouring entries share (one allocation): build them once per set.
+    // metadata set, which the block's entries with equal metadata share (one allocation): build
+    // them once per set, for the first few sets met.
     let labels_follow_metadata = q.stages.iter().all(|s| matches!(s, Stage::LineFilter(_)));
-    let mut last_labels: Option<(*const [Label], Arc<CategorizedLabels>)> = None;
+    let mut labels_of_set: Vec<(*const [Label], Arc<CategorizedLabels>)> = Vec::new();
     let mut metadata_of = block.metadata_cursor();
     for i in indices {
         let ts = block.ts[i];
@@ -340,15 +341,20 @@ fn scan_unit(
                 ) else {
                     continue;
                 };
-                let labels = match &last_labels {
-                    Some((set, labels))
-                        if labels_follow_metadata && std::ptr::eq(*set, metadata) =>
-                    {
-                        Arc::clone(labels)
-                    }
-                    _ => {
+                let known = labels_follow_metadata
+                    .then(|| {
+                        labels_of_set
+                            .iter()
+                            .find(|(set, _)| std::ptr::eq(*set, metadata))
+                    })
+                    .flatten();
+                let labels = match known {
+                    Some((_, labels)) => Arc::clone(labels),
+                    None => {
                         let labels = Arc::new(final_labels(&builder, q.categorize));
-                        last_labels = Some((metadata, Arc::clone(&labels)));
+                        if labels_follow_metadata && labels_of_set.len() < MEMO_SETS {
+                            labels_of_set.push((metadata, Arc::clone(&labels)));
+                        }
                         labels
                     }
                 };
@@ -364,6 +370,9 @@ fn scan_unit(
     out.hits = heap.into_vec();
     Ok(out)
 }
+
+/// Most metadata sets per block whose entries' labels [`scan_unit`] remembers.
+const MEMO_SETS: usize = 16;
 
 /// An entry's labels as the result needs them: split by category only when categorizing.
 fn final_labels(builder: &LabelsBuilder, categorize: bool) -> CategorizedLabels {
