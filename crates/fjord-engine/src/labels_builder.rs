@@ -373,6 +373,23 @@ impl LabelsBuilder {
         }
     }
 
+    /// The value a `by (…)` grouping keeps for `group` (see [`LabelsBuilder::grouped`]): a set
+    /// or parsed value, else a non-empty stream or metadata value, unless the label was dropped.
+    pub fn grouped_value(&self, group: &str) -> Option<&str> {
+        if self.del.iter().any(|d| d == group) {
+            return None;
+        }
+        if let Some(l) = self
+            .add
+            .iter()
+            .flat_map(LabelSlots::as_slice)
+            .find(|l| l.name == group)
+        {
+            return Some(&l.value);
+        }
+        self.base.get(group).filter(|v| !v.is_empty())
+    }
+
     /// Labels kept by a `by (…)` grouping, or removed by `without (…)`, as Loki computes them
     /// for range aggregations with grouping. An entry with an error keeps all its labels.
     pub fn grouped(&self, groups: &[String], without: bool) -> Labels {
@@ -382,19 +399,7 @@ impl LabelsBuilder {
         let mut buf = Vec::new();
         if !without {
             for g in groups {
-                if self.del.iter().any(|d| d == g) {
-                    continue;
-                }
-                if let Some(l) = self
-                    .add
-                    .iter()
-                    .flat_map(LabelSlots::as_slice)
-                    .find(|l| l.name == *g)
-                {
-                    buf.push(l.clone());
-                    continue;
-                }
-                if let Some(v) = self.base.get(g).filter(|v| !v.is_empty()) {
+                if let Some(v) = self.grouped_value(g) {
                     buf.push(Label::new(g.clone(), v));
                 }
             }

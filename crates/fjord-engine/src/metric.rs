@@ -24,7 +24,7 @@ use crate::scan::{self, StreamData, Unit, entry_range};
 use crate::stages::{
     ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, run_pipeline,
 };
-use crate::step_totals::{self, SeriesTotals, SlotMemo, Windows};
+use crate::step_totals::{self, GroupKeyMemo, SeriesTotals, SlotMemo, Windows};
 use crate::{DataSource, EngineError, QueryStats};
 
 /// One instant vector per evaluation time.
@@ -387,6 +387,7 @@ fn total_stream(
     let mut hints = plan.hints.clone();
     let stream_slot = out.slot(&grouped_labels(&lbs, &plan.spec));
     let mut memo = SlotMemo::default();
+    let mut by_memo = GroupKeyMemo::default();
     for unit in &stream.units {
         if !unit_in_play(plan, unit, lo, hi, stats) {
             continue;
@@ -401,10 +402,14 @@ fn total_stream(
                 &mut hints,
                 stats,
                 |lbs, ts, value| {
-                    let slot = if lbs.is_unchanged() {
-                        stream_slot
-                    } else {
-                        out.slot(&grouped_labels(lbs, &plan.spec))
+                    let slot = match &plan.spec {
+                        _ if lbs.is_unchanged() => stream_slot,
+                        GroupSpec::By(groups) if !lbs.has_err() => {
+                            by_memo.slot(groups.iter().map(|g| lbs.grouped_value(g)), out, || {
+                                grouped_labels(lbs, &plan.spec)
+                            })
+                        }
+                        _ => out.slot(&grouped_labels(lbs, &plan.spec)),
                     };
                     out.at(slot).add_entry(windows, ts, value as u64);
                 },

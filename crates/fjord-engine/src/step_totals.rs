@@ -228,9 +228,95 @@ impl SlotMemo {
     }
 }
 
+/// Remembers the series slots of the first few `by (…)` keys met in a stream: an entry's key is
+/// its values of the group labels, compared where they lie instead of collected into labels
+/// and hashed for every entry. A stream with more keys than the memo holds stops using it once
+/// misses show it does not pay.
+#[derive(Debug, Default)]
+pub struct GroupKeyMemo {
+    keys: Vec<(Vec<Option<String>>, usize)>,
+    last: usize,
+    misses: usize,
+}
+
+impl GroupKeyMemo {
+    /// Most keys remembered per stream.
+    const KEYS: usize = 16;
+    /// Misses with a full memo after which it is no longer searched.
+    const GIVE_UP: usize = 256;
+
+    /// The slot of the key `values` (an entry's value of each group label, in group order),
+    /// computing its labels with `make` when the key is not remembered.
+    pub fn slot<'v>(
+        &mut self,
+        values: impl Iterator<Item = Option<&'v str>> + Clone,
+        totals: &mut SeriesTotals,
+        make: impl FnOnce() -> Labels,
+    ) -> usize {
+        if self.misses >= Self::GIVE_UP {
+            return totals.slot(&make());
+        }
+        // Every key has one value per group label, so pairing them up compares all.
+        let same = |key: &[Option<String>]| {
+            key.iter()
+                .zip(values.clone())
+                .all(|(k, v)| k.as_deref() == v)
+        };
+        if let Some((key, slot)) = self.keys.get(self.last)
+            && same(key)
+        {
+            return *slot;
+        }
+        if let Some(i) = self.keys.iter().position(|(key, _)| same(key)) {
+            self.last = i;
+            return self.keys[i].1;
+        }
+        let slot = totals.slot(&make());
+        if self.keys.len() < Self::KEYS {
+            self.last = self.keys.len();
+            self.keys
+                .push((values.map(|v| v.map(str::to_string)).collect(), slot));
+        } else {
+            self.misses += 1;
+        }
+        slot
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_key_memo_finds_the_slot_of_each_key_and_builds_labels_only_on_a_miss() {
+        let mut totals = SeriesTotals::new(1);
+        let mut memo = GroupKeyMemo::default();
+        let mut built = 0;
+        let mut slot_of = |memo: &mut GroupKeyMemo, status: Option<&str>, path: &str| {
+            memo.slot([status, Some(path)].into_iter(), &mut totals, || {
+                built += 1;
+                let mut pairs = vec![("path", path.to_string())];
+                pairs.extend(status.map(|s| ("status", s.to_string())));
+                Labels::from_pairs(pairs)
+            })
+        };
+        let ok = slot_of(&mut memo, Some("200"), "/a");
+        let missing = slot_of(&mut memo, None, "/a");
+        assert_ne!(ok, missing);
+        assert_eq!(slot_of(&mut memo, Some("200"), "/a"), ok);
+        assert_eq!(slot_of(&mut memo, None, "/a"), missing);
+        assert_ne!(slot_of(&mut memo, Some("500"), "/a"), ok);
+        // Past its capacity and its patience the memo still answers right, by building labels.
+        let paths: Vec<String> = (0..400).map(|i| format!("/p{i}")).collect();
+        let first: Vec<usize> = paths.iter().map(|p| slot_of(&mut memo, None, p)).collect();
+        let again: Vec<usize> = paths.iter().map(|p| slot_of(&mut memo, None, p)).collect();
+        assert_eq!(first, again);
+        assert_eq!(slot_of(&mut memo, Some("200"), "/a"), ok);
+        assert!(
+            built > 3 + 400,
+            "keys past the memo are built each time: {built}"
+        );
+    }
 
     fn w(start: i64, step: i64, count: usize, range: i64) -> Windows {
         Windows {
