@@ -927,7 +927,7 @@ fn pattern_parse(line: &[u8], p: &Pattern, lbs: &mut LabelsBuilder, hints: &mut 
     if hints.no_labels() {
         return true;
     }
-    let mut caps = Vec::new();
+    let mut caps = Vec::with_capacity(p.names().len());
     p.captures(line, &mut caps);
     for (i, m) in caps.iter().enumerate() {
         let plain = &p.names()[i];
@@ -936,15 +936,15 @@ fn pattern_parse(line: &[u8], p: &Pattern, lbs: &mut LabelsBuilder, hints: &mut 
         if !hints.may_extract(plain.as_bytes()) {
             continue;
         }
-        let mut name = plain.clone();
-        if lbs.collides(&name) {
-            name.push_str(EXTRACTED_SUFFIX);
-        }
+        let name: Cow<'_, str> = if lbs.collides(plain) {
+            Cow::Owned(format!("{plain}{EXTRACTED_SUFFIX}"))
+        } else {
+            Cow::Borrowed(plain)
+        };
         if hints.extracted(&name) || !hints.should_extract(&name) {
             continue;
         }
-        let v = String::from_utf8_lossy(m).into_owned();
-        set_parsed(lbs, hints, &name, &v);
+        set_parsed(lbs, hints, &name, &String::from_utf8_lossy(m));
         if !hints.continue_parsing(&name, lbs) {
             return false;
         }
