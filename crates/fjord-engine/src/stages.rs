@@ -808,7 +808,6 @@ fn logfmt_parse(
         if !keep_empty && val.is_empty() {
             continue;
         }
-        let val = val.into_owned();
         set_parsed(lbs, hints, &key, &val);
         if !hints.continue_parsing(&key, lbs) {
             return false;
