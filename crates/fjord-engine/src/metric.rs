@@ -250,7 +250,9 @@ fn range_plan(
 }
 
 /// Samples of every series, time-ordered.
-type SeriesSamples = HashMap<Labels, Vec<(i64, u64, f64)>>;
+/// One series' samples: (time, stream hash, value).
+type Samples = Vec<(i64, u64, f64)>;
+type SeriesSamples = HashMap<Labels, Samples>;
 
 /// Runs the entries of one unit in `(lo, hi]` through the pipeline and the extraction, calling
 /// `emit(labels, ts, value)` for every entry that yields a sample.
@@ -351,6 +353,10 @@ fn extract_stream(
     let mut lbs = LabelsBuilder::new(stream.labels.clone());
     let mut hints = plan.hints.clone();
     let hash = stable_hash(&stream.labels);
+    // The stream's series by slot, found through the group-key memo where it applies.
+    let mut series: Vec<(Labels, Samples)> = Vec::new();
+    let mut slots: HashMap<Labels, usize> = HashMap::new();
+    let mut by_memo = GroupKeyMemo::default();
     for unit in &stream.units {
         if !unit_in_play(plan, unit, lo, hi, stats) {
             continue;
@@ -364,11 +370,25 @@ fn extract_stream(
             &mut hints,
             stats,
             |lbs, ts, value| {
-                out.entry(grouped_labels(lbs, &plan.spec))
-                    .or_default()
-                    .push((ts, hash, value));
+                let mut find = || {
+                    let labels = grouped_labels(lbs, &plan.spec);
+                    *slots.entry(labels.clone()).or_insert_with(|| {
+                        series.push((labels, Vec::new()));
+                        series.len() - 1
+                    })
+                };
+                let slot = match &plan.spec {
+                    GroupSpec::By(groups) if !lbs.has_err() => {
+                        by_memo.slot(groups.iter().map(|g| lbs.grouped_value(g)), find)
+                    }
+                    _ => find(),
+                };
+                series[slot].1.push((ts, hash, value));
             },
         )?;
+    }
+    for (labels, mut samples) in series {
+        out.entry(labels).or_default().append(&mut samples);
     }
     Ok(())
 }
@@ -404,11 +424,10 @@ fn total_stream(
                 |lbs, ts, value| {
                     let slot = match &plan.spec {
                         _ if lbs.is_unchanged() => stream_slot,
-                        GroupSpec::By(groups) if !lbs.has_err() => {
-                            by_memo.slot(groups.iter().map(|g| lbs.grouped_value(g)), out, || {
-                                grouped_labels(lbs, &plan.spec)
-                            })
-                        }
+                        GroupSpec::By(groups) if !lbs.has_err() => by_memo
+                            .slot(groups.iter().map(|g| lbs.grouped_value(g)), || {
+                                out.slot(&grouped_labels(lbs, &plan.spec))
+                            }),
                         _ => out.slot(&grouped_labels(lbs, &plan.spec)),
                     };
                     out.at(slot).add_entry(windows, ts, value as u64);

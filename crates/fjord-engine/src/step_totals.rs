@@ -231,7 +231,7 @@ impl SlotMemo {
 /// Remembers the series slots of the first few `by (…)` keys met in a stream: an entry's key is
 /// its values of the group labels, compared where they lie instead of collected into labels
 /// and hashed for every entry. A stream with more keys than the memo holds stops using it once
-/// misses show it does not pay.
+/// misses show it does not pay. A slot is whatever index the caller keeps its series under.
 #[derive(Debug, Default)]
 pub struct GroupKeyMemo {
     keys: Vec<(Vec<Option<String>>, usize)>,
@@ -246,15 +246,14 @@ impl GroupKeyMemo {
     const GIVE_UP: usize = 256;
 
     /// The slot of the key `values` (an entry's value of each group label, in group order),
-    /// computing its labels with `make` when the key is not remembered.
+    /// found with `find` (from the entry's labels) when the key is not remembered.
     pub fn slot<'v>(
         &mut self,
         values: impl Iterator<Item = Option<&'v str>> + Clone,
-        totals: &mut SeriesTotals,
-        make: impl FnOnce() -> Labels,
+        find: impl FnOnce() -> usize,
     ) -> usize {
         if self.misses >= Self::GIVE_UP {
-            return totals.slot(&make());
+            return find();
         }
         // Every key has one value per group label, so pairing them up compares all.
         let same = |key: &[Option<String>]| {
@@ -271,7 +270,7 @@ impl GroupKeyMemo {
             self.last = i;
             return self.keys[i].1;
         }
-        let slot = totals.slot(&make());
+        let slot = find();
         if self.keys.len() < Self::KEYS {
             self.last = self.keys.len();
             self.keys
@@ -293,11 +292,11 @@ mod tests {
         let mut memo = GroupKeyMemo::default();
         let mut built = 0;
         let mut slot_of = |memo: &mut GroupKeyMemo, status: Option<&str>, path: &str| {
-            memo.slot([status, Some(path)].into_iter(), &mut totals, || {
+            memo.slot([status, Some(path)].into_iter(), || {
                 built += 1;
                 let mut pairs = vec![("path", path.to_string())];
                 pairs.extend(status.map(|s| ("status", s.to_string())));
-                Labels::from_pairs(pairs)
+                totals.slot(&Labels::from_pairs(pairs))
             })
         };
         let ok = slot_of(&mut memo, Some("200"), "/a");
