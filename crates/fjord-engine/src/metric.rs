@@ -24,7 +24,7 @@ use crate::scan::{self, StreamData, Unit, entry_range};
 use crate::stages::{
     ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, run_pipeline,
 };
-use crate::step_totals::{self, GroupKeyMemo, SeriesTotals, SlotMemo, Windows};
+use crate::step_totals::{self, GroupKeyMemo, SeriesSlots, SeriesTotals, SlotMemo, Windows};
 use crate::{DataSource, EngineError, QueryStats};
 
 /// One instant vector per evaluation time.
@@ -354,8 +354,7 @@ fn extract_stream(
     let mut hints = plan.hints.clone();
     let hash = stable_hash(&stream.labels);
     // The stream's series by slot, found through the group-key memo where it applies.
-    let mut series: Vec<(Labels, Samples)> = Vec::new();
-    let mut slots: HashMap<Labels, usize> = HashMap::new();
+    let mut series: SeriesSlots<Samples> = SeriesSlots::default();
     let mut by_memo = GroupKeyMemo::default();
     for unit in &stream.units {
         if !unit_in_play(plan, unit, lo, hi, stats) {
@@ -370,24 +369,18 @@ fn extract_stream(
             &mut hints,
             stats,
             |lbs, ts, value| {
-                let mut find = || {
-                    let labels = grouped_labels(lbs, &plan.spec);
-                    *slots.entry(labels.clone()).or_insert_with(|| {
-                        series.push((labels, Vec::new()));
-                        series.len() - 1
-                    })
-                };
+                let mut find = || series.slot(&grouped_labels(lbs, &plan.spec), Vec::new);
                 let slot = match &plan.spec {
                     GroupSpec::By(groups) if !lbs.has_err() => {
                         by_memo.slot(groups.iter().map(|g| lbs.grouped_value(g)), find)
                     }
                     _ => find(),
                 };
-                series[slot].1.push((ts, hash, value));
+                series.at(slot).push((ts, hash, value));
             },
         )?;
     }
-    for (labels, mut samples) in series {
+    for (labels, mut samples) in series.into_series() {
         out.entry(labels).or_default().append(&mut samples);
     }
     Ok(())

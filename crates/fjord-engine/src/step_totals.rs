@@ -119,42 +119,73 @@ impl Totals {
     }
 }
 
-/// Totals per series key. Callers look a key up once ([`SeriesTotals::slot`]) and then add to
-/// the slot, so the per-entry work hashes nothing.
+/// Values per series key. Callers look a key up once ([`SeriesSlots::slot`]) and then reach
+/// the value by its slot, so the per-entry work hashes nothing.
+#[derive(Debug)]
+pub struct SeriesSlots<T> {
+    index: HashMap<Labels, usize>,
+    series: Vec<(Labels, T)>,
+}
+
+impl<T> Default for SeriesSlots<T> {
+    fn default() -> Self {
+        SeriesSlots {
+            index: HashMap::new(),
+            series: Vec::new(),
+        }
+    }
+}
+
+impl<T> SeriesSlots<T> {
+    /// The slot of a series, created with `make` on first use.
+    pub fn slot(&mut self, key: &Labels, make: impl FnOnce() -> T) -> usize {
+        if let Some(&i) = self.index.get(key) {
+            return i;
+        }
+        let i = self.series.len();
+        self.series.push((key.clone(), make()));
+        self.index.insert(key.clone(), i);
+        i
+    }
+
+    pub fn at(&mut self, slot: usize) -> &mut T {
+        &mut self.series[slot].1
+    }
+
+    /// The series, in the order they were first met.
+    pub fn into_series(self) -> Vec<(Labels, T)> {
+        self.series
+    }
+}
+
+/// Totals per series key, each series reached by its slot ([`SeriesTotals::slot`]).
 #[derive(Debug, Default)]
 pub struct SeriesTotals {
-    index: HashMap<Labels, usize>,
-    series: Vec<(Labels, Totals)>,
+    slots: SeriesSlots<Totals>,
     steps: usize,
 }
 
 impl SeriesTotals {
     pub fn new(steps: usize) -> Self {
         SeriesTotals {
-            index: HashMap::new(),
-            series: Vec::new(),
+            slots: SeriesSlots::default(),
             steps,
         }
     }
 
     /// The slot of a series, created empty on first use.
     pub fn slot(&mut self, key: &Labels) -> usize {
-        if let Some(&i) = self.index.get(key) {
-            return i;
-        }
-        let i = self.series.len();
-        self.series.push((key.clone(), Totals::new(self.steps)));
-        self.index.insert(key.clone(), i);
-        i
+        let steps = self.steps;
+        self.slots.slot(key, || Totals::new(steps))
     }
 
     pub fn at(&mut self, slot: usize) -> &mut Totals {
-        &mut self.series[slot].1
+        self.slots.at(slot)
     }
 
     /// Folds another partial result into this one.
     pub fn merge(&mut self, other: SeriesTotals) {
-        for (k, o) in other.series {
+        for (k, o) in other.slots.into_series() {
             let slot = self.slot(&k);
             let t = self.at(slot);
             for (a, b) in t.lines.iter_mut().zip(o.lines) {
@@ -168,7 +199,7 @@ impl SeriesTotals {
 
     /// The series, in no particular order.
     pub fn into_series(self) -> Vec<(Labels, Totals)> {
-        self.series
+        self.slots.into_series()
     }
 }
 
