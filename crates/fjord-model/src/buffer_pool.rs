@@ -51,11 +51,8 @@ impl BufferPool {
     /// held before, zeros past that. Skips zeroing what the caller writes anyway.
     pub fn take_filled(&self, len: usize) -> Vec<u8> {
         let mut buf = self.take_dirty(len);
-        if buf.len() >= len {
-            buf.truncate(len);
-        } else {
-            buf.resize(len, 0);
-        }
+        // Shortens without writing; lengthens by zeros only past what the buffer held.
+        buf.resize(len, 0);
         buf
     }
 
