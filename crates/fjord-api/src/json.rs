@@ -10,13 +10,14 @@ use std::fmt::Write as _;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Bytes that [`write_str`] must look at: everything escaped, and the lead bytes of multi-byte
-/// sequences (validated). Runs of other bytes are copied as they are.
+/// Bytes that [`write_str`] must look at: everything escaped, and every byte from 0x80 up
+/// (multi-byte sequences, validated). Runs of other bytes (DEL included, which Go leaves as it
+/// is) are copied as they are.
 const SPECIAL: [bool; 256] = {
     let mut special = [false; 256];
     let mut b = 0;
     while b < 256 {
-        special[b] = b < 0x20 || b >= 0x7f || matches!(b as u8, b'"' | b'\\' | b'<' | b'>' | b'&');
+        special[b] = b < 0x20 || b >= 0x80 || matches!(b as u8, b'"' | b'\\' | b'<' | b'>' | b'&');
         b += 1;
     }
     special
@@ -36,23 +37,15 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
             break;
         };
         if b < 0x80 {
-            let esc: Option<&[u8]> = match b {
-                b'"' => Some(b"\\\""),
-                b'\\' => Some(b"\\\\"),
-                b'\n' => Some(b"\\n"),
-                b'\r' => Some(b"\\r"),
-                b'\t' => Some(b"\\t"),
-                b'<' | b'>' | b'&' | 0..=0x1f | 0x7f => None,
-                _ => {
-                    i += 1;
-                    continue;
-                }
-            };
             out.extend_from_slice(&s[start..i]);
-            match esc {
-                Some(e) => out.extend_from_slice(e),
-                None if b == 0x7f => out.push(b),
-                None => out.extend_from_slice(&[
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                // Other control bytes, and `<`, `>`, `&` (HTML-safe, as Go).
+                _ => out.extend_from_slice(&[
                     b'\\',
                     b'u',
                     b'0',
@@ -181,6 +174,7 @@ mod tests {
         assert_eq!(s(b"plain"), r#""plain""#);
         assert_eq!(s(b"a\"b\\c\n\t<x>&"), r#""a\"b\\c\n\t\u003cx\u003e\u0026""#);
         assert_eq!(s(b"\x01\x1b[31m"), r#""\u0001\u001b[31m""#);
+        assert_eq!(s(b"a\x7fb"), "\"a\x7fb\"");
         assert_eq!(s("héllo ✓".as_bytes()), "\"héllo ✓\"");
         assert_eq!(s(b"bad\xff\xfe!"), r#""bad\ufffd\ufffd!""#);
         assert_eq!(s("\u{2028}".as_bytes()), r#""\u2028""#);
