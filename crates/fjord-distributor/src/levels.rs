@@ -298,6 +298,18 @@ mod tests {
     }
 
     #[test]
+    fn logfmt_keys_are_the_level_fields_distinct_spellings_in_order() {
+        let mut derived: Vec<String> = Vec::new();
+        for f in LEVEL_FIELDS {
+            let lower = f.to_ascii_lowercase();
+            if !derived.contains(&lower) {
+                derived.push(lower);
+            }
+        }
+        assert_eq!(derived, LOGFMT_LEVEL_KEYS);
+    }
+
+    #[test]
     fn logfmt_keys_match_in_priority_order_ignoring_case() {
         assert_eq!(level(&[], "ts=1 LVL=Warn msg=x", &[]), "warn");
         assert_eq!(level(&[], "lvl=debug LEVEL=error", &[]), "error");
