@@ -369,13 +369,9 @@ fn extract_stream(
             &mut hints,
             stats,
             |lbs, ts, value| {
-                let mut find = || series.slot(&grouped_labels(lbs, &plan.spec), Vec::new);
-                let slot = match &plan.spec {
-                    GroupSpec::By(groups) if !lbs.has_err() => {
-                        by_memo.slot(groups.iter().map(|g| lbs.grouped_value(g)), find)
-                    }
-                    _ => find(),
-                };
+                let slot = series_slot(&mut by_memo, &plan.spec, lbs, || {
+                    series.slot(&grouped_labels(lbs, &plan.spec), Vec::new)
+                });
                 series.at(slot).push((ts, hash, value));
             },
         )?;
@@ -384,6 +380,22 @@ fn extract_stream(
         out.entry(labels).or_default().append(&mut samples);
     }
     Ok(())
+}
+
+/// An entry's series slot: through the group-key memo under a `by (…)` grouping (an entry
+/// with an error keeps all its labels, so it is left out), else `find` from its labels.
+fn series_slot(
+    memo: &mut GroupKeyMemo,
+    spec: &GroupSpec,
+    lbs: &LabelsBuilder,
+    find: impl FnOnce() -> usize,
+) -> usize {
+    match spec {
+        GroupSpec::By(groups) if !lbs.has_err() => {
+            memo.slot(groups.iter().map(|g| lbs.grouped_value(g)), find)
+        }
+        _ => find(),
+    }
 }
 
 /// Adds one stream's entries to per-step totals (for the additive range operations).
@@ -415,13 +427,12 @@ fn total_stream(
                 &mut hints,
                 stats,
                 |lbs, ts, value| {
-                    let slot = match &plan.spec {
-                        _ if lbs.is_unchanged() => stream_slot,
-                        GroupSpec::By(groups) if !lbs.has_err() => by_memo
-                            .slot(groups.iter().map(|g| lbs.grouped_value(g)), || {
-                                out.slot(&grouped_labels(lbs, &plan.spec))
-                            }),
-                        _ => out.slot(&grouped_labels(lbs, &plan.spec)),
+                    let slot = if lbs.is_unchanged() {
+                        stream_slot
+                    } else {
+                        series_slot(&mut by_memo, &plan.spec, lbs, || {
+                            out.slot(&grouped_labels(lbs, &plan.spec))
+                        })
                     };
                     out.at(slot).add_entry(windows, ts, value as u64);
                 },
