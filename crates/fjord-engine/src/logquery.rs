@@ -3,9 +3,11 @@
 //!
 //! Entries of all streams are ordered as Loki's merge orders them: by time in the query
 //! direction, then by the stream's label hash, then by position within the stream (reversed
-//! for backward queries). Blocks are visited nearest-first; once `limit` entries are held,
-//! blocks that cannot hold anything nearer are skipped without being decoded, as are blocks
-//! whose trigram filter rules out the query's line filters. In blocks with field columns,
+//! for backward queries). The range is read in time windows from its near end, growing until
+//! `limit` entries are held, so a query whose hits are recent reads little beyond them; within
+//! a window, blocks are visited nearest-first, and once `limit` entries are held, blocks that
+//! cannot hold anything nearer are skipped without being decoded, as are blocks whose trigram
+//! filter rules out the query's line filters. In blocks with field columns,
 //! a [`ColumnFilter`] drops the lines a `| json | <label filter>` certainly drops before they
 //! are parsed; a line it knows the whole pipeline keeps is held by position and run through
 //! the pipeline only if it is among the `limit` results.
@@ -14,6 +16,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use fjord_chunk::BlockMeta;
 use fjord_model::{Label, Labels};
 use rayon::prelude::*;
 
@@ -96,10 +99,11 @@ pub struct LogQuery<'a> {
 ///
 /// Units whose trigram filter rules out the query's line filters are set aside first, checked
 /// in parallel (a rare needle rules out nearly every block, so this is most of its work). The
-/// others are taken nearest-first in batches of a few per core; the units of a batch are
-/// scanned in parallel, each keeping its own best `limit` hits below the cut-off known when the
-/// batch started, and the results are merged. A batch starts only while the nearest unit left
-/// could still hold something better than the worst hit kept.
+/// query range is then read in [`Windows`] from its near end, until `limit` hits are held.
+/// Within a window the units are taken nearest-first in batches of a few per core; the units
+/// of a batch are scanned in parallel, each keeping its own best `limit` hits below the
+/// cut-off known when the batch started, and the results are merged. A batch starts only while
+/// the nearest unit left could still hold something better than the worst hit kept.
 pub fn run(
     streams: &[StreamData],
     q: &LogQuery<'_>,
@@ -141,40 +145,64 @@ pub fn run(
     let hints = Hints::new(Vec::new(), &[], false, false, None, q.stages, None);
     let mut heap: BinaryHeap<Hit> = BinaryHeap::with_capacity(q.limit + 1);
     let batch = rayon::current_num_threads().max(1) * 2;
-    let mut next = 0;
-    while next < order.len() {
-        let cutoff = (heap.len() >= q.limit)
-            .then(|| heap.peek().map(|h| h.key))
-            .flatten();
-        if let Some(worst) = cutoff {
-            let (s, u) = order[next];
-            let meta = streams[s].units[u].meta();
-            let best_possible = if q.forward { meta.min_ts } else { -meta.max_ts };
-            if best_possible > worst.time {
-                break;
-            }
-        }
-        let end = (next + batch).min(order.len());
-        let found: Vec<Result<UnitHits, EngineError>> = order[next..end]
-            .par_iter()
-            .map(|&(s, u)| {
-                let unit = UnitRef {
-                    stream: &streams[s],
-                    stream_index: s,
-                    index: u,
-                    hash: hashes[s],
-                };
-                scan_unit(unit, q, &hints, cutoff)
-            })
+    let metas: Vec<_> = order
+        .iter()
+        .map(|&(s, u)| streams[s].units[u].meta())
+        .collect();
+    let mut counted = vec![false; order.len()];
+    for window in Windows::new(&metas, q) {
+        // Units with entries in this window, nearest first.
+        let in_window: Vec<usize> = (0..order.len())
+            .filter(|&k| metas[k].overlaps(window.start, window.end))
             .collect();
-        for f in found {
-            let f = f?;
-            stats.add_scan(&f.stats);
-            for h in f.hits {
-                keep_best(&mut heap, q.limit, h);
+        let mut next = 0;
+        while next < in_window.len() {
+            let cutoff = (heap.len() >= q.limit)
+                .then(|| heap.peek().map(|h| h.key))
+                .flatten();
+            if let Some(worst) = cutoff {
+                let meta = &metas[in_window[next]];
+                let best_possible = if q.forward {
+                    meta.min_ts.max(window.start)
+                } else {
+                    -meta.max_ts.min(window.end - 1)
+                };
+                if best_possible > worst.time {
+                    break;
+                }
             }
+            let end = (next + batch).min(in_window.len());
+            for &k in &in_window[next..end] {
+                if !std::mem::replace(&mut counted[k], true) {
+                    stats.decompressed_bytes += metas[k].raw_bytes;
+                }
+            }
+            let found: Vec<Result<UnitHits, EngineError>> = in_window[next..end]
+                .par_iter()
+                .map(|&k| {
+                    let (s, u) = order[k];
+                    let unit = UnitRef {
+                        stream: &streams[s],
+                        stream_index: s,
+                        index: u,
+                        hash: hashes[s],
+                    };
+                    scan_unit(unit, q, window.clone(), &hints, cutoff)
+                })
+                .collect();
+            for f in found {
+                let f = f?;
+                stats.add_scan(&f.stats);
+                for h in f.hits {
+                    keep_best(&mut heap, q.limit, h);
+                }
+            }
+            next = end;
         }
-        next = end;
+        // Every entry of a later window is farther than every hit held.
+        if heap.len() >= q.limit {
+            break;
+        }
     }
     let mut hits = heap.into_sorted_vec();
     if q.interval > 0 {
@@ -244,6 +272,85 @@ fn materialize(
         .collect())
 }
 
+/// Entries wanted in the first window of a log query, per entry of its limit.
+const FIRST_WINDOW_ENTRIES_PER_LIMIT: u64 = 2;
+
+/// The query range cut into windows from its near end, scanned one after the other until
+/// `limit` hits are held: the first holds about [`FIRST_WINDOW_ENTRIES_PER_LIMIT`] × `limit`
+/// entries at the units' average density, and each next one is twice as long as the one
+/// before, so a query that finds its hits early reads little more than it returns, and one
+/// that must read everything takes a few dozen windows at most.
+struct Windows {
+    forward: bool,
+    /// The part of the query range the units cover: `[lo, hi)`.
+    lo: i64,
+    hi: i64,
+    /// Where the next window starts (its near edge).
+    edge: i64,
+    len: i64,
+}
+
+impl Windows {
+    fn new(metas: &[BlockMeta], q: &LogQuery<'_>) -> Windows {
+        let lo = metas
+            .iter()
+            .map(|m| m.min_ts)
+            .min()
+            .unwrap_or(q.start)
+            .max(q.start);
+        let hi = metas
+            .iter()
+            .map(|m| m.max_ts.saturating_add(1))
+            .max()
+            .unwrap_or(q.end)
+            .min(q.end);
+        let entries: u64 = metas.iter().map(|m| u64::from(m.count)).sum();
+        let wanted = (q.limit as u64).saturating_mul(FIRST_WINDOW_ENTRIES_PER_LIMIT);
+        let span = hi.saturating_sub(lo).max(1);
+        let len = if wanted >= entries {
+            span
+        } else {
+            ((span as f64) * (wanted as f64 / entries as f64)).ceil() as i64
+        };
+        Windows {
+            forward: q.forward,
+            lo,
+            hi,
+            edge: if q.forward { lo } else { hi },
+            len: len.max(1),
+        }
+    }
+}
+
+impl Iterator for Windows {
+    type Item = std::ops::Range<i64>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.lo >= self.hi || !(self.lo..=self.hi).contains(&self.edge) {
+            return None;
+        }
+        let window = if self.forward {
+            if self.edge == self.hi {
+                return None;
+            }
+            let end = self.edge.saturating_add(self.len).min(self.hi);
+            let w = self.edge..end;
+            self.edge = end;
+            w
+        } else {
+            if self.edge == self.lo {
+                return None;
+            }
+            let start = self.edge.saturating_sub(self.len).max(self.lo);
+            let w = start..self.edge;
+            self.edge = start;
+            w
+        };
+        self.len = self.len.saturating_mul(2);
+        Some(window)
+    }
+}
+
 /// One unit of one stream.
 #[derive(Clone, Copy)]
 struct UnitRef<'a> {
@@ -260,18 +367,18 @@ struct UnitHits {
     stats: QueryStats,
 }
 
-/// Scans one unit: its best `limit` hits that sort before `cutoff`.
+/// Scans the entries of one unit in `window`: its best `limit` hits that sort before `cutoff`.
 fn scan_unit(
     unit: UnitRef<'_>,
     q: &LogQuery<'_>,
+    window: std::ops::Range<i64>,
     hints: &Hints,
     cutoff: Option<Key>,
 ) -> Result<UnitHits, EngineError> {
     let mut out = UnitHits::default();
     let data = &unit.stream.units[unit.index];
     let block = data.decode()?;
-    out.stats.decompressed_bytes += data.meta().raw_bytes;
-    let range = entry_range(&block.ts, q.start, q.end);
+    let range = entry_range(&block.ts, window.start, window.end);
     let mut builder = LabelsBuilder::new(unit.stream.labels.clone());
     let mut columns = block
         .fields
@@ -455,4 +562,69 @@ fn group(hits: Vec<(i64, HitBody)>, categorize: bool) -> Vec<StreamResult> {
             .push(entry);
     }
     streams.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(count: u32, min_ts: i64, max_ts: i64) -> BlockMeta {
+        BlockMeta {
+            count,
+            min_ts,
+            max_ts,
+            raw_bytes: 0,
+            metadata_bytes: 0,
+        }
+    }
+
+    fn windows(
+        metas: &[BlockMeta],
+        start: i64,
+        end: i64,
+        limit: usize,
+        forward: bool,
+    ) -> Vec<std::ops::Range<i64>> {
+        let q = LogQuery {
+            stages: &[],
+            skip_clauses: &[],
+            start,
+            end,
+            limit,
+            forward,
+            interval: 0,
+            categorize: false,
+        };
+        Windows::new(metas, &q).collect()
+    }
+
+    #[test]
+    fn windows_tile_the_covered_range_from_the_near_end_doubling() {
+        // 1000 entries over [0, 1001): the first window holds about 2 × 10 entries (rounded up).
+        let metas = [meta(600, 0, 599), meta(400, 600, 1000)];
+        let back = windows(&metas, -50, 2000, 10, false);
+        assert_eq!(back[0], 980..1001);
+        assert_eq!(back[1], 938..980);
+        assert_eq!(back[2], 854..938);
+        assert_eq!(back.last().unwrap().start, 0, "reaches the far end");
+        for pair in back.windows(2) {
+            assert_eq!(pair[1].end, pair[0].start, "contiguous");
+            assert!(pair[1].end - pair[1].start <= 2 * (pair[0].end - pair[0].start));
+        }
+        let fwd = windows(&metas, 100, 2000, 10, true);
+        assert_eq!(fwd[0], 100..119);
+        assert_eq!(fwd[1], 119..157);
+        assert_eq!(fwd.last().unwrap().end, 1001);
+        for pair in fwd.windows(2) {
+            assert_eq!(pair[1].start, pair[0].end, "contiguous");
+        }
+    }
+
+    #[test]
+    fn one_window_when_the_limit_covers_every_entry() {
+        let metas = [meta(5, 10, 20)];
+        assert_eq!(windows(&metas, 0, 100, 1000, false), vec![10..21]);
+        assert_eq!(windows(&metas, 15, 18, 3, true).first(), Some(&(15..18)));
+        assert!(windows(&[], 0, 100, 10, false).len() <= 1);
+    }
 }
