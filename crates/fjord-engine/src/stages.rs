@@ -252,7 +252,59 @@ pub struct Hints {
     /// Single-label filters consulted as soon as their label is extracted.
     pub filters: Vec<(String, LabelFilter)>,
     /// Labels extracted so far for the current entry.
-    extracted: Vec<String>,
+    extracted: EntryNames,
+}
+
+/// Names recorded for one entry at a time; the strings' buffers survive [`EntryNames::clear`],
+/// so recording the labels of the next entry does not allocate. A parser asks for every name
+/// it extracts whether it has it already, so a 128-bit sketch of the names (by length and end
+/// bytes) answers most of those questions without comparing strings.
+#[derive(Debug, Clone, Default)]
+struct EntryNames {
+    names: Vec<String>,
+    /// `names[..len]` are this entry's; the rest are spare buffers.
+    len: usize,
+    sketch: u128,
+}
+
+impl EntryNames {
+    fn sketch_bit(name: &str) -> u128 {
+        let b = name.as_bytes();
+        let (first, last) = (
+            b.first().copied().unwrap_or(0),
+            b.last().copied().unwrap_or(0),
+        );
+        let h = (b.len() as u32)
+            .wrapping_mul(31)
+            .wrapping_add(u32::from(first).wrapping_mul(7))
+            .wrapping_add(u32::from(last));
+        1 << (h % 128)
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.sketch = 0;
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.sketch & Self::sketch_bit(name) != 0
+            && self.names[..self.len].iter().any(|n| n == name)
+    }
+
+    fn insert(&mut self, name: &str) {
+        if self.contains(name) {
+            return;
+        }
+        self.sketch |= Self::sketch_bit(name);
+        match self.names.get_mut(self.len) {
+            Some(spare) => {
+                spare.clear();
+                spare.push_str(name);
+            }
+            None => self.names.push(name.to_owned()),
+        }
+        self.len += 1;
+    }
 }
 
 impl Hints {
@@ -356,13 +408,11 @@ impl Hints {
     }
 
     fn extracted(&self, key: &str) -> bool {
-        self.extracted.iter().any(|e| e == key)
+        self.extracted.contains(key)
     }
 
     fn record(&mut self, key: &str) {
-        if !self.extracted(key) {
-            self.extracted.push(key.to_string());
-        }
+        self.extracted.insert(key);
     }
 
     fn all_required_extracted(&self) -> bool {
@@ -436,6 +486,17 @@ fn sanitize_bytes_into(out: &mut String, key: &[u8], first: bool) {
     if first && key[0].is_ascii_digit() {
         out.push('_');
     }
+    if key.is_ascii() {
+        // One character per byte.
+        out.extend(key.iter().map(|&b| {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                char::from(b)
+            } else {
+                '_'
+            }
+        }));
+        return;
+    }
     for chunk in key.utf8_chunks() {
         for c in chunk.valid().chars() {
             out.push(if c.is_ascii_alphanumeric() || c == '_' {
@@ -451,6 +512,11 @@ fn sanitize_bytes_into(out: &mut String, key: &[u8], first: bool) {
 }
 
 fn trim_space_bytes(b: &[u8]) -> &[u8] {
+    // Trimming cannot start or stop at an ASCII byte that is not space (the usual key).
+    let kept = |c: &u8| c.is_ascii() && !matches!(c, b'\t'..=b'\r' | b' ');
+    if b.first().is_some_and(kept) && b.last().is_some_and(kept) {
+        return b;
+    }
     match std::str::from_utf8(b) {
         Ok(s) => s.trim().as_bytes(),
         Err(_) => b.trim_ascii(),
@@ -460,7 +526,7 @@ fn trim_space_bytes(b: &[u8]) -> &[u8] {
 /// Replaces invalid UTF-8 with spaces, as Loki does for parsed values.
 fn clean_value(v: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(v) {
-        Ok(s) if !s.contains('\u{fffd}') => Cow::Borrowed(s),
+        Ok(s) if s.is_ascii() || !s.contains('\u{fffd}') => Cow::Borrowed(s),
         _ => Cow::Owned(String::from_utf8_lossy(v).replace('\u{fffd}', " ")),
     }
 }
@@ -520,7 +586,7 @@ fn json_parse(line: &[u8], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
     if hints.no_labels() {
         return true;
     }
-    match json_walk(line, &mut JsonPath::default(), lbs, hints) {
+    match with_json_path(false, |path| json_walk(line, path, lbs, hints)) {
         Ok(()) | Err(JsonStop::AllFound) => true,
         Err(JsonStop::FilteredOut) => false,
         Err(JsonStop::Err(e)) => {
@@ -535,7 +601,7 @@ fn json_parse(line: &[u8], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
 /// an error. The compactor stores these as field columns ([`crate::field_columns`]).
 pub fn json_fields<'b>(line: &[u8], lbs: &'b mut LabelsBuilder) -> Option<&'b [Label]> {
     lbs.reset();
-    json_walk(line, &mut JsonPath::default(), lbs, &mut Hints::none()).ok()?;
+    with_json_path(false, |path| json_walk(line, path, lbs, &mut Hints::none())).ok()?;
     Some(lbs.labels_in(Category::Parsed))
 }
 
@@ -549,43 +615,69 @@ pub fn json_fields<'b>(line: &[u8], lbs: &'b mut LabelsBuilder) -> Option<&'b [L
 /// its own label and the error state, which only a hint sets. Skipping every other label is
 /// what makes it cheap: most lines of a selective filter are dropped here.
 fn json_drops(line: &[u8], lbs: &mut LabelsBuilder, hints: &mut Hints) -> bool {
-    let mut path = JsonPath {
-        hinted_only: true,
-        ..JsonPath::default()
-    };
     matches!(
-        json_walk(line, &mut path, lbs, hints),
+        with_json_path(true, |path| json_walk(line, path, lbs, hints)),
         Err(JsonStop::FilteredOut)
     )
 }
 
 /// Where the JSON walk is: the raw keys of the enclosing objects, and the same keys sanitized
 /// and joined with `_` as [`sanitized_prefix`] joins them, kept up to date as objects are
-/// entered and left, so a nested field's label name is one append.
+/// entered and left, so a nested field's label name is one append. One per thread is reused
+/// from line to line ([`with_json_path`]), so entering an object does not allocate.
 #[derive(Default)]
 struct JsonPath {
-    keys: Vec<Vec<u8>>,
+    /// The raw keys, back to back; `key_ends[i]` is where key `i` ends.
+    raw_keys: Vec<u8>,
+    key_ends: Vec<usize>,
     joined: String,
     /// Set only labels a filter hint reads ([`json_drops`]).
     hinted_only: bool,
 }
 
+thread_local! {
+    static JSON_PATH: std::cell::RefCell<JsonPath> = std::cell::RefCell::default();
+}
+
+/// Runs `f` with this thread's [`JsonPath`], emptied and set to `hinted_only`. Not re-entrant:
+/// `f` must not parse JSON lines itself (the walk only recurses through [`json_walk`]).
+fn with_json_path<R>(hinted_only: bool, f: impl FnOnce(&mut JsonPath) -> R) -> R {
+    JSON_PATH.with_borrow_mut(|path| {
+        path.raw_keys.clear();
+        path.key_ends.clear();
+        path.joined.clear();
+        path.hinted_only = hinted_only;
+        f(path)
+    })
+}
+
 impl JsonPath {
     fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.key_ends.is_empty()
     }
 
     /// Enters object `key`; returns what [`JsonPath::leave`] needs.
     fn enter(&mut self, key: &[u8]) -> usize {
         let mark = self.joined.len();
-        self.keys.push(key.to_vec());
+        self.raw_keys.extend_from_slice(key);
+        self.key_ends.push(self.raw_keys.len());
         append_sanitized_part(&mut self.joined, key);
         mark
     }
 
     fn leave(&mut self, mark: usize) {
-        self.keys.pop();
+        self.key_ends.pop();
+        self.raw_keys
+            .truncate(self.key_ends.last().copied().unwrap_or(0));
         self.joined.truncate(mark);
+    }
+
+    /// The raw keys of the enclosing objects, outermost first.
+    fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.key_ends.iter().copied());
+        starts
+            .zip(&self.key_ends)
+            .map(|(start, &end)| &self.raw_keys[start..end])
     }
 }
 
@@ -601,7 +693,7 @@ fn append_sanitized_part(out: &mut String, part: &[u8]) {
     sanitize_bytes_into(out, part, first);
 }
 
-fn sanitized_prefix(prefix: &[Vec<u8>]) -> String {
+fn sanitized_prefix<'k>(prefix: impl IntoIterator<Item = &'k [u8]>) -> String {
     let mut out = String::new();
     for part in prefix {
         append_sanitized_part(&mut out, part);
@@ -683,9 +775,7 @@ fn json_label(
         // Rare: the suffix goes on the last key before sanitizing, as Loki does.
         let mut suffixed = key.to_vec();
         suffixed.extend_from_slice(EXTRACTED_SUFFIX.as_bytes());
-        path.keys.push(suffixed);
-        let name = sanitized_prefix(&path.keys);
-        path.keys.pop();
+        let name = sanitized_prefix(path.keys().chain([&suffixed[..]]));
         json_extract(&name, value, t, lbs, hints)
     } else {
         json_extract(name, value, t, lbs, hints)
@@ -1452,5 +1542,53 @@ pub(crate) mod tests {
                 false, true, false, false, false, true, true, false, false, false, false, false
             ]
         );
+    }
+
+    #[test]
+    fn json_keeps_the_first_value_of_a_repeated_name() {
+        let (_, l) = run(
+            &Stage::Json,
+            r#"{"a":"1","b":{"c":"x"},"a":"2","b_c":"y","n":{"a":{"b":"z"}},"n_a_b":"w"}"#,
+        );
+        assert_eq!(
+            l,
+            r#"{a="1", app="api", b_c="x", level="info", n_a_b="z"}"#
+        );
+    }
+
+    proptest::proptest! {
+        /// The ASCII shortcuts of key sanitizing change nothing: the result is what trimming
+        /// Unicode space (ASCII space only in invalid UTF-8) and replacing each character, or
+        /// each byte of invalid UTF-8, outside `[a-zA-Z0-9_]` gives.
+        #[test]
+        fn sanitizing_keys_matches_its_definition(
+            key in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::sample::select(b" _a0.\t\x0b\x85\xc2\xa0".to_vec()),
+                ],
+                0..12,
+            ),
+            first: bool,
+        ) {
+            let trimmed = match std::str::from_utf8(&key) {
+                Ok(s) => s.trim().as_bytes(),
+                Err(_) => key.trim_ascii(),
+            };
+            let mut expected = String::new();
+            if first && trimmed.first().is_some_and(u8::is_ascii_digit) {
+                expected.push('_');
+            }
+            for chunk in trimmed.utf8_chunks() {
+                for c in chunk.valid().chars() {
+                    expected.push(if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' });
+                }
+                expected.extend(chunk.invalid().iter().map(|_| '_'));
+            }
+            let mut out = String::new();
+            sanitize_bytes_into(&mut out, &key, first);
+            proptest::prop_assert_eq!(out, expected);
+            proptest::prop_assert_eq!(trim_space_bytes(&key), trimmed);
+        }
     }
 }
