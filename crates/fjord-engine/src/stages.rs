@@ -253,6 +253,24 @@ pub struct Hints {
     pub filters: Vec<(String, LabelFilter)>,
     /// Labels extracted so far for the current entry.
     extracted: EntryNames,
+    /// For each required name, text a key must hold to yield it, when it is one of Loki's
+    /// reserved `__…` names ([`witness`]): keys rarely yield those, so a parse can often stop
+    /// without them.
+    witnesses: Vec<Option<memchr::memmem::Finder<'static>>>,
+}
+
+/// For a reserved name `r` (`__error__`), text every key that names label `r` holds, byte for
+/// byte: the longest run of letters and digits of `r` without the collision suffix (sanitizing
+/// keeps those and turns everything else into `_`). `None` for other names, or when `r` has
+/// no such run.
+fn witness(r: &str) -> Option<memchr::memmem::Finder<'static>> {
+    let base = r.strip_suffix(EXTRACTED_SUFFIX).unwrap_or(r);
+    let run = base
+        .strip_prefix("__")?
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .max_by_key(|run| run.len())
+        .filter(|run| !run.is_empty())?;
+    Some(memchr::memmem::Finder::new(run).into_owned())
 }
 
 /// Names recorded for one entry at a time; the strings' buffers survive [`EntryNames::clear`],
@@ -362,31 +380,34 @@ impl Hints {
             }
         }
         let preserve_error = hints.iter().any(|h| h == ERROR_LABEL);
-        if no_labels {
-            if !hints.is_empty() {
-                return Hints {
+        let mut out = if no_labels {
+            if hints.is_empty() {
+                Hints {
+                    no_labels: true,
+                    ..Default::default()
+                }
+            } else {
+                Hints {
                     required: hints,
                     preserve_error,
                     filters,
                     ..Default::default()
-                };
+                }
             }
-            return Hints {
-                no_labels: true,
-                ..Default::default()
-            };
-        }
-        if without || groups.is_empty() {
-            return Hints {
+        } else if without || groups.is_empty() {
+            Hints {
                 filters,
                 ..Default::default()
-            };
-        }
-        Hints {
-            required: hints,
-            preserve_error,
-            ..Default::default()
-        }
+            }
+        } else {
+            Hints {
+                required: hints,
+                preserve_error,
+                ..Default::default()
+            }
+        };
+        out.witnesses = out.required.iter().map(|r| witness(r)).collect();
+        out
     }
 
     pub fn reset(&mut self) {
@@ -417,6 +438,17 @@ impl Hints {
 
     fn all_required_extracted(&self) -> bool {
         !self.required.is_empty() && self.required.iter().all(|r| self.extracted(r))
+    }
+
+    /// Whether a parser that sets no error could still set a required label it has not set,
+    /// from a key in `rest` (the part of the line not parsed yet): not if every such label is a
+    /// reserved name whose [`witness`] is not in `rest`. With nothing required (extract
+    /// everything), anything may follow.
+    fn rest_may_yield_required(&self, rest: &[u8]) -> bool {
+        self.required.is_empty()
+            || self.required.iter().zip(&self.witnesses).any(|(r, w)| {
+                !self.extracted(r) && w.as_ref().is_none_or(|w| w.find(rest).is_some())
+            })
     }
 
     fn no_labels(&self) -> bool {
@@ -902,7 +934,11 @@ fn logfmt_parse(
         if !hints.continue_parsing(&key, lbs) {
             return false;
         }
-        if hints.all_required_extracted() {
+        // Loki stops here only once every required label is set, and `__error__` (required by
+        // `| __error__=""`) never is; but without `strict` nothing later sets an error either,
+        // so the rest of the line only matters if it could still set a required label.
+        if hints.all_required_extracted() || (!strict && !hints.rest_may_yield_required(dec.rest()))
+        {
             break;
         }
     }
@@ -1550,10 +1586,51 @@ pub(crate) mod tests {
             &Stage::Json,
             r#"{"a":"1","b":{"c":"x"},"a":"2","b_c":"y","n":{"a":{"b":"z"}},"n_a_b":"w"}"#,
         );
-        assert_eq!(
-            l,
-            r#"{a="1", app="api", b_c="x", level="info", n_a_b="z"}"#
-        );
+        assert_eq!(l, r#"{a="1", app="api", b_c="x", level="info", n_a_b="z"}"#);
+    }
+
+    proptest::proptest! {
+        // The cases that stop early on a reserved name are a few percent of the generated ones.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// A metric query's hints only narrow what `| logfmt` extracts, stopping early included:
+        /// the parsed labels are those of a full parse that the query requires.
+        #[test]
+        fn logfmt_with_hints_extracts_the_required_part_of_a_full_parse(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "a", "b", "dur", "__error__", "error", "level", "app", "x-y", "x_y",
+                        "\u{e9}\u{e9}error\u{e9}\u{e9}", "a_extracted", "2x", "..x_y",
+                    ]),
+                    proptest::sample::select(vec!["1", "", "\"q x\"", "error", "=bad", "\"a=b\""]),
+                ),
+                0..8,
+            ),
+            required in proptest::sample::subsequence(
+                vec!["a", "x_y", "__error__", "app_extracted", "level_extracted", "dur", "_2x", "__x_y"],
+                0..=4,
+            ),
+        ) {
+            let line: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let line = line.join(" ");
+            let stage = Stage::Logfmt { strict: false, keep_empty: false };
+            let groups: Vec<String> = required.iter().map(|r| r.to_string()).collect();
+            let parsed = |hints: &mut Hints| {
+                let mut lbs = builder();
+                stage.process(0, Cow::Borrowed(line.as_bytes()), &mut lbs, hints);
+                let mut labels: Vec<(String, String)> = lbs
+                    .labels_in(Category::Parsed)
+                    .iter()
+                    .filter(|l| groups.contains(&l.name))
+                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .collect();
+                labels.sort();
+                (labels, lbs.err().to_string())
+            };
+            let mut hints = Hints::new(Vec::new(), &groups, false, false, None, &[], None);
+            proptest::prop_assert_eq!(parsed(&mut hints), parsed(&mut Hints::none()));
+        }
     }
 
     proptest::proptest! {

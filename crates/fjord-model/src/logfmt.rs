@@ -57,6 +57,11 @@ impl<'a> Decoder<'a> {
         self.pos >= self.line.len()
     }
 
+    /// The part of the line not scanned yet: every later pair lies in it.
+    pub fn rest(&self) -> &'a [u8] {
+        self.line.get(self.pos..).unwrap_or_default()
+    }
+
     /// The last syntax error seen.
     pub fn error(&self) -> Option<&SyntaxError> {
         self.err.as_ref()
