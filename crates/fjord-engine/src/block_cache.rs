@@ -8,23 +8,54 @@
 //! are cached: an ingester's head snapshot is stored uncompressed, changes with every push, and
 //! costs a copy to decode.
 //!
+//! Blocks the compactor has not rewritten yet (everything from the last day, and everything an
+//! ingester holds) carry no field columns, so a `| json | <label filter>` query parses every line
+//! it reads in them. When such a query reads a cached block without columns, it asks the cache
+//! to build them ([`BlockCache::build_json_columns_later`]): one background thread parses the
+//! block with [`json_columns`], exactly as the compactor would, and replaces the cached entry with
+//! one that carries them. The query that asked is not slowed; the next ones read the columns.
+//! Requests beyond a short queue are dropped (a later query asks again).
+//!
 //! **Invariant:** the cache changes how fast a block is decoded, never what it decodes to; the
 //! budget counts the decoded bytes held (line text, timestamps, offsets, metadata, field columns).
+//! Columns built here are the compactor's columns for the same lines, which the engine uses only
+//! where they give the pipeline's answer.
 
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, OnceLock};
 
 use fjord_chunk::{ChunkError, DecodedBlock, EncodedBlock, MetadataSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::field_columns::json_columns;
+
+/// Blocks waiting for the column builder; requests beyond it are dropped. Waiting blocks are
+/// held outside the byte budget (until the builder is done with them, or they are evicted and
+/// it skips them), so the queue is short.
+const COLUMN_QUEUE: usize = 32;
+
+/// Keys remembered as asked for (in the queue, being built, or found to hold no JSON line).
+const ASKED_KEYS: u64 = 1 << 16;
+
+type Blocks = moka::sync::Cache<u128, Arc<DecodedBlock>>;
+
 /// Decoded blocks by content, within a byte budget.
 pub struct BlockCache {
-    blocks: moka::sync::Cache<u128, Arc<DecodedBlock>>,
+    blocks: Blocks,
     hits: Counter,
     misses: Counter,
     /// Decoded bytes held: added on insert, taken off when an entry is evicted or replaced.
     bytes: Gauge,
+    /// Blocks already asked to get `| json` columns; a key leaves once its columns are attached,
+    /// so a block evicted and decoded again is asked for again.
+    asked: moka::sync::Cache<u128, ()>,
+    /// The column builder's queue, started on the first request.
+    column_queue: OnceLock<SyncSender<(u128, Arc<DecodedBlock>)>>,
+    /// Blocks in the column builder's queue or being parsed.
+    columns_pending: Gauge,
+    columns_built: Counter,
 }
 
 impl std::fmt::Debug for BlockCache {
@@ -64,6 +95,10 @@ impl BlockCache {
             hits: Counter::default(),
             misses: Counter::default(),
             bytes,
+            asked: moka::sync::Cache::new(ASKED_KEYS),
+            column_queue: OnceLock::new(),
+            columns_pending: Gauge::default(),
+            columns_built: Counter::default(),
         }
     }
 
@@ -83,6 +118,16 @@ impl BlockCache {
             "fjord_querier_block_cache_bytes",
             "Decoded bytes the block cache holds",
             self.bytes.clone(),
+        );
+        registry.register(
+            "fjord_querier_block_cache_json_columns_built",
+            "Cached blocks given `| json` field columns in the background",
+            self.columns_built.clone(),
+        );
+        registry.register(
+            "fjord_querier_block_cache_json_columns_pending",
+            "Cached blocks waiting for the background builder of `| json` field columns",
+            self.columns_pending.clone(),
         );
     }
 
@@ -104,10 +149,103 @@ impl BlockCache {
         Ok(decoded)
     }
 
+    /// Asks for `| json` field columns to be built for `decoded`, the decoding of `block`, and
+    /// attached to its cache entry in the background. Does nothing for a block that has columns,
+    /// is not cached (uncompressed), or was asked for already.
+    pub fn build_json_columns_later(&self, block: &EncodedBlock, decoded: &Arc<DecodedBlock>) {
+        if decoded.fields.is_some() || !block.is_compressed() {
+            return;
+        }
+        let key = xxhash_rust::xxh3::xxh3_128(&block.data);
+        if !self.asked.entry(key).or_insert(()).is_fresh() {
+            return;
+        }
+        let queue = self.column_queue.get_or_init(|| {
+            let (queue, requests) = sync_channel(COLUMN_QUEUE);
+            let builder = ColumnBuilder {
+                blocks: self.blocks.clone(),
+                asked: self.asked.clone(),
+                bytes: self.bytes.clone(),
+                pending: self.columns_pending.clone(),
+                built: self.columns_built.clone(),
+            };
+            // Without the thread every request finds the queue disconnected and is dropped.
+            let _ = std::thread::Builder::new()
+                .name("fjord-json-columns".into())
+                .spawn(move || builder.run(requests));
+            queue
+        });
+        self.columns_pending.inc();
+        match queue.try_send((key, Arc::clone(decoded))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.columns_pending.dec();
+                self.asked.invalidate(&key);
+            }
+        }
+    }
+
+    /// Blocks waiting for the background column builder, or being parsed by it.
+    pub fn json_columns_pending(&self) -> i64 {
+        self.columns_pending.get()
+    }
+
     /// Decoded bytes held now (after pending evictions are applied).
     pub fn held_bytes(&self) -> u64 {
         self.blocks.run_pending_tasks();
         self.blocks.weighted_size()
+    }
+}
+
+/// The background thread that gives cached blocks their `| json` field columns.
+struct ColumnBuilder {
+    blocks: Blocks,
+    asked: moka::sync::Cache<u128, ()>,
+    bytes: Gauge,
+    pending: Gauge,
+    built: Counter,
+}
+
+impl ColumnBuilder {
+    /// Builds columns for each block asked for, until the cache is dropped.
+    fn run(self, requests: Receiver<(u128, Arc<DecodedBlock>)>) {
+        lower_this_threads_priority();
+        for (key, decoded) in requests {
+            self.attach(key, &decoded);
+            self.pending.dec();
+        }
+    }
+
+    /// Gives the cached block `key` (decoded as `decoded`) its columns.
+    fn attach(&self, key: u128, decoded: &DecodedBlock) {
+        // A block evicted while it waited is not brought back.
+        if !self.blocks.contains_key(&key) {
+            self.asked.invalidate(&key);
+            return;
+        }
+        // A block without a JSON object line keeps its key asked, so it is not parsed again.
+        let Some(columns) = json_columns(decoded) else {
+            return;
+        };
+        let with_columns = Arc::new(DecodedBlock {
+            fields: Some(Arc::new(columns)),
+            ..decoded.clone()
+        });
+        self.bytes.inc_by(i64::from(weight(&with_columns)));
+        self.blocks.insert(key, with_columns);
+        self.asked.invalidate(&key);
+        self.built.inc();
+    }
+}
+
+/// Makes the calling thread yield the CPU to queries: the builder parses blocks only while the
+/// cores have nothing else to do, so the query that asked for columns runs at full speed. On
+/// Linux a thread id given to `setpriority` renices that thread alone.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // Failing leaves the thread at normal priority, which is still correct.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
     }
 }
 
@@ -146,6 +284,48 @@ mod tests {
         let other = cache.decode(&b).unwrap();
         assert_eq!(*other, b.decode().unwrap());
         assert!(cache.held_bytes() > 0);
+    }
+
+    #[test]
+    fn json_columns_are_built_in_the_background_as_the_compactor_would() {
+        let cache = BlockCache::new(1 << 20);
+        let plain = block(&["plain text", "more text"], Codec::Zstd(3));
+        let json = block(
+            &[
+                r#"{"status":500,"path":"/a"}"#,
+                r#"{"status":200,"path":"/b"}"#,
+                "not json",
+            ],
+            Codec::Zstd(3),
+        );
+        let plain_decoded = cache.decode(&plain).unwrap();
+        cache.build_json_columns_later(&plain, &plain_decoded);
+        let first = cache.decode(&json).unwrap();
+        assert!(first.fields.is_none());
+        cache.build_json_columns_later(&json, &first);
+        for _ in 0..2000 {
+            if cache.json_columns_pending() == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let with_columns = cache.decode(&json).unwrap();
+        let mut expected = json.decode().unwrap();
+        expected.fields = json_columns(&expected).map(Arc::new);
+        assert_eq!(*with_columns, expected);
+        assert!(expected.fields.as_ref().unwrap().column("status").is_some());
+        assert_eq!(cache.columns_built.get(), 1);
+
+        // A block without a JSON line gets no columns and is not asked for again.
+        assert!(cache.decode(&plain).unwrap().fields.is_none());
+        assert!(
+            cache
+                .asked
+                .contains_key(&xxhash_rust::xxh3::xxh3_128(&plain.data))
+        );
+        // The replaced entry's bytes were taken off the gauge.
+        let held = cache.held_bytes() as i64;
+        assert_eq!(cache.bytes.get(), held);
     }
 
     #[test]

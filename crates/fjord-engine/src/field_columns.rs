@@ -56,6 +56,51 @@ pub fn json_columns(block: &DecodedBlock) -> Option<FieldColumns> {
     columns.finish()
 }
 
+/// Whether `| json` field columns could decide lines of a query with these `stages` and parser
+/// `hints` (in blocks whose columns hold the names it reads).
+pub fn json_columns_could_decide(stages: &[Stage], hints: &Hints) -> bool {
+    json_filter_shape(stages, hints).is_some()
+}
+
+/// For a query of the shape the columns serve (line filters, `| json`, label filters, then
+/// stages that cannot drop a line or others): the label filters right after `| json`, and
+/// whether no stage after them can drop a line. `None` for any other shape, or when there is
+/// no label filter for the columns to decide.
+fn json_filter_shape<'a>(
+    stages: &'a [Stage],
+    hints: &Hints,
+) -> Option<(Vec<&'a LabelFilter>, bool)> {
+    if hints.no_labels {
+        return None;
+    }
+    let mut rest = stages
+        .iter()
+        .skip_while(|s| matches!(s, Stage::LineFilter(_)));
+    if !matches!(rest.next(), Some(Stage::Json)) {
+        return None;
+    }
+    let mut rest = rest.peekable();
+    let mut leading: Vec<&LabelFilter> = Vec::new();
+    while let Some(Stage::LabelFilter(f)) = rest.peek() {
+        leading.push(f);
+        rest.next();
+    }
+    let rest_keeps_all = rest.all(|s| {
+        matches!(
+            s,
+            Stage::LineFormat(_)
+                | Stage::LabelFormat(_)
+                | Stage::Decolorize(_)
+                | Stage::Drop(_)
+                | Stage::Keep(_)
+        )
+    });
+    if leading.is_empty() && hints.filters.is_empty() {
+        return None;
+    }
+    Some((leading, rest_keeps_all))
+}
+
 /// A metadata set by address and length (neighbouring entries share one allocation).
 type MetadataSetId = (usize, usize);
 
@@ -104,34 +149,10 @@ impl<'a> ColumnFilter<'a> {
         stream: &Arc<Labels>,
         fields: &'a FieldColumns,
     ) -> Option<ColumnFilter<'a>> {
-        if fields.parser != FieldParser::Json || hints.no_labels {
+        if fields.parser != FieldParser::Json {
             return None;
         }
-        let mut rest = stages
-            .iter()
-            .skip_while(|s| matches!(s, Stage::LineFilter(_)));
-        if !matches!(rest.next(), Some(Stage::Json)) {
-            return None;
-        }
-        let mut rest = rest.peekable();
-        let mut leading: Vec<&LabelFilter> = Vec::new();
-        while let Some(Stage::LabelFilter(f)) = rest.peek() {
-            leading.push(f);
-            rest.next();
-        }
-        let rest_keeps_all = rest.all(|s| {
-            matches!(
-                s,
-                Stage::LineFormat(_)
-                    | Stage::LabelFormat(_)
-                    | Stage::Decolorize(_)
-                    | Stage::Drop(_)
-                    | Stage::Keep(_)
-            )
-        });
-        if leading.is_empty() && hints.filters.is_empty() {
-            return None;
-        }
+        let (leading, rest_keeps_all) = json_filter_shape(stages, hints)?;
         // A stream label renames the parsed label of the same name: lines that yield it are
         // left to the pipeline, which needs a column to tell which lines those are.
         let mut renamed = Vec::new();

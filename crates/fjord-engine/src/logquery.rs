@@ -20,7 +20,7 @@ use fjord_chunk::BlockMeta;
 use fjord_model::{Label, Labels};
 use rayon::prelude::*;
 
-use crate::field_columns::{ColumnFilter, Verdict};
+use crate::field_columns::{ColumnFilter, Verdict, json_columns_could_decide};
 use crate::labels_builder::{CategorizedLabels, LabelsBuilder};
 use crate::scan::{StreamData, entry_range};
 use crate::stages::{Hints, Stage, run_pipeline};
@@ -384,6 +384,9 @@ fn scan_unit(
         .fields
         .as_deref()
         .and_then(|f| ColumnFilter::new(q.stages, hints, &unit.stream.labels, f));
+    if block.fields.is_none() && json_columns_could_decide(q.stages, hints) {
+        data.want_json_columns(&block);
+    }
     let defer = columns.as_ref().is_some_and(ColumnFilter::pass_is_final);
     let mut hints = hints.clone();
     let mut heap: BinaryHeap<Hit> = BinaryHeap::new();

@@ -16,7 +16,7 @@ use fjord_model::{Labels, MatchOp};
 use rayon::prelude::*;
 
 use crate::compile;
-use crate::field_columns::{ColumnFilter, Verdict};
+use crate::field_columns::{ColumnFilter, Verdict, json_columns_could_decide};
 use crate::labels_builder::{Category, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder};
 use crate::logquery::stable_hash;
 use crate::range_fns::{self, RangeOp};
@@ -274,6 +274,9 @@ fn pipeline_unit(
         .fields
         .as_deref()
         .and_then(|f| ColumnFilter::new(&plan.stages, &plan.hints, lbs.shared_base(), f));
+    if block.fields.is_none() && json_columns_could_decide(&plan.stages, &plan.hints) {
+        unit.want_json_columns(&block);
+    }
     // (lo, hi] as a half-open index range.
     let range = entry_range(&block.ts, lo.saturating_add(1), hi.saturating_add(1));
     let mut metadata_of = block.metadata_cursor();

@@ -40,6 +40,14 @@ impl Unit {
         }
     }
 
+    /// Asks the block cache to give this unit's cached decoding `| json` field columns in the
+    /// background (see [`BlockCache::build_json_columns_later`]); merged units are not cached.
+    pub fn want_json_columns(&self, decoded: &Arc<DecodedBlock>) {
+        if let Unit::Encoded(b, Some(cache)) = self {
+            cache.build_json_columns_later(b, decoded);
+        }
+    }
+
     /// Timestamps and line lengths, without the text.
     pub fn decode_index(&self) -> Result<EntryIndex, EngineError> {
         match self {
