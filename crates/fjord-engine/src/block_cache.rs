@@ -13,8 +13,9 @@
 //! it reads in them. When such a query reads a cached block without columns, it asks the cache
 //! to build them ([`BlockCache::build_json_columns_later`]): one background thread parses the
 //! block with [`json_columns`], exactly as the compactor would, and replaces the cached entry with
-//! one that carries them. The query that asked is not slowed; the next ones read the columns.
-//! Requests beyond a short queue are dropped (a later query asks again).
+//! one that carries them. The thread runs at the lowest scheduling priority, so it takes the
+//! cores only while queries leave them idle; the next queries read the columns. Requests beyond
+//! a short queue are dropped (a later query asks again).
 //!
 //! **Invariant:** the cache changes how fast a block is decoded, never what it decodes to; the
 //! budget counts the decoded bytes held (line text, timestamps, offsets, metadata, field columns).
