@@ -326,7 +326,8 @@ impl Iterator for Windows {
     type Item = std::ops::Range<i64>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.lo >= self.hi || !(self.lo..=self.hi).contains(&self.edge) {
+        // The edge starts at `lo` or `hi` and moves toward the other, clamped.
+        if self.lo >= self.hi {
             return None;
         }
         let window = if self.forward {

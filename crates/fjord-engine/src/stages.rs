@@ -493,18 +493,8 @@ fn add_error(lbs: &mut LabelsBuilder, hints: &mut Hints, kind: &str, details: Op
 /// Loki's key sanitizer: trims space, prefixes a leading digit with `_` and replaces every
 /// character outside `[a-zA-Z0-9_]` with `_`.
 pub fn sanitize_label_key(key: &str, is_prefix: bool) -> String {
-    let key = key.trim();
     let mut out = String::with_capacity(key.len() + 1);
-    if is_prefix && key.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-        out.push('_');
-    }
-    for c in key.chars() {
-        out.push(if c.is_ascii_alphanumeric() || c == '_' {
-            c
-        } else {
-            '_'
-        });
-    }
+    sanitize_bytes_into(&mut out, key.as_bytes(), is_prefix);
     out
 }
 
@@ -519,27 +509,22 @@ fn sanitize_bytes_into(out: &mut String, key: &[u8], first: bool) {
         out.push('_');
     }
     if key.is_ascii() {
-        // One character per byte.
-        out.extend(key.iter().map(|&b| {
-            if b.is_ascii_alphanumeric() || b == b'_' {
-                char::from(b)
-            } else {
-                '_'
-            }
-        }));
+        // One character per byte, without decoding UTF-8.
+        out.extend(key.iter().map(|&b| sanitized_char(char::from(b))));
         return;
     }
     for chunk in key.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            out.push(if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            });
-        }
-        for _ in chunk.invalid() {
-            out.push('_');
-        }
+        out.extend(chunk.valid().chars().map(sanitized_char));
+        out.extend(chunk.invalid().iter().map(|_| '_'));
+    }
+}
+
+/// A character of a label name as sanitizing leaves it: `[a-zA-Z0-9_]` kept, the rest `_`.
+fn sanitized_char(c: char) -> char {
+    if c.is_ascii_alphanumeric() || c == '_' {
+        c
+    } else {
+        '_'
     }
 }
 
