@@ -20,7 +20,7 @@ pub use block::{
 };
 pub use chunk::{Chunk, encode_chunk};
 pub use codec::Codec;
-pub use fields::{FieldColumn, FieldColumns, FieldColumnsBuilder, FieldParser};
+pub use fields::{FieldColumn, FieldColumns, FieldColumnsBuilder, FieldParser, TextColumn};
 
 /// Why stored data could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,10 +10,13 @@
 //!
 //! Blocks the compactor has not rewritten yet (everything from the last day, and everything an
 //! ingester holds) carry no field columns, so a `| json | <label filter>` query parses every line
-//! it reads in them. When such a query reads a cached block without columns, it asks the cache
-//! to build them ([`BlockCache::build_json_columns_later`]): one background thread parses the
-//! block with [`json_columns`], exactly as the compactor would, and replaces the cached entry with
-//! one that carries them. The thread runs at the lowest scheduling priority, so it takes the
+//! it reads in them; and no stored block has the text columns or `| logfmt` columns that let a
+//! metric query such as `quantile_over_time(… | logfmt | unwrap duration …)` skip its parser.
+//! When a query that columns could serve reads a cached block without the columns it needs, it
+//! asks the cache to build them ([`BlockCache::build_field_columns_later`]): one background
+//! thread parses the block with [`query_columns`] (the compactor's dictionary columns, plus text
+//! columns, or the same for `| logfmt`) and replaces the cached entry with one that carries
+//! them. The thread runs at the lowest scheduling priority, so it takes the
 //! cores only while queries leave them idle; the next queries read the columns. Requests beyond
 //! a short queue are dropped (a later query asks again).
 //!
@@ -30,14 +33,14 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::field_columns::json_columns;
+use crate::field_columns::query_columns;
 
 /// Blocks waiting for the column builder; requests beyond it are dropped. Waiting blocks are
 /// held outside the byte budget (until the builder is done with them, or they are evicted and
 /// it skips them), so the queue is short.
 const COLUMN_QUEUE: usize = 32;
 
-/// Keys remembered as asked for (in the queue, being built, or found to hold no JSON line).
+/// Keys remembered as asked for (in the queue, being built, or found to yield no columns).
 const ASKED_KEYS: u64 = 1 << 16;
 
 type Blocks = moka::sync::Cache<u128, Arc<DecodedBlock>>;
@@ -49,7 +52,7 @@ pub struct BlockCache {
     misses: Counter,
     /// Decoded bytes held: added on insert, taken off when an entry is evicted or replaced.
     bytes: Gauge,
-    /// Blocks already asked to get `| json` columns; a key leaves once its columns are attached,
+    /// Blocks already asked to get field columns; a key leaves once its columns are attached,
     /// so a block evicted and decoded again is asked for again.
     asked: moka::sync::Cache<u128, ()>,
     /// The column builder's queue, started on the first request.
@@ -121,13 +124,13 @@ impl BlockCache {
             self.bytes.clone(),
         );
         registry.register(
-            "fjord_querier_block_cache_json_columns_built",
-            "Cached blocks given `| json` field columns in the background",
+            "fjord_querier_block_cache_field_columns_built",
+            "Cached blocks given field columns in the background",
             self.columns_built.clone(),
         );
         registry.register(
-            "fjord_querier_block_cache_json_columns_pending",
-            "Cached blocks waiting for the background builder of `| json` field columns",
+            "fjord_querier_block_cache_field_columns_pending",
+            "Cached blocks waiting for the background builder of field columns",
             self.columns_pending.clone(),
         );
     }
@@ -150,11 +153,11 @@ impl BlockCache {
         Ok(decoded)
     }
 
-    /// Asks for `| json` field columns to be built for `decoded`, the decoding of `block`, and
-    /// attached to its cache entry in the background. Does nothing for a block that has columns,
-    /// is not cached (uncompressed), or was asked for already.
-    pub fn build_json_columns_later(&self, block: &EncodedBlock, decoded: &Arc<DecodedBlock>) {
-        if decoded.fields.is_some() || !block.is_compressed() {
+    /// Asks for field columns with text columns to be built for `decoded`, the decoding of
+    /// `block`, and attached to its cache entry in the background. Does nothing for a block that
+    /// has such columns, is not cached (uncompressed), or was asked for already.
+    pub fn build_field_columns_later(&self, block: &EncodedBlock, decoded: &Arc<DecodedBlock>) {
+        if decoded.fields.as_ref().is_some_and(|f| f.with_texts) || !block.is_compressed() {
             return;
         }
         let key = xxhash_rust::xxh3::xxh3_128(&block.data);
@@ -172,7 +175,7 @@ impl BlockCache {
             };
             // Without the thread every request finds the queue disconnected and is dropped.
             let _ = std::thread::Builder::new()
-                .name("fjord-json-columns".into())
+                .name("fjord-field-columns".into())
                 .spawn(move || builder.run(requests));
             queue
         });
@@ -187,7 +190,7 @@ impl BlockCache {
     }
 
     /// Blocks waiting for the background column builder, or being parsed by it.
-    pub fn json_columns_pending(&self) -> i64 {
+    pub fn field_columns_pending(&self) -> i64 {
         self.columns_pending.get()
     }
 
@@ -198,7 +201,7 @@ impl BlockCache {
     }
 }
 
-/// The background thread that gives cached blocks their `| json` field columns.
+/// The background thread that gives cached blocks their field columns.
 struct ColumnBuilder {
     blocks: Blocks,
     asked: moka::sync::Cache<u128, ()>,
@@ -224,8 +227,8 @@ impl ColumnBuilder {
             self.asked.invalidate(&key);
             return;
         }
-        // A block without a JSON object line keeps its key asked, so it is not parsed again.
-        let Some(columns) = json_columns(decoded) else {
+        // A block that yields no columns keeps its key asked, so it is not parsed again.
+        let Some(columns) = query_columns(decoded) else {
             return;
         };
         let with_columns = Arc::new(DecodedBlock {
@@ -288,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn json_columns_are_built_in_the_background_as_the_compactor_would() {
+    fn field_columns_are_built_in_the_background() {
         let cache = BlockCache::new(1 << 20);
         let plain = block(&["plain text", "more text"], Codec::Zstd(3));
         let json = block(
@@ -300,19 +303,14 @@ mod tests {
             Codec::Zstd(3),
         );
         let plain_decoded = cache.decode(&plain).unwrap();
-        cache.build_json_columns_later(&plain, &plain_decoded);
+        cache.build_field_columns_later(&plain, &plain_decoded);
         let first = cache.decode(&json).unwrap();
         assert!(first.fields.is_none());
-        cache.build_json_columns_later(&json, &first);
-        for _ in 0..2000 {
-            if cache.json_columns_pending() == 0 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        cache.build_field_columns_later(&json, &first);
+        wait_for_builder(&cache);
         let with_columns = cache.decode(&json).unwrap();
         let mut expected = json.decode().unwrap();
-        expected.fields = json_columns(&expected).map(Arc::new);
+        expected.fields = query_columns(&expected).map(Arc::new);
         assert_eq!(*with_columns, expected);
         assert!(expected.fields.as_ref().unwrap().column("status").is_some());
         assert_eq!(cache.columns_built.get(), 1);
@@ -327,6 +325,29 @@ mod tests {
         // The replaced entry's bytes were taken off the gauge.
         let held = cache.held_bytes() as i64;
         assert_eq!(cache.bytes.get(), held);
+
+        // A stored block with the compactor's columns gets text columns too, once.
+        let mut stored = json.decode().unwrap();
+        stored.fields = crate::field_columns::json_columns(&stored).map(Arc::new);
+        let stored = stored.encode(&EncodeOptions::default());
+        let first = cache.decode(&stored).unwrap();
+        assert!(first.fields.as_ref().is_some_and(|f| !f.with_texts));
+        cache.build_field_columns_later(&stored, &first);
+        wait_for_builder(&cache);
+        let rebuilt = cache.decode(&stored).unwrap();
+        assert!(rebuilt.fields.as_ref().is_some_and(|f| f.with_texts));
+        cache.build_field_columns_later(&stored, &rebuilt);
+        wait_for_builder(&cache);
+        assert_eq!(cache.columns_built.get(), 2);
+    }
+
+    fn wait_for_builder(cache: &BlockCache) {
+        for _ in 0..2000 {
+            if cache.field_columns_pending() == 0 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     #[test]

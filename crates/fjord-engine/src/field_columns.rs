@@ -1,5 +1,7 @@
-//! Field columns in queries: building them for the compactor, and using them to drop lines of
-//! `| json | <label filter>` log and metric queries without parsing the lines.
+//! Field columns in queries: building them (for the compactor, [`json_columns`], and for the
+//! block cache, [`query_columns`], which adds text columns and `| logfmt` columns), and using
+//! them to drop lines of `| json | <label filter>` log and metric queries without parsing the
+//! lines. ([`crate::column_labels`] uses them to stand in for a metric query's parser.)
 //!
 //! The compactor stores, per block, which lines `| json` reads without error and, for names
 //! with few distinct values, the value each such line yields ([`fjord_chunk::FieldColumns`]).
@@ -41,19 +43,58 @@ use fjord_model::{Label, Labels};
 use crate::labels_builder::{
     Category, ERROR_DETAILS_LABEL, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder,
 };
-use crate::stages::{Hints, LabelFilter, Stage, json_fields};
+use crate::stages::{Hints, LabelFilter, Stage, json_fields, logfmt_fields};
 
 /// Most columns one decision reads (their codes are packed into one `u64`).
 const MAX_NAMES_READ: usize = 8;
 
-/// The `| json` field columns of a block's lines; `None` when no line is a JSON object.
+/// The `| json` field columns the compactor stores with a block (dictionary columns only);
+/// `None` when no line is a JSON object.
 pub fn json_columns(block: &DecodedBlock) -> Option<FieldColumns> {
+    json_columns_from(block, FieldColumnsBuilder::new(FieldParser::Json))
+}
+
+/// The field columns the block cache builds for a block queries read, text columns included:
+/// `| json`'s when some line is a JSON object, else `| logfmt`'s when at least half the lines
+/// hold a `key=value` pair; `None` otherwise.
+pub fn query_columns(block: &DecodedBlock) -> Option<FieldColumns> {
+    let json = FieldColumnsBuilder::new(FieldParser::Json).with_text_columns(unwrappable);
+    json_columns_from(block, json).or_else(|| logfmt_columns(block))
+}
+
+fn json_columns_from(
+    block: &DecodedBlock,
+    mut columns: FieldColumnsBuilder,
+) -> Option<FieldColumns> {
     let mut lbs = LabelsBuilder::new(Arc::new(Labels::default()));
-    let mut columns = FieldColumnsBuilder::new(FieldParser::Json);
     for i in 0..block.len() {
         columns.push(json_fields(block.line(i), &mut lbs));
     }
     columns.finish()
+}
+
+fn logfmt_columns(block: &DecodedBlock) -> Option<FieldColumns> {
+    let mut lbs = LabelsBuilder::new(Arc::new(Labels::default()));
+    let mut hints = Hints::none();
+    let mut columns = FieldColumnsBuilder::new(FieldParser::Logfmt).with_text_columns(unwrappable);
+    let mut with_pairs = 0;
+    for i in 0..block.len() {
+        let labels = logfmt_fields(block.line(i), &mut lbs, &mut hints);
+        with_pairs += usize::from(!labels.is_empty());
+        columns.push(Some(labels));
+    }
+    // Lines of other formats yield few pairs; their columns would serve no query.
+    if with_pairs * 2 < block.len() {
+        return None;
+    }
+    columns.finish()
+}
+
+/// Whether `| unwrap` reads `v` as a number, a duration or a byte size: the values worth a
+/// text column ([`fjord_chunk::TextColumn`]).
+fn unwrappable(v: &str) -> bool {
+    use fjord_logql::units::{parse_bytes, parse_go_duration, parse_go_float};
+    parse_go_float(v).is_ok() || parse_go_duration(v).is_ok() || parse_bytes(v).is_ok()
 }
 
 /// Whether `| json` field columns could decide lines of a query with these `stages` and parser

@@ -8,8 +8,9 @@
 //! matching primitives; [`labels_builder`] holds an entry's labels through a pipeline;
 //! [`stages`] and [`template_stage`] are the pipeline stages; [`compile`] turns the AST into
 //! stages; [`scan`] prepares a stream's blocks, decoded through a [`block_cache`] when the
-//! data source offers one; [`field_columns`] lets log queries drop lines from a block's
-//! parsed fields without parsing them; [`logquery`] and [`metric`] evaluate the two
+//! data source offers one; [`field_columns`] lets queries drop lines from a block's
+//! parsed fields without parsing them, and [`column_labels`] lets metric queries read the
+//! labels they need from those fields instead of parsing; [`logquery`] and [`metric`] evaluate the two
 //! kinds of query (with [`range_fns`] for the `*_over_time` functions and [`step_totals`] for
 //! the additive ones); [`query`] is the entry
 //! point.
@@ -19,6 +20,7 @@
 //! results are deterministic for the same data.
 
 pub mod block_cache;
+pub mod column_labels;
 pub mod compile;
 pub mod field_columns;
 pub mod ip;

@@ -386,7 +386,7 @@ fn scan_unit(
         .as_deref()
         .and_then(|f| ColumnFilter::new(q.stages, hints, &unit.stream.labels, f));
     if block.fields.is_none() && json_columns_could_decide(q.stages, hints) {
-        data.want_json_columns(&block);
+        data.want_field_columns(&block);
     }
     let defer = columns.as_ref().is_some_and(ColumnFilter::pass_is_final);
     let mut hints = hints.clone();

@@ -8,6 +8,7 @@
 //! semantics (grouping pushed down from `sum`, parser hints, pipeline-error detection, label
 //! handling of aggregations and vector matching) follow Loki's evaluator.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use fjord_logql::ast::{self, BinOpKind, Cardinality, SampleExpr, VectorOp};
 use fjord_model::{Labels, MatchOp};
 use rayon::prelude::*;
 
+use crate::column_labels::ColumnLabels;
 use crate::compile;
 use crate::field_columns::{ColumnFilter, Verdict, json_columns_could_decide};
 use crate::labels_builder::{Category, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder};
@@ -254,8 +256,14 @@ fn range_plan(
 type Samples = Vec<(i64, u64, f64)>;
 type SeriesSamples = HashMap<Labels, Samples>;
 
+/// Most group keys [`pipeline_unit`] remembers the slots of in one block.
+const MAX_KEYS_PER_BLOCK: usize = 64;
+
 /// Runs the entries of one unit in `(lo, hi]` through the pipeline and the extraction, calling
-/// `emit(labels, ts, value)` for every entry that yields a sample.
+/// `emit(labels, ts, value, slot)` for every entry that yields a sample. `emit` returns the
+/// series slot it put the sample in; `slot` is that slot when an earlier entry of the unit had
+/// the same group key by the block's field columns (entries with an error keep all their
+/// labels, so their `slot` is not to be used).
 #[allow(clippy::too_many_arguments)]
 fn pipeline_unit(
     plan: &RangePlan,
@@ -265,7 +273,7 @@ fn pipeline_unit(
     lbs: &mut LabelsBuilder,
     hints: &mut Hints,
     stats: &mut QueryStats,
-    mut emit: impl FnMut(&LabelsBuilder, i64, f64),
+    mut emit: impl FnMut(&LabelsBuilder, i64, f64, Option<usize>) -> usize,
 ) -> Result<(), EngineError> {
     let meta = unit.meta();
     let block = unit.decode()?;
@@ -274,9 +282,31 @@ fn pipeline_unit(
         .fields
         .as_deref()
         .and_then(|f| ColumnFilter::new(&plan.stages, &plan.hints, lbs.shared_base(), f));
-    if block.fields.is_none() && json_columns_could_decide(&plan.stages, &plan.hints) {
-        unit.want_json_columns(&block);
+    let column_labels = block
+        .fields
+        .as_deref()
+        .and_then(|f| ColumnLabels::new(&plan.stages, &plan.hints, lbs.base(), f));
+    // Columns the block lacks are built in the background for the next query (only once with
+    // text columns: a block whose columns still cannot serve it is not asked again).
+    let could_serve = || ColumnLabels::could_serve(&plan.stages, &plan.hints);
+    let want_columns = match block.fields.as_deref() {
+        None => json_columns_could_decide(&plan.stages, &plan.hints) || could_serve(),
+        Some(f) => column_labels.is_none() && !f.with_texts && could_serve(),
+    };
+    if want_columns {
+        unit.want_field_columns(&block);
     }
+    let groups: Option<&[String]> = match &plan.spec {
+        GroupSpec::By(groups) => Some(groups),
+        GroupSpec::NoLabels => Some(&[]),
+        GroupSpec::All | GroupSpec::Without(_) => None,
+    };
+    let group_keys = column_labels
+        .as_ref()
+        .zip(groups)
+        .and_then(|(c, groups)| c.group_keys(groups));
+    // (group key, slot) of the keys met in this block: a block holds few.
+    let mut slot_of_key: Vec<(u64, usize)> = Vec::new();
     // (lo, hi] as a half-open index range.
     let range = entry_range(&block.ts, lo.saturating_add(1), hi.saturating_add(1));
     let mut metadata_of = block.metadata_cursor();
@@ -293,9 +323,20 @@ fn pipeline_unit(
             continue;
         }
         let probe = verdict == Verdict::Unknown;
-        let Some(cur) = run_pipeline(&plan.stages, ts, line, metadata, lbs, hints, probe) else {
+        let from_columns = column_labels
+            .as_ref()
+            .and_then(|c| c.start_entry(i, line, metadata, lbs));
+        let kept = match from_columns {
+            Some(keep) => keep.then_some(Cow::Borrowed(line)),
+            None => run_pipeline(&plan.stages, ts, line, metadata, lbs, hints, probe),
+        };
+        let Some(cur) = kept else {
             continue;
         };
+        let key = group_keys
+            .as_ref()
+            .filter(|_| from_columns.is_some())
+            .and_then(|k| k.key(i, metadata));
         let value = match &plan.extract {
             Extract::Count => 1.0,
             Extract::Bytes => cur.len() as f64,
@@ -304,11 +345,11 @@ fn pipeline_unit(
                 conversion,
                 post,
             } => {
-                let raw = match lbs.get(label) {
-                    Some(v) if !v.is_empty() => v.to_string(),
+                let converted = match lbs.get(label) {
+                    Some(v) if !v.is_empty() => convert(*conversion, v),
                     _ => continue,
                 };
-                let v = match convert(*conversion, &raw) {
+                let v = match converted {
                     Ok(v) => v,
                     Err(e) => {
                         lbs.set_err(ERR_SAMPLE_EXTRACTION);
@@ -325,7 +366,16 @@ fn pipeline_unit(
             }
         };
         stats.post_filter_lines += 1;
-        emit(lbs, ts, value);
+        let known = key.and_then(|k| slot_of_key.iter().find(|(key, _)| *key == k));
+        let known = known.map(|&(_, slot)| slot);
+        let slot = emit(lbs, ts, value, known);
+        if let Some(k) = key
+            && known.is_none()
+            && !lbs.has_err()
+            && slot_of_key.len() < MAX_KEYS_PER_BLOCK
+        {
+            slot_of_key.push((k, slot));
+        }
     }
     Ok(())
 }
@@ -371,11 +421,14 @@ fn extract_stream(
             &mut lbs,
             &mut hints,
             stats,
-            |lbs, ts, value| {
-                let slot = series_slot(&mut by_memo, &plan.spec, lbs, || {
-                    series.slot(&grouped_labels(lbs, &plan.spec), Vec::new)
+            |lbs, ts, value, known| {
+                let slot = known.filter(|_| !lbs.has_err()).unwrap_or_else(|| {
+                    series_slot(&mut by_memo, &plan.spec, lbs, || {
+                        series.slot(&grouped_labels(lbs, &plan.spec), Vec::new)
+                    })
                 });
                 series.at(slot).push((ts, hash, value));
+                slot
             },
         )?;
     }
@@ -429,15 +482,16 @@ fn total_stream(
                 &mut lbs,
                 &mut hints,
                 stats,
-                |lbs, ts, value| {
-                    let slot = if lbs.is_unchanged() {
-                        stream_slot
-                    } else {
-                        series_slot(&mut by_memo, &plan.spec, lbs, || {
+                |lbs, ts, value, known| {
+                    let slot = match known.filter(|_| !lbs.has_err()) {
+                        Some(slot) => slot,
+                        None if lbs.is_unchanged() => stream_slot,
+                        None => series_slot(&mut by_memo, &plan.spec, lbs, || {
                             out.slot(&grouped_labels(lbs, &plan.spec))
-                        })
+                        }),
                     };
                     out.at(slot).add_entry(windows, ts, value as u64);
+                    slot
                 },
             )?;
             continue;

@@ -40,11 +40,11 @@ impl Unit {
         }
     }
 
-    /// Asks the block cache to give this unit's cached decoding `| json` field columns in the
-    /// background (see [`BlockCache::build_json_columns_later`]); merged units are not cached.
-    pub fn want_json_columns(&self, decoded: &Arc<DecodedBlock>) {
+    /// Asks the block cache to give this unit's cached decoding field columns in the
+    /// background (see [`BlockCache::build_field_columns_later`]); merged units are not cached.
+    pub fn want_field_columns(&self, decoded: &Arc<DecodedBlock>) {
         if let Unit::Encoded(b, Some(cache)) = self {
-            cache.build_json_columns_later(b, decoded);
+            cache.build_field_columns_later(b, decoded);
         }
     }
 

@@ -622,6 +622,21 @@ pub fn json_fields<'b>(line: &[u8], lbs: &'b mut LabelsBuilder) -> Option<&'b [L
     Some(lbs.labels_in(Category::Parsed))
 }
 
+/// Every label `| logfmt` (without flags) extracts from `line` when no stream label or
+/// structured metadata renames one (`lbs` is a builder of a stream without labels; `hints` is
+/// reused from line to line and must hold no hints). The compactor stores these as field
+/// columns.
+pub fn logfmt_fields<'b>(
+    line: &[u8],
+    lbs: &'b mut LabelsBuilder,
+    hints: &mut Hints,
+) -> &'b [Label] {
+    lbs.reset();
+    hints.reset();
+    logfmt_parse(line, false, false, lbs, hints);
+    lbs.labels_in(Category::Parsed)
+}
+
 /// Whether `| json` with filter hints certainly drops `line`: the same walk as [`json_parse`],
 /// but only labels a filter hint reads are set. Run on an entry's fresh builder; the caller
 /// starts the entry afresh before the real parse of a line this lets through.
