@@ -179,9 +179,16 @@ impl Pattern {
         })
     }
 
-    /// Extracts named captures (in order of [`Pattern::names`], possibly fewer) from a line.
-    pub fn captures<'a>(&self, mut line: &'a [u8], out: &mut Vec<&'a [u8]>) {
-        out.clear();
+    /// Calls `f(index, capture)` for the named captures of `line` in order of
+    /// [`Pattern::names`] (possibly fewer), up to the first `wanted` of them, until `f` returns
+    /// false. A capture's text depends only on the nodes up to the literal after it, so the
+    /// captures before a stop are those a full match makes.
+    pub fn for_each_capture<'a>(
+        &self,
+        mut line: &'a [u8],
+        wanted: usize,
+        mut f: impl FnMut(usize, &'a [u8]) -> bool,
+    ) {
         if line.is_empty() || self.nodes.is_empty() {
             return;
         }
@@ -193,10 +200,11 @@ impl Pattern {
             line = &line[l.bytes().len()..];
             nodes = &nodes[1..];
         }
-        while !nodes.is_empty() {
+        let mut index = 0;
+        while !nodes.is_empty() && index < wanted {
             if nodes.len() == 1 {
                 if !nodes[0].is_unnamed_capture() {
-                    out.push(line);
+                    f(index, line);
                 }
                 return;
             }
@@ -208,13 +216,16 @@ impl Pattern {
             match lit.find(line) {
                 None => {
                     if named {
-                        out.push(line);
+                        f(index, line);
                     }
                     return;
                 }
                 Some(i) => {
                     if named {
-                        out.push(&line[..i]);
+                        if !f(index, &line[..i]) {
+                            return;
+                        }
+                        index += 1;
                     }
                     line = &line[i + lit.bytes().len()..];
                 }
@@ -248,12 +259,31 @@ mod tests {
     use super::*;
 
     fn caps(p: &str, line: &str) -> Vec<String> {
+        caps_up_to(p, line, usize::MAX)
+    }
+
+    fn caps_up_to(p: &str, line: &str, wanted: usize) -> Vec<String> {
         let p = Pattern::parser(p).unwrap();
         let mut out = Vec::new();
-        p.captures(line.as_bytes(), &mut out);
-        out.iter()
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect()
+        p.for_each_capture(line.as_bytes(), wanted, |i, c| {
+            assert_eq!(i, out.len());
+            out.push(String::from_utf8_lossy(c).into_owned());
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn captures_stop_after_those_wanted_and_agree_with_a_full_match() {
+        let nginx = r#"10.0.0.1 - - [15/Jan/2024:10:00:00 +0000] "GET /api/x HTTP/1.1" 200 512"#;
+        let p = r#"<ip> - <_> [<ts>] "<method> <path> <_>" <status> <size>"#;
+        let all = caps(p, nginx);
+        for wanted in 0..=all.len() {
+            assert_eq!(caps_up_to(p, nginx, wanted), all[..wanted]);
+        }
+        // A literal missing later does not change the captures before it.
+        let cut = &nginx[..nginx.len() - 8];
+        assert_eq!(caps_up_to(p, cut, 3), all[..3]);
     }
 
     #[test]

@@ -1052,14 +1052,20 @@ fn pattern_parse(line: &[u8], p: &Pattern, lbs: &mut LabelsBuilder, hints: &mut 
     if hints.no_labels() {
         return true;
     }
-    let mut caps = Vec::with_capacity(p.names().len());
-    p.captures(line, &mut caps);
-    for (i, m) in caps.iter().enumerate() {
-        let plain = &p.names()[i];
+    let names = p.names();
+    // Captures after the last one the query reads need not be matched (a metric query
+    // grouping by one capture needs only that one).
+    let wanted = names
+        .iter()
+        .rposition(|n| hints.may_extract(n.as_bytes()))
+        .map_or(0, |i| i + 1);
+    let mut keep = true;
+    p.for_each_capture(line, wanted, |i, m| {
+        let plain = &names[i];
         // A capture the query reads under neither of its possible names is skipped before the
-        // collision lookup (a metric query grouping by one capture needs only that one).
+        // collision lookup.
         if !hints.may_extract(plain.as_bytes()) {
-            continue;
+            return true;
         }
         let name: Cow<'_, str> = if lbs.collides(plain) {
             Cow::Owned(format!("{plain}{EXTRACTED_SUFFIX}"))
@@ -1067,14 +1073,13 @@ fn pattern_parse(line: &[u8], p: &Pattern, lbs: &mut LabelsBuilder, hints: &mut 
             Cow::Borrowed(plain)
         };
         if hints.extracted(&name) || !hints.should_extract(&name) {
-            continue;
+            return true;
         }
         set_parsed(lbs, hints, &name, &String::from_utf8_lossy(m));
-        if !hints.continue_parsing(&name, lbs) {
-            return false;
-        }
-    }
-    true
+        keep = hints.continue_parsing(&name, lbs);
+        keep
+    });
+    keep
 }
 
 /// `| unpack`: the string fields of a JSON object become labels, and `_entry` (if present)
@@ -1471,8 +1476,9 @@ pub(crate) mod tests {
                 "ip=10.0.0.1 level=warn status=500",
             ),
         ];
-        let cases: [(&[&str], &str); 3] = [
+        let cases: [(&[&str], &str); 4] = [
             (&["status"], r#"{app="api", level="info", status="500"}"#),
+            (&["ip"], r#"{app="api", ip="10.0.0.1", level="info"}"#),
             (
                 &["level_extracted"],
                 r#"{app="api", level="info", level_extracted="warn"}"#,
