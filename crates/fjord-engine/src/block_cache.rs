@@ -22,8 +22,8 @@
 //!
 //! **Invariant:** the cache changes how fast a block is decoded, never what it decodes to; the
 //! budget counts the decoded bytes held (line text, timestamps, offsets, metadata, field columns).
-//! Columns built here are the compactor's columns for the same lines, which the engine uses only
-//! where they give the pipeline's answer.
+//! Columns built here are [`query_columns`] of the same lines (the compactor's columns and
+//! more), which the engine uses only where they give the pipeline's answer.
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, OnceLock};
@@ -315,7 +315,7 @@ mod tests {
         assert!(expected.fields.as_ref().unwrap().column("status").is_some());
         assert_eq!(cache.columns_built.get(), 1);
 
-        // A block without a JSON line gets no columns and is not asked for again.
+        // A block of neither JSON nor logfmt lines gets no columns and is not asked for again.
         assert!(cache.decode(&plain).unwrap().fields.is_none());
         assert!(
             cache

@@ -43,6 +43,7 @@ use fjord_model::{Label, Labels};
 use crate::labels_builder::{
     Category, ERROR_DETAILS_LABEL, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder,
 };
+use crate::metric::convert;
 use crate::stages::{Hints, LabelFilter, Stage, json_fields, logfmt_fields};
 
 /// Most columns one decision reads (their codes are packed into one `u64`).
@@ -93,8 +94,14 @@ fn logfmt_columns(block: &DecodedBlock) -> Option<FieldColumns> {
 /// Whether `| unwrap` reads `v` as a number, a duration or a byte size: the values worth a
 /// text column ([`fjord_chunk::TextColumn`]).
 fn unwrappable(v: &str) -> bool {
-    use fjord_logql::units::{parse_bytes, parse_go_duration, parse_go_float};
-    parse_go_float(v).is_ok() || parse_go_duration(v).is_ok() || parse_bytes(v).is_ok()
+    use fjord_logql::ast::UnwrapConversion;
+    [
+        None,
+        Some(UnwrapConversion::Duration),
+        Some(UnwrapConversion::Bytes),
+    ]
+    .into_iter()
+    .any(|conversion| convert(conversion, v).is_ok())
 }
 
 /// Whether `| json` field columns could decide lines of a query with these `stages` and parser

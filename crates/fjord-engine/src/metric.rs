@@ -130,7 +130,8 @@ struct RangePlan {
     skip_clauses: Vec<Vec<Vec<u8>>>,
 }
 
-fn convert(conv: Option<ast::UnwrapConversion>, v: &str) -> Result<f64, String> {
+/// `| unwrap`'s reading of a label value under a conversion (none: a plain number).
+pub(crate) fn convert(conv: Option<ast::UnwrapConversion>, v: &str) -> Result<f64, String> {
     use fjord_logql::units::{parse_bytes, parse_go_duration, parse_go_float};
     match conv {
         None => parse_go_float(v).map_err(|e| e.to_string()),

@@ -624,8 +624,8 @@ pub fn json_fields<'b>(line: &[u8], lbs: &'b mut LabelsBuilder) -> Option<&'b [L
 
 /// Every label `| logfmt` (without flags) extracts from `line` when no stream label or
 /// structured metadata renames one (`lbs` is a builder of a stream without labels; `hints` is
-/// reused from line to line and must hold no hints). The compactor stores these as field
-/// columns.
+/// reused from line to line and must hold no hints). The block cache keeps these as field
+/// columns ([`crate::field_columns::query_columns`]).
 pub fn logfmt_fields<'b>(
     line: &[u8],
     lbs: &'b mut LabelsBuilder,
