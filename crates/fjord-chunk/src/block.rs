@@ -447,16 +447,6 @@ struct Columns<'a> {
 }
 
 impl Columns<'_> {
-    fn line(&self, i: usize) -> &[u8] {
-        let start = if i == 0 {
-            self.first_offset
-        } else {
-            self.ends[i - 1]
-        };
-        &self.text
-            [(start - self.first_offset) as usize..(self.ends[i] - self.first_offset) as usize]
-    }
-
     fn encode(&self, opts: &EncodeOptions) -> EncodedBlock {
         let meta = self.meta;
 
@@ -479,9 +469,11 @@ impl Columns<'_> {
 
         let meta_raw = encode_metadata(self.metadata);
 
+        // The lines lie back to back in `text`, so the filter reads it in one pass; the two
+        // windows across each line boundary only add bits, never lose one.
         let filter = (opts.filter_bits_per_byte > 0.0 && meta.raw_bytes > 0).then(|| {
             TrigramFilter::build(
-                (0..self.ts.len()).map(|i| self.line(i)),
+                std::iter::once(text),
                 meta.raw_bytes as usize,
                 opts.filter_bits_per_byte,
             )
