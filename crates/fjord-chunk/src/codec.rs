@@ -68,9 +68,12 @@ impl Codec {
         match self {
             Codec::None => out.extend_from_slice(raw),
             Codec::Zstd(level) => {
-                let bound = zstd::zstd_safe::compress_bound(raw.len());
                 let start = out.len();
-                out.resize(start + bound, 0);
+                out.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+                // The frame goes into the spare capacity after `start`, which is not zeroed
+                // first (a cursor on the Vec marks where writing begins).
+                let mut dest = std::io::Cursor::new(&mut *out);
+                dest.set_position(start as u64);
                 let res = ZSTD_CONTEXTS.with(|c| {
                     let mut c = c.borrow_mut();
                     let cctx = match &mut c.compressor {
@@ -80,10 +83,10 @@ impl Codec {
                             &mut slot.as_mut().expect("just set").1
                         }
                     };
-                    cctx.compress_to_buffer(raw, &mut out[start..])
+                    cctx.compress_to_buffer(raw, &mut dest)
                 });
                 match res {
-                    Ok(n) => out.truncate(start + n),
+                    Ok(_) => {}
                     Err(_) => {
                         // Cannot happen with a buffer of compress_bound bytes; store raw bytes
                         // under a valid frame instead of failing the flush.
@@ -142,6 +145,12 @@ mod tests {
             c.compress(&raw, &mut out);
             assert_eq!(c.decompress(&out, raw.len()).unwrap(), raw);
             assert!(c.decompress(&out, raw.len() - 1).is_err() || c == Codec::None);
+
+            // Compressing appends: bytes already in the buffer stay, the frame follows them.
+            let mut appended = b"header".to_vec();
+            c.compress(&raw, &mut appended);
+            assert_eq!(&appended[..6], b"header");
+            assert_eq!(appended[6..], out[..]);
         }
     }
 
