@@ -28,26 +28,32 @@ const TRAILER: usize = 8;
 pub fn encode_chunk(blocks: &[EncodedBlock]) -> Vec<u8> {
     let body: usize = blocks.iter().map(|b| b.data.len()).sum();
     let mut out = Vec::with_capacity(5 + body + blocks.len() * 24 + TRAILER);
+    encode_chunk_into(blocks, &mut out);
+    out
+}
+
+/// [`encode_chunk`] appended to `out`, e.g. a segment being written (the chunk's footer holds
+/// block sizes, not offsets, so where it lands does not matter).
+pub fn encode_chunk_into(blocks: &[EncodedBlock], out: &mut Vec<u8>) {
     out.extend_from_slice(MAGIC);
     out.push(CHUNK_VERSION);
     for b in blocks {
         out.extend_from_slice(&b.data);
     }
     let footer_start = out.len();
-    put_uvarint(&mut out, blocks.len() as u64);
+    put_uvarint(out, blocks.len() as u64);
     for b in blocks {
-        put_uvarint(&mut out, b.data.len() as u64);
-        put_uvarint(&mut out, u64::from(b.meta.count));
-        put_varint(&mut out, b.meta.min_ts);
-        put_varint(&mut out, b.meta.max_ts);
-        put_uvarint(&mut out, b.meta.raw_bytes);
-        put_uvarint(&mut out, b.meta.metadata_bytes);
+        put_uvarint(out, b.data.len() as u64);
+        put_uvarint(out, u64::from(b.meta.count));
+        put_varint(out, b.meta.min_ts);
+        put_varint(out, b.meta.max_ts);
+        put_uvarint(out, b.meta.raw_bytes);
+        put_uvarint(out, b.meta.metadata_bytes);
     }
     let footer_len = (out.len() - footer_start) as u32;
     let crc = crc32fast::hash(&out[footer_start..]);
     out.extend_from_slice(&footer_len.to_le_bytes());
     out.extend_from_slice(&crc.to_le_bytes());
-    out
 }
 
 /// An opened chunk: its bytes and the parsed footer.

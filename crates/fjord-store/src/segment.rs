@@ -9,7 +9,7 @@
 //! Queries read chunks with range requests at the offsets the index gives; the footer makes a
 //! segment self-describing, so an index can be rebuilt from segments alone.
 
-use fjord_chunk::{EncodedBlock, encode_chunk};
+use fjord_chunk::{EncodedBlock, encode_chunk_into};
 use fjord_model::Labels;
 use fjord_model::varint::{put_bytes, put_uvarint};
 
@@ -32,12 +32,16 @@ pub(crate) struct Placement {
 
 /// Encodes chunks into one segment; returns the bytes and each chunk's placement.
 pub(crate) fn encode_segment(chunks: &[FlushChunk]) -> (Vec<u8>, Vec<Placement>) {
+    let names: Vec<String> = chunks.iter().map(|c| c.labels.to_string()).collect();
+    // Room for every chunk's blocks and footer and the segment's footer, so the buffer (tens
+    // of MiB) is never copied to grow.
     let mut out = Vec::with_capacity(
         chunks
             .iter()
             .flat_map(|c| &c.blocks)
-            .map(|b| b.data.len() + 32)
+            .map(|b| b.data.len() + 48)
             .sum::<usize>()
+            + names.iter().map(|n| n.len() + 32).sum::<usize>()
             + 64,
     );
     out.extend_from_slice(MAGIC);
@@ -45,7 +49,7 @@ pub(crate) fn encode_segment(chunks: &[FlushChunk]) -> (Vec<u8>, Vec<Placement>)
     let mut placements = Vec::with_capacity(chunks.len());
     for c in chunks {
         let offset = out.len() as u64;
-        out.extend_from_slice(&encode_chunk(&c.blocks));
+        encode_chunk_into(&c.blocks, &mut out);
         placements.push(Placement {
             offset,
             len: out.len() as u64 - offset,
@@ -53,8 +57,8 @@ pub(crate) fn encode_segment(chunks: &[FlushChunk]) -> (Vec<u8>, Vec<Placement>)
     }
     let footer_start = out.len();
     put_uvarint(&mut out, chunks.len() as u64);
-    for (c, p) in chunks.iter().zip(&placements) {
-        put_bytes(&mut out, c.labels.to_string().as_bytes());
+    for (name, p) in names.iter().zip(&placements) {
+        put_bytes(&mut out, name.as_bytes());
         put_uvarint(&mut out, p.offset);
         put_uvarint(&mut out, p.len);
     }
