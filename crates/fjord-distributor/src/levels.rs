@@ -123,6 +123,9 @@ impl LevelDetector {
             from_line(&e.line).to_string()
         };
         if !level.is_empty() {
+            // Most entries arrive without metadata: room for exactly this one label, not the
+            // four a first push would make room for (the entry lives until the push is done).
+            e.metadata.reserve_exact(1);
             e.metadata.push(Label::new(LEVEL_LABEL, level));
         }
     }
