@@ -116,6 +116,9 @@ impl Default for EncodeOptions {
     }
 }
 
+/// Room [`BlockBuilder::reserve_text`] leaves past the cut size, for the line that crosses it.
+const CUT_SLACK: usize = 16 << 10;
+
 /// Accumulates entries in arrival order (the ingester's open "head" block).
 #[derive(Debug, Clone, Default)]
 pub struct BlockBuilder {
@@ -181,6 +184,20 @@ impl BlockBuilder {
         };
         let i = self.ts.len() - 1;
         last == ts && self.line(i) == line && self.metadata_of(i) == metadata
+    }
+
+    /// Makes room for `additional` more bytes of text in a head that is cut into a block once
+    /// it holds `cut_at` bytes. Grows by doubling like a `Vec`, but not past `cut_at` and
+    /// [`CUT_SLACK`]: a block cut at 256 KiB then lives in a buffer of about 272 KiB that was
+    /// never copied into, instead of in a 512 KiB one that was.
+    pub fn reserve_text(&mut self, additional: usize, cut_at: usize) {
+        let needed = self.data.len() + additional;
+        if needed <= self.data.capacity() {
+            return;
+        }
+        let doubled = (self.data.capacity() * 2).max(needed);
+        let room = doubled.min(cut_at + CUT_SLACK).max(needed);
+        self.data.reserve_exact(room - self.data.len());
     }
 
     /// Appends one entry. Lines longer than 4 GiB in total cannot be held by one block; callers
@@ -903,6 +920,30 @@ mod tests {
             b.push(*t, l.as_bytes(), &[]);
         }
         b
+    }
+
+    #[test]
+    fn reserved_text_stops_growing_at_the_cut_size() {
+        let cut_at = 64 << 10;
+        let mut b = BlockBuilder::new();
+        let mut i = 0;
+        while b.raw_bytes() < cut_at {
+            let line = format!("line {i} {}", "x".repeat(i % 300));
+            b.reserve_text(line.len(), cut_at);
+            b.push(i as i64, line.as_bytes(), &[]);
+            i += 1;
+        }
+        assert!(
+            b.data.capacity() <= cut_at + CUT_SLACK,
+            "{}",
+            b.data.capacity()
+        );
+        // A line longer than the slack still gets its room.
+        let long = vec![b'y'; 2 * CUT_SLACK];
+        b.reserve_text(long.len(), cut_at);
+        b.push(i as i64, &long, &[]);
+        assert_eq!(b.line(i), &long[..]);
+        assert_eq!(b.to_decoded().len(), i + 1);
     }
 
     #[test]

@@ -147,6 +147,7 @@ impl Stream {
                     closed += 1;
                 }
             }
+            self.head.reserve_text(e.line.len(), policy.block_size);
             self.head.push(e.ts, &e.line, &e.metadata);
             self.open_min_ts = self.open_min_ts.min(e.ts);
             self.open_max_ts = self.open_max_ts.max(e.ts);
