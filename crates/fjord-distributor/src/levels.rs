@@ -134,7 +134,7 @@ impl LevelDetector {
 fn from_line(line: &[u8]) -> &'static str {
     let field = if looks_like_json(line) {
         json_level(line)
-    } else if line.contains(&b'=') {
+    } else if may_hold_level_pair(line) {
         logfmt_level(line)
     } else {
         return from_words(line);
@@ -183,6 +183,19 @@ fn json_level(line: &[u8]) -> Option<Cow<'_, [u8]>> {
         found
     }
     walk(line, 0).map(|r| Cow::Borrowed(&line[r]))
+}
+
+/// Whether some `=` follows a byte that can end a level key (every one of [`LOGFMT_LEVEL_KEYS`]
+/// ends in `l`, `y` or `t`). When none does, a level key in the line has no value, which gives
+/// no level either, so the logfmt scan is skipped and the words decide, as they would after it.
+fn may_hold_level_pair(line: &[u8]) -> bool {
+    let mut before_each_equals = line.split(|&b| b == b'=');
+    // The text after the last `=` (or the whole line, without one) precedes none.
+    before_each_equals.next_back();
+    before_each_equals.any(|key| {
+        key.last()
+            .is_some_and(|&b| matches!(b | 0x20, b'l' | b'y' | b't'))
+    })
 }
 
 /// The value of the highest-priority level field of a logfmt line (keys compared ignoring case).
@@ -323,6 +336,40 @@ mod tests {
         assert_eq!(level(&[], "level=loud msg=\"fatal crash\"", &[]), "fatal");
         assert_eq!(normalize("WaRnInG"), Some("warn"));
         assert_eq!(normalize_bytes(b"err\xff"), None);
+    }
+
+    #[test]
+    fn level_keys_end_in_the_letters_the_pair_check_looks_for() {
+        for key in LOGFMT_LEVEL_KEYS {
+            assert!(may_hold_level_pair(format!("{key}=x").as_bytes()), "{key}");
+            assert!(may_hold_level_pair(
+                format!("a=1 {}=x", key.to_ascii_uppercase()).as_bytes()
+            ));
+        }
+        assert!(!may_hold_level_pair(b"GET /a?b=1&c=2 level"));
+        assert!(!may_hold_level_pair(b"no pairs at all"));
+    }
+
+    proptest::proptest! {
+        /// Skipping the logfmt scan when no `=` follows a level key's last letter decides
+        /// every line as the scan followed by the word fallback does.
+        #[test]
+        fn skipping_the_logfmt_scan_changes_no_level(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "level", "LVL", "Severity", "log.level", "severity_text", "=", " ", "\"",
+                    "info", "ERROR", "warn", "x", "t", "y", "l", "=\"dbg\"", "msg=", "\\",
+                ]),
+                0..10,
+            )
+        ) {
+            let line = parts.concat();
+            let scanned = logfmt_level(line.as_bytes())
+                .as_deref()
+                .and_then(normalize_bytes)
+                .unwrap_or_else(|| from_words(line.as_bytes()));
+            proptest::prop_assert_eq!(from_line(line.as_bytes()), scanned, "{:?}", line);
+        }
     }
 
     /// The word scan as the definition reads: every start after a boundary, every word.
