@@ -28,6 +28,12 @@ const MAX_FILL: f64 = 1.0 / 3.0;
 /// Smallest filter, in bits.
 const MIN_BITS: u64 = 512;
 
+/// Largest filter built, in bits (4 MiB; the format reads up to 2^28). The build sets one byte
+/// per bit first, so this also bounds its scratch memory to 32 MiB for any block size and
+/// `bits_per_byte` a configuration allows; the default block of 256 KiB at 0.25 bits per byte
+/// needs 16 KiB.
+const MAX_BITS: u64 = 1 << 25;
+
 /// The first three bytes of `w` as a little-endian 24-bit value.
 fn trigram(w: &[u8]) -> u32 {
     u32::from(w[0]) | u32::from(w[1]) << 8 | u32::from(w[2]) << 16
@@ -77,10 +83,10 @@ impl TrigramFilter {
     }
 
     /// The unfolded size for `total_bytes` of text at `bits_per_byte`: a power of two between
-    /// [`MIN_BITS`] and 2^28 bits.
+    /// [`MIN_BITS`] and [`MAX_BITS`].
     fn size_for(total_bytes: usize, bits_per_byte: f64) -> u64 {
-        let want = ((total_bytes as f64) * bits_per_byte).max(MIN_BITS as f64) as u64;
-        want.next_power_of_two().min(1 << 28)
+        let want = ((total_bytes as f64) * bits_per_byte) as u64;
+        want.clamp(MIN_BITS, MAX_BITS).next_power_of_two()
     }
 
     /// The filter of `nbits` bits (a power of two of at least 64) with the bit of every window
@@ -244,6 +250,18 @@ mod tests {
                     .folded_while_sparse();
             proptest::prop_assert_eq!(TrigramFilter::build(texts(), total, bits_per_byte), from_full);
         }
+    }
+
+    #[test]
+    fn the_size_is_capped_whatever_the_configuration() {
+        assert_eq!(TrigramFilter::size_for(usize::MAX / 2, 16.0), MAX_BITS);
+        let f = TrigramFilter::build(std::iter::once(&b"abcdef"[..]), 1 << 30, 16.0);
+        assert!(f.may_contain(b"bcde"));
+        assert_eq!(
+            f.bits.len() as u64 * 64,
+            MIN_BITS,
+            "a sparse filter folds all the way"
+        );
     }
 
     #[test]
