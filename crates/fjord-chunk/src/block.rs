@@ -196,7 +196,7 @@ impl BlockBuilder {
             return;
         }
         let doubled = (self.data.capacity() * 2).max(needed);
-        let room = doubled.min(cut_at + CUT_SLACK).max(needed);
+        let room = doubled.min(cut_at.saturating_add(CUT_SLACK)).max(needed);
         self.data.reserve_exact(room - self.data.len());
     }
 
