@@ -31,7 +31,7 @@ use fjord_model::{Label, Labels};
 use crate::labels_builder::{
     Category, ERROR_DETAILS_LABEL, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder,
 };
-use crate::stages::{Hints, Stage};
+use crate::stages::{Hints, Stage, line_filters_keep, start_labels};
 
 /// Where a needed name's values are.
 enum Column<'a> {
@@ -133,17 +133,10 @@ impl<'a> ColumnLabels<'a> {
         if !self.fields.parsed.get(i).copied().unwrap_or(false) || sets_error() {
             return None;
         }
-        let passes = self.line_filters.iter().all(|s| match s {
-            Stage::LineFilter(f) => f.matches(line),
-            _ => false,
-        });
-        if !passes {
+        if !line_filters_keep(self.line_filters, line) {
             return Some(false);
         }
-        lbs.reset();
-        if !metadata.is_empty() {
-            lbs.add(Category::StructuredMetadata, metadata);
-        }
+        start_labels(lbs, metadata);
         for (name, column) in &self.read {
             // Metadata of the same name renames the parsed label, and the hints need no
             // renamed names.

@@ -1269,11 +1269,23 @@ pub fn decolorize_regex() -> Regex {
 
 /// Structured metadata of an entry, added to a fresh builder state.
 fn start_entry(lbs: &mut LabelsBuilder, hints: &mut Hints, metadata: &[Label]) {
-    lbs.reset();
     hints.reset();
+    start_labels(lbs, metadata);
+}
+
+/// An entry's labels as the pipeline starts them: the stream's, then its structured metadata.
+pub(crate) fn start_labels(lbs: &mut LabelsBuilder, metadata: &[Label]) {
+    lbs.reset();
     if !metadata.is_empty() {
         lbs.add(Category::StructuredMetadata, metadata);
     }
+}
+
+/// Whether every one of `filters` (the line filters at a pipeline's head) keeps `line`.
+pub(crate) fn line_filters_keep(filters: &[Stage], line: &[u8]) -> bool {
+    filters
+        .iter()
+        .all(|s| matches!(s, Stage::LineFilter(f) if f.matches(line)))
 }
 
 /// Runs a pipeline on one entry; `None` when a stage drops it. Line filters at the head of
@@ -1296,10 +1308,7 @@ pub fn run_pipeline<'a>(
         .take_while(|s| matches!(s, Stage::LineFilter(_)))
         .count();
     let (filters, rest) = stages.split_at(filters);
-    if !filters
-        .iter()
-        .all(|s| matches!(s, Stage::LineFilter(f) if f.matches(line)))
-    {
+    if !line_filters_keep(filters, line) {
         return None;
     }
     start_entry(lbs, hints, metadata);
