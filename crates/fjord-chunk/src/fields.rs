@@ -224,9 +224,9 @@ impl FieldColumnsBuilder {
             if self.names.len() > MAX_NAMES {
                 return;
             }
-            let values = match self.names.get_mut(&l.name) {
+            let values = match self.names.get_mut(l.name.as_str()) {
                 Some(v) => v,
-                None => self.names.entry(l.name.clone()).or_insert(NameValues {
+                None => self.names.entry(l.name.to_string()).or_insert(NameValues {
                     dictionary: Some(HashMap::new()),
                     codes: Vec::new(),
                     text: self.text_value.map(|_| TextColumnBuilder::new(&l.name)),
@@ -246,11 +246,11 @@ impl FieldColumnsBuilder {
             let Some(dictionary) = &mut values.dictionary else {
                 continue;
             };
-            let code = match dictionary.get(&l.value) {
+            let code = match dictionary.get(l.value.as_str()) {
                 Some(&code) => code,
                 None if dictionary.len() < MAX_COLUMN_VALUES => {
                     let code = dictionary.len() as u8 + 1;
-                    dictionary.insert(l.value.clone(), code);
+                    dictionary.insert(l.value.to_string(), code);
                     code
                 }
                 None => {

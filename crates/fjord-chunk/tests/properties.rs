@@ -77,7 +77,7 @@ proptest! {
         let chunk = Chunk::open(Bytes::from(encode_chunk(std::slice::from_ref(&enc)))).unwrap();
         let d = chunk.block(0).decode().unwrap();
         let got: Vec<RawEntry> = (0..d.len())
-            .map(|i| (d.ts[i], d.line(i).to_vec(), d.metadata(i).iter().map(|l| (l.name.clone(), l.value.clone())).collect()))
+            .map(|i| (d.ts[i], d.line(i).to_vec(), d.metadata(i).iter().map(|l| (l.name.to_string(), l.value.to_string())).collect()))
             .collect();
         prop_assert_eq!(got, model(&es));
         for (_, line, _) in &es {

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use fjord_model::jsonscan::{self, JsonError, ValueType};
 use fjord_model::logfmt::{Decoder, Scan};
-use fjord_model::{Entry, Label, Labels};
+use fjord_model::{CompactString, Entry, Label, Labels};
 
 /// The metadata name Loki writes.
 pub const LEVEL_LABEL: &str = "detected_level";
@@ -92,7 +92,7 @@ fn normalize_bytes(level: &[u8]) -> Option<&'static str> {
 /// looked at once, when the detector is made.
 pub struct LevelDetector {
     /// The level a level-like stream label gives every entry, if any.
-    from_stream: Option<String>,
+    from_stream: Option<CompactString>,
 }
 
 impl LevelDetector {
@@ -100,7 +100,7 @@ impl LevelDetector {
         let from_stream = LEVEL_FIELDS
             .iter()
             .find_map(|f| labels.get(f))
-            .map(|v| normalize(v).map_or_else(|| v.to_string(), str::to_string));
+            .map(|v| normalize(v).map_or_else(|| v.into(), CompactString::const_new));
         LevelDetector { from_stream }
     }
 
@@ -108,7 +108,7 @@ impl LevelDetector {
     pub fn add(&self, e: &mut Entry) {
         if let Some(existing) = e.metadata.iter_mut().find(|l| l.name == LEVEL_LABEL) {
             if let Some(n) = normalize(&existing.value) {
-                existing.value = n.to_string();
+                existing.value = CompactString::const_new(n);
             }
             return;
         }
@@ -118,15 +118,18 @@ impl LevelDetector {
             .iter()
             .find_map(|f| e.metadata.iter().find(|l| l.name == *f))
         {
-            normalize(&v.value).map_or_else(|| v.value.clone(), str::to_string)
+            normalize(&v.value).map_or_else(|| v.value.clone(), CompactString::const_new)
         } else {
-            from_line(&e.line).to_string()
+            CompactString::const_new(from_line(&e.line))
         };
         if !level.is_empty() {
             // Most entries arrive without metadata: room for exactly this one label, not the
             // four a first push would make room for (the entry lives until the push is done).
             e.metadata.reserve_exact(1);
-            e.metadata.push(Label::new(LEVEL_LABEL, level));
+            e.metadata.push(Label {
+                name: CompactString::const_new(LEVEL_LABEL),
+                value: level,
+            });
         }
     }
 }
@@ -294,7 +297,7 @@ mod tests {
         e.metadata
             .iter()
             .find(|l| l.name == LEVEL_LABEL)
-            .map(|l| l.value.clone())
+            .map(|l| l.value.to_string())
             .unwrap_or_default()
     }
 

@@ -240,7 +240,7 @@ fn normalize_metadata_names(md: &mut [Label]) {
         if n.is_empty() {
             n = "_".into();
         }
-        l.name = n;
+        l.name = n.into();
     }
 }
 

@@ -164,7 +164,7 @@ impl GroupKeys<'_> {
     /// the same group labels then (each group's value is its column's value, or the stream's,
     /// or absent). `None`: the key does not tell.
     pub fn key(&self, i: usize, metadata: &[Label]) -> Option<u64> {
-        if metadata.iter().any(|l| self.groups.contains(&l.name)) {
+        if metadata.iter().any(|l| self.groups.iter().any(|g| *g == l.name)) {
             return None;
         }
         let mut key = 0u64;

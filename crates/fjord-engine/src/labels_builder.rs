@@ -293,7 +293,7 @@ impl LabelsBuilder {
             out.extend(self.base.iter().cloned());
         } else {
             for l in self.base.iter() {
-                if self.del.contains(&l.name)
+                if self.del.iter().any(|d| *d == l.name)
                     || self.has_in(&l.name, Category::StructuredMetadata)
                     || self.has_in(&l.name, Category::Parsed)
                 {
@@ -405,20 +405,20 @@ impl LabelsBuilder {
             }
         } else {
             for l in self.base.iter() {
-                if self.del.contains(&l.name)
+                if self.del.iter().any(|d| *d == l.name)
                     || self
                         .add
                         .iter()
                         .flat_map(LabelSlots::as_slice)
                         .any(|a| a.name == l.name)
-                    || groups.contains(&l.name)
+                    || groups.iter().any(|g| *g == l.name)
                 {
                     continue;
                 }
                 buf.push(l.clone());
             }
             for l in self.add.iter().flat_map(LabelSlots::as_slice) {
-                if !groups.contains(&l.name) {
+                if !groups.iter().any(|g| *g == l.name) {
                     buf.push(l.clone());
                 }
             }

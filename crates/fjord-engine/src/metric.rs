@@ -805,7 +805,7 @@ fn group_key(l: &Labels, g: &ast::Grouping, sorted_groups: &[String]) -> Labels 
     } else {
         Labels::from_sorted_unchecked(
             l.iter()
-                .filter(|x| sorted_groups.contains(&x.name))
+                .filter(|x| sorted_groups.iter().any(|g| *g == x.name))
                 .cloned()
                 .collect(),
         )
@@ -952,7 +952,7 @@ fn signature(l: &Labels, m: &ast::VectorMatching, default_all: bool) -> Labels {
     if m.on {
         Labels::from_sorted_unchecked(
             l.iter()
-                .filter(|x| m.labels.contains(&x.name))
+                .filter(|x| m.labels.iter().any(|g| *g == x.name))
                 .cloned()
                 .collect(),
         )
@@ -971,7 +971,7 @@ fn result_metric(lhs: &Labels, rhs: &Labels, m: &ast::VectorMatching) -> Labels 
         if m.on {
             out = Labels::from_sorted_unchecked(
                 lhs.iter()
-                    .filter(|x| m.labels.contains(&x.name))
+                    .filter(|x| m.labels.iter().any(|g| *g == x.name))
                     .cloned()
                     .collect(),
             );

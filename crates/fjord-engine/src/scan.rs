@@ -81,7 +81,7 @@ impl Unit {
                 let mut names: Vec<String> = d
                     .metadata
                     .iter()
-                    .flat_map(|(_, md)| md.iter().map(|l| l.name.clone()))
+                    .flat_map(|(_, md)| md.iter().map(|l| l.name.to_string()))
                     .collect();
                 names.sort();
                 names.dedup();

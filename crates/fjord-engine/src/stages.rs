@@ -1637,8 +1637,8 @@ pub(crate) mod tests {
                 let mut labels: Vec<(String, String)> = lbs
                     .labels_in(Category::Parsed)
                     .iter()
-                    .filter(|l| groups.contains(&l.name))
-                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .filter(|l| groups.iter().any(|g| *g == l.name))
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
                     .collect();
                 labels.sort();
                 (labels, lbs.err().to_string())

@@ -72,7 +72,9 @@ impl TemplateData for BuilderData<'_> {
 fn label_map(lbs: &LabelsBuilder) -> BTreeMap<String, String> {
     let mut v = Vec::new();
     lbs.unsorted(&mut v);
-    v.into_iter().map(|l| (l.name, l.value)).collect()
+    v.into_iter()
+        .map(|l| (l.name.into_string(), l.value.into_string()))
+        .collect()
 }
 
 /// A compiled `line_format`.

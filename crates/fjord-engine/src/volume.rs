@@ -70,7 +70,7 @@ async fn stream_sizes(
                 size += 8 * pairs.len() as u64;
                 for l in pairs.iter() {
                     for s in [&l.name, &l.value] {
-                        if symbols.insert(s.clone()) {
+                        if symbols.insert(s.to_string()) {
                             size += s.len() as u64;
                         }
                     }
@@ -118,14 +118,14 @@ fn volumes_in(
                 let key = Labels::from_pairs(
                     s.labels
                         .iter()
-                        .filter(|l| names.contains(&l.name))
+                        .filter(|l| names.iter().any(|n| *n == l.name))
                         .map(|l| (l.name.clone(), l.value.clone())),
                 );
                 *out.entry(key).or_default() += size;
             }
             AggregateBy::Labels => {
                 for l in &s.labels {
-                    if targets.is_empty() || names.contains(&l.name) {
+                    if targets.is_empty() || names.iter().any(|n| *n == l.name) {
                         let key = Labels::from_pairs_keep_empty([(l.name.clone(), String::new())]);
                         *out.entry(key).or_default() += size;
                     }

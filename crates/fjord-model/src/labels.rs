@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::gostr;
@@ -23,15 +24,17 @@ impl fmt::Display for Fingerprint {
     }
 }
 
-/// One name/value pair.
+/// One name/value pair. Names and values are [`CompactString`]s, which hold up to 24 bytes
+/// inline: most label names and values, and the `detected_level` every entry gets at ingest,
+/// cost no allocation to create, clone or drop.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Label {
-    pub name: String,
-    pub value: String,
+    pub name: CompactString,
+    pub value: CompactString,
 }
 
 impl Label {
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<CompactString>, value: impl Into<CompactString>) -> Self {
         Label {
             name: name.into(),
             value: value.into(),
@@ -54,7 +57,7 @@ impl Labels {
 
     /// Builds a set from pairs: sorts by name, drops empty values, and keeps the last value of a
     /// repeated name. Use [`Labels::parse`] where duplicates must be reported instead.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+    pub fn from_pairs<N: Into<CompactString>, V: Into<CompactString>>(
         pairs: impl IntoIterator<Item = (N, V)>,
     ) -> Self {
         let mut v: Vec<Label> = pairs
@@ -77,7 +80,7 @@ impl Labels {
     /// Builds a set from pairs keeping empty values (sorted by name; the last value of a
     /// repeated name wins). Query results can carry empty labels (`| logfmt --keep-empty`);
     /// stored streams never do.
-    pub fn from_pairs_keep_empty<N: Into<String>, V: Into<String>>(
+    pub fn from_pairs_keep_empty<N: Into<CompactString>, V: Into<CompactString>>(
         pairs: impl IntoIterator<Item = (N, V)>,
     ) -> Self {
         let mut v: Vec<Label> = pairs.into_iter().map(|(n, v)| Label::new(n, v)).collect();
@@ -148,7 +151,7 @@ impl Labels {
             Ok(i) if value.is_empty() => {
                 self.0.remove(i);
             }
-            Ok(i) => self.0[i].value = value.to_string(),
+            Ok(i) => self.0[i].value = value.into(),
             Err(_) if value.is_empty() => {}
             Err(i) => self.0.insert(i, Label::new(name, value)),
         }
@@ -181,7 +184,7 @@ impl Labels {
         let mut v: Vec<Label> = pairs.into_iter().filter(|l| !l.value.is_empty()).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         if let Some(w) = v.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(LabelsError::Duplicate(w[0].name.clone()));
+            return Err(LabelsError::Duplicate(w[0].name.to_string()));
         }
         Ok(Labels(v))
     }
@@ -288,8 +291,8 @@ fn parse_pairs(s: &str) -> Result<Vec<Label>, LabelsError> {
         i = skip_ws(b, i + 1);
         let (value, next) = read_quoted(s, i)?;
         out.push(Label {
-            name: name.to_string(),
-            value,
+            name: name.into(),
+            value: value.into(),
         });
         i = skip_ws(b, next);
         if i < b.len() && b[i] == b',' {

@@ -19,6 +19,7 @@ pub mod service;
 pub mod tenant;
 pub mod varint;
 
+pub use compact_str::CompactString;
 pub use labels::{Fingerprint, Label, Labels};
 pub use matcher::{LabelMatcher, MatchOp};
 pub use push::{Entry, PushRequest, PushStream};

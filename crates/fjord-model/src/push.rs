@@ -82,8 +82,8 @@ impl PushRequest {
                                 .metadata
                                 .iter()
                                 .map(|l| proto::LabelPairAdapter {
-                                    name: l.name.clone(),
-                                    value: l.value.clone(),
+                                    name: l.name.to_string(),
+                                    value: l.value.to_string(),
                                 })
                                 .collect(),
                             parsed: Vec::new(),
@@ -165,10 +165,7 @@ pub fn decode_protobuf(raw: Bytes) -> Result<PushRequest, DecodeError> {
                             metadata: e
                                 .structured_metadata
                                 .into_iter()
-                                .map(|l| Label {
-                                    name: l.name,
-                                    value: l.value,
-                                })
+                                .map(|l| Label::new(l.name, l.value))
                                 .collect(),
                         }
                     })
@@ -345,7 +342,7 @@ mod json {
                 .flatten()
                 .map(|m| {
                     m.into_iter()
-                        .map(|(name, value)| Label { name, value })
+                        .map(|(name, value)| Label::new(name, value))
                         .collect()
                 })
                 .unwrap_or_default();

@@ -133,8 +133,8 @@ impl Querier {
         let mut names: BTreeSet<String> = BTreeSet::new();
         self.for_each_series(tenant, &[selector.to_vec()], start, end, |l| {
             for label in l.iter() {
-                if !names.contains(&label.name) {
-                    names.insert(label.name.clone());
+                if !names.contains(label.name.as_str()) {
+                    names.insert(label.name.to_string());
                 }
             }
         })

@@ -179,9 +179,9 @@ impl PeriodIndex {
         self.by_fingerprint.entry(fp).or_default().push(id);
         for l in labels {
             self.postings
-                .entry(l.name.clone())
+                .entry(l.name.to_string())
                 .or_default()
-                .entry(l.value.clone())
+                .entry(l.value.to_string())
                 .or_default()
                 .push(id);
         }

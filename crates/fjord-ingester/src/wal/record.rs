@@ -173,9 +173,9 @@ fn decode_payload(p: &Bytes) -> Result<Record, Truncated> {
                     let nm = r.len_at_most(p.len())?;
                     let mut metadata = Vec::with_capacity(nm);
                     for _ in 0..nm {
-                        let name = r.str()?.to_string();
-                        let value = r.str()?.to_string();
-                        metadata.push(Label { name, value });
+                        let name = r.str()?;
+                        let value = r.str()?;
+                        metadata.push(Label::new(name, value));
                     }
                     entries.push(Entry { ts, line, metadata });
                 }
