@@ -3,7 +3,8 @@
 //!
 //! Decoding never trusts sizes from the wire: the snappy header's declared length is checked
 //! against the caller's limit before any buffer is allocated. Lines are kept as [`Bytes`]
-//! slices of the decompressed body, so decoding a protobuf push copies no line text.
+//! slices of the decompressed body, so decoding a protobuf push copies no line text; the
+//! protobuf decoder is written out by hand (`push/protobuf.rs`) for the ingest hot path.
 
 use bytes::Bytes;
 use prost::Message;
@@ -11,6 +12,10 @@ use serde::Deserialize;
 
 use crate::buffer_pool::BufferPool;
 use crate::labels::{Label, write_label_string};
+
+mod protobuf;
+
+pub use protobuf::ProtobufError;
 
 /// One log line with its timestamp (Unix ns) and optional structured metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +114,7 @@ pub enum DecodeError {
     #[error("snappy: {0}")]
     Snappy(String),
     #[error("protobuf: {0}")]
-    Protobuf(#[from] prost::DecodeError),
+    Protobuf(#[from] ProtobufError),
     #[error("{0}")]
     Json(String),
     #[error("{0}")]
@@ -143,36 +148,7 @@ static BODY_BUFFERS: BufferPool = BufferPool::new(4 << 20);
 
 /// Decodes an uncompressed protobuf `PushRequest`.
 pub fn decode_protobuf(raw: Bytes) -> Result<PushRequest, DecodeError> {
-    let wire = proto::PushRequest::decode(raw)?;
-    Ok(PushRequest {
-        streams: wire
-            .streams
-            .into_iter()
-            .map(|s| PushStream {
-                labels: s.labels,
-                entries: s
-                    .entries
-                    .into_iter()
-                    .map(|e| {
-                        let ts = e.timestamp.map(|t| {
-                            t.seconds
-                                .saturating_mul(1_000_000_000)
-                                .saturating_add(t.nanos as i64)
-                        });
-                        Entry {
-                            ts: ts.unwrap_or(0),
-                            line: e.line,
-                            metadata: e
-                                .structured_metadata
-                                .into_iter()
-                                .map(|l| Label::new(l.name, l.value))
-                                .collect(),
-                        }
-                    })
-                    .collect(),
-            })
-            .collect(),
-    })
+    Ok(protobuf::decode_push_request(&raw)?)
 }
 
 /// Inflates a gzip (or zlib/deflate) body, refusing to go past `max_decompressed` bytes.
