@@ -19,7 +19,9 @@ use fjord_model::{LabelMatcher, Labels, TenantId};
 use fjord_store::Store;
 use futures_util::{StreamExt, TryStreamExt};
 use prometheus_client::registry::Registry;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod memory_limit;
 
 /// The `querier` config section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -31,9 +33,61 @@ pub struct QuerierConfig {
     pub query_ingesters_within: Duration,
     /// Chunks fetched from the store at once per query.
     pub max_concurrent_fetches: usize,
-    /// Byte budget (MiB) of decoded blocks kept between queries, so repeated queries skip
-    /// decompression; 0 disables the cache.
-    pub block_cache_size_mb: u64,
+    /// Byte budget of decoded blocks kept between queries, so repeated queries skip
+    /// decompression.
+    pub block_cache_size_mb: BlockCacheSize,
+}
+
+/// `querier.block_cache_size_mb`: a size in MiB (`0` disables the cache), or `auto`: an eighth
+/// of the memory the process may use (its cgroup's limit, else physical memory), at least
+/// 64 MiB and at most 4 GiB; 256 MiB where that memory cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlockCacheSize {
+    #[default]
+    Auto,
+    Mib(u64),
+}
+
+impl BlockCacheSize {
+    /// The budget in bytes on this machine.
+    pub fn bytes(self) -> u64 {
+        match self {
+            BlockCacheSize::Mib(mib) => mib.saturating_mul(1 << 20),
+            BlockCacheSize::Auto => auto_block_cache_bytes(memory_limit::memory_limit()),
+        }
+    }
+}
+
+/// The `auto` budget under a memory limit of `limit` bytes.
+fn auto_block_cache_bytes(limit: Option<u64>) -> u64 {
+    limit.map_or(256 << 20, |l| (l / 8).clamp(64 << 20, 4 << 30))
+}
+
+impl Serialize for BlockCacheSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BlockCacheSize::Auto => s.serialize_str("auto"),
+            BlockCacheSize::Mib(mib) => s.serialize_u64(*mib),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockCacheSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Mib(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Mib(mib) => Ok(BlockCacheSize::Mib(mib)),
+            Raw::Text(t) if t == "auto" => Ok(BlockCacheSize::Auto),
+            Raw::Text(t) => Err(serde::de::Error::custom(format!(
+                "invalid block cache size {t:?}: a number of MiB (0 disables the cache) or auto"
+            ))),
+        }
+    }
 }
 
 impl Default for QuerierConfig {
@@ -41,7 +95,7 @@ impl Default for QuerierConfig {
         QuerierConfig {
             query_ingesters_within: Duration::ZERO,
             max_concurrent_fetches: 32,
-            block_cache_size_mb: 256,
+            block_cache_size_mb: BlockCacheSize::Auto,
         }
     }
 }
@@ -72,8 +126,14 @@ impl Querier {
         store: Arc<Store>,
         registry: &mut Registry,
     ) -> Self {
-        let block_cache = (cfg.block_cache_size_mb > 0).then(|| {
-            let cache = BlockCache::new(cfg.block_cache_size_mb.saturating_mul(1 << 20));
+        let budget = cfg.block_cache_size_mb.bytes();
+        tracing::info!(
+            budget_mib = budget >> 20,
+            setting = ?cfg.block_cache_size_mb,
+            "querier block cache"
+        );
+        let block_cache = (budget > 0).then(|| {
+            let cache = BlockCache::new(budget);
             cache.register_metrics(registry);
             Arc::new(cache)
         });
@@ -268,5 +328,38 @@ impl DataSource for TenantSource<'_> {
 
     fn block_cache(&self) -> Option<Arc<BlockCache>> {
         self.querier.block_cache.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_block_cache_is_an_eighth_of_the_memory_limit_within_bounds() {
+        assert_eq!(auto_block_cache_bytes(Some(16 << 30)), 2 << 30);
+        assert_eq!(auto_block_cache_bytes(Some(256 << 20)), 64 << 20);
+        assert_eq!(auto_block_cache_bytes(Some(256 << 30)), 4 << 30);
+        assert_eq!(auto_block_cache_bytes(None), 256 << 20);
+        assert_eq!(BlockCacheSize::Mib(0).bytes(), 0);
+        assert_eq!(BlockCacheSize::Mib(3).bytes(), 3 << 20);
+        assert!(BlockCacheSize::Auto.bytes() >= 64 << 20);
+    }
+
+    #[test]
+    fn block_cache_size_reads_a_number_or_auto() {
+        let read = |text: &str| serde_yaml::from_str::<BlockCacheSize>(text);
+        assert_eq!(read("auto").unwrap(), BlockCacheSize::Auto);
+        assert_eq!(read("768").unwrap(), BlockCacheSize::Mib(768));
+        assert_eq!(read("0").unwrap(), BlockCacheSize::Mib(0));
+        let err = read("lots").unwrap_err().to_string();
+        assert!(
+            err.contains("a number of MiB (0 disables the cache) or auto"),
+            "{err}"
+        );
+        for size in [BlockCacheSize::Auto, BlockCacheSize::Mib(512)] {
+            let text = serde_yaml::to_string(&size).unwrap();
+            assert_eq!(read(&text).unwrap(), size);
+        }
     }
 }
