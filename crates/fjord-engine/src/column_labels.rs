@@ -28,9 +28,7 @@
 use fjord_chunk::{FieldColumn, FieldColumns, FieldParser, TextColumn};
 use fjord_model::{Label, Labels};
 
-use crate::labels_builder::{
-    Category, ERROR_DETAILS_LABEL, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder,
-};
+use crate::labels_builder::{Category, EXTRACTED_SUFFIX, LabelsBuilder, metadata_sets_error};
 use crate::stages::{Hints, Stage, line_filters_keep, start_labels};
 
 /// Where a needed name's values are.
@@ -125,12 +123,7 @@ impl<'a> ColumnLabels<'a> {
         metadata: &[Label],
         lbs: &mut LabelsBuilder,
     ) -> Option<bool> {
-        let sets_error = || {
-            metadata
-                .iter()
-                .any(|l| l.name == ERROR_LABEL || l.name == ERROR_DETAILS_LABEL)
-        };
-        if !self.fields.parsed.get(i).copied().unwrap_or(false) || sets_error() {
+        if !self.fields.parsed.get(i).copied().unwrap_or(false) || metadata_sets_error(metadata) {
             return None;
         }
         if !line_filters_keep(self.line_filters, line) {
@@ -164,7 +157,10 @@ impl GroupKeys<'_> {
     /// the same group labels then (each group's value is its column's value, or the stream's,
     /// or absent). `None`: the key does not tell.
     pub fn key(&self, i: usize, metadata: &[Label]) -> Option<u64> {
-        if metadata.iter().any(|l| self.groups.iter().any(|g| *g == l.name)) {
+        if metadata
+            .iter()
+            .any(|l| self.groups.iter().any(|g| *g == l.name))
+        {
             return None;
         }
         let mut key = 0u64;

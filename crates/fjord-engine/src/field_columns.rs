@@ -40,9 +40,7 @@ use std::sync::Arc;
 use fjord_chunk::{DecodedBlock, FieldColumn, FieldColumns, FieldColumnsBuilder, FieldParser};
 use fjord_model::{Label, Labels};
 
-use crate::labels_builder::{
-    Category, ERROR_DETAILS_LABEL, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder,
-};
+use crate::labels_builder::{Category, EXTRACTED_SUFFIX, LabelsBuilder, metadata_sets_error};
 use crate::metric::convert;
 use crate::stages::{Hints, LabelFilter, Stage, json_fields, logfmt_fields};
 
@@ -285,11 +283,11 @@ impl<'a> ColumnFilter<'a> {
     /// The metadata labels the filters read (under the names they take), or `None` when the
     /// metadata sets the error or renames a parsed label: then the pipeline must decide.
     fn metadata_read(&self, metadata: &[Label]) -> Option<Vec<Label>> {
+        if metadata_sets_error(metadata) {
+            return None;
+        }
         let mut read = Vec::new();
         for l in metadata {
-            if l.name == ERROR_LABEL || l.name == ERROR_DETAILS_LABEL {
-                return None;
-            }
             let name = if self.lbs.base_has(&l.name) {
                 std::borrow::Cow::Owned(format!("{}{EXTRACTED_SUFFIX}", l.name))
             } else {

@@ -27,6 +27,13 @@ pub const ERROR_LABEL: &str = "__error__";
 pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
 pub const EXTRACTED_SUFFIX: &str = "_extracted";
 
+/// Whether structured metadata `md`, added to an entry's labels ([`LabelsBuilder::add`]), sets
+/// the pipeline's error or its details.
+pub fn metadata_sets_error(md: &[Label]) -> bool {
+    md.iter()
+        .any(|l| l.name == ERROR_LABEL || l.name == ERROR_DETAILS_LABEL)
+}
+
 /// The final labels of an entry, split as Loki's categorize-labels encoding needs them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CategorizedLabels {
