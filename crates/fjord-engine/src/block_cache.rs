@@ -48,6 +48,7 @@ type Blocks = moka::sync::Cache<u128, Arc<DecodedBlock>>;
 /// Decoded blocks by content, within a byte budget.
 pub struct BlockCache {
     blocks: Blocks,
+    budget_bytes: u64,
     hits: Counter,
     misses: Counter,
     /// Decoded bytes held: added on insert, taken off when an entry is evicted or replaced.
@@ -89,6 +90,7 @@ impl BlockCache {
         let bytes = Gauge::default();
         let released = bytes.clone();
         BlockCache {
+            budget_bytes,
             blocks: moka::sync::Cache::builder()
                 .max_capacity(budget_bytes)
                 .weigher(|_, d: &Arc<DecodedBlock>| weight(d))
@@ -106,8 +108,15 @@ impl BlockCache {
         }
     }
 
-    /// Exposes hits, misses and bytes held as `fjord_querier_block_cache_*`.
+    /// Exposes hits, misses, bytes held and the budget as `fjord_querier_block_cache_*`.
     pub fn register_metrics(&self, registry: &mut Registry) {
+        let budget = Gauge::<i64>::default();
+        budget.set(i64::try_from(self.budget_bytes).unwrap_or(i64::MAX));
+        registry.register(
+            "fjord_querier_block_cache_budget_bytes",
+            "Decoded bytes the block cache may hold (querier.block_cache_size_mb)",
+            budget,
+        );
         registry.register(
             "fjord_querier_block_cache_hits",
             "Blocks found decoded in the block cache",

@@ -216,6 +216,12 @@ fn operations_endpoints_answer_like_loki() {
         "{metrics}"
     );
     assert!(value("fjord_querier_block_cache_bytes") > 0.0, "{metrics}");
+    // The default budget is an eighth of the memory limit, at least 64 MiB.
+    assert!(
+        value("fjord_querier_block_cache_budget_bytes") >= (64 << 20) as f64,
+        "{metrics}"
+    );
+    assert_eq!(cfg["querier"]["block_cache_size_mb"].as_str(), Some("auto"));
 }
 
 /// With a short quiet period the server's own compaction loop rewrites a flushed day and
