@@ -12,7 +12,9 @@
 //! reads (a property test compares the two): unknown fields are skipped by wire type, `string`
 //! fields must be UTF-8, the line is kept as bytes, a field repeated on the wire overrides the
 //! earlier one (an embedded timestamp merges field by field), and a field with the wrong wire
-//! type is an error. Groups (a deprecated wire type no Loki client sends) are rejected.
+//! type is an error. Groups (a deprecated wire type no Loki client sends) in unknown fields are
+//! skipped too, nested at most 64 deep (prost allows 100 levels of messages and groups together,
+//! so everything accepted here it accepts too).
 
 use bytes::Bytes;
 
@@ -36,6 +38,8 @@ pub enum ProtobufError {
     },
     #[error("unsupported wire type {0}")]
     UnsupportedWireType(u8),
+    #[error("a group is not closed by its own end-group key, or nests more than 64 deep")]
+    MalformedGroup,
     #[error("{0} is not valid UTF-8")]
     Utf8(&'static str),
 }
@@ -49,7 +53,13 @@ impl From<crate::varint::Truncated> for ProtobufError {
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
 const LEN: u8 = 2;
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
 const FIXED32: u8 = 5;
+
+/// How deep groups may nest inside a skipped field: under prost's limit of 100 levels of
+/// messages and groups together, whatever message the field is in.
+const MAX_GROUP_DEPTH: u32 = 64;
 
 /// Reads a message's fields one by one.
 struct Fields<'a> {
@@ -115,8 +125,14 @@ impl<'a> Fields<'a> {
         Ok(self.reader.uvarint()?)
     }
 
-    /// Skips a field Fjord does not read.
-    fn skip(&mut self, wire_type: u8) -> Result<(), ProtobufError> {
+    /// Skips a field Fjord does not read: field `number` of type `wire_type`, whose key was
+    /// just read.
+    fn skip(&mut self, number: u32, wire_type: u8) -> Result<(), ProtobufError> {
+        self.skip_nested(number, wire_type, 0)
+    }
+
+    /// [`Fields::skip`] inside `depth` enclosing groups.
+    fn skip_nested(&mut self, number: u32, wire_type: u8, depth: u32) -> Result<(), ProtobufError> {
         match wire_type {
             VARINT => {
                 self.reader.uvarint()?;
@@ -130,6 +146,14 @@ impl<'a> Fields<'a> {
             FIXED32 => {
                 self.reader.take(4)?;
             }
+            START_GROUP if depth < MAX_GROUP_DEPTH => loop {
+                match self.next_key()? {
+                    Some((field, END_GROUP)) if field == number => break,
+                    Some((_, END_GROUP)) | None => return Err(ProtobufError::MalformedGroup),
+                    Some((field, inner)) => self.skip_nested(field, inner, depth + 1)?,
+                }
+            },
+            START_GROUP => return Err(ProtobufError::MalformedGroup),
             other => return Err(ProtobufError::UnsupportedWireType(other)),
         }
         Ok(())
@@ -144,7 +168,7 @@ impl<'a> Fields<'a> {
         let mut n = 0;
         while let Some((field, wire_type)) = scan.next_key()? {
             n += usize::from(field == number);
-            scan.skip(wire_type)?;
+            scan.skip(field, wire_type)?;
         }
         Ok(n)
     }
@@ -163,7 +187,7 @@ pub(super) fn decode_push_request(body: &Bytes) -> Result<PushRequest, ProtobufE
             2 => {
                 fields.string(number, wire_type, "the push format")?;
             }
-            _ => fields.skip(wire_type)?,
+            _ => fields.skip(number, wire_type)?,
         }
     }
     Ok(PushRequest { streams })
@@ -189,7 +213,7 @@ fn decode_stream(body: &Bytes, message: &[u8]) -> Result<PushStream, ProtobufErr
             3 => {
                 fields.varint(number, wire_type)?;
             }
-            _ => fields.skip(wire_type)?,
+            _ => fields.skip(number, wire_type)?,
         }
     }
     Ok(stream)
@@ -220,7 +244,7 @@ fn decode_entry(body: &Bytes, message: &[u8]) -> Result<Entry, ProtobufError> {
                 // `parsed` labels are a query-time field; a push's are ignored.
                 decode_label_pair(fields.len_delimited(number, wire_type)?)?;
             }
-            _ => fields.skip(wire_type)?,
+            _ => fields.skip(number, wire_type)?,
         }
     }
     Ok(Entry {
@@ -244,7 +268,7 @@ fn decode_timestamp(
             // int64 and int32 are two's complement varints; int32 keeps the low 32 bits.
             1 => *seconds = fields.varint(number, wire_type)? as i64,
             2 => *nanos = fields.varint(number, wire_type)? as i32,
-            _ => fields.skip(wire_type)?,
+            _ => fields.skip(number, wire_type)?,
         }
     }
     Ok(())
@@ -257,7 +281,7 @@ fn decode_label_pair(message: &[u8]) -> Result<Label, ProtobufError> {
         match number {
             1 => name = fields.string(number, wire_type, "a metadata name")?,
             2 => value = fields.string(number, wire_type, "a metadata value")?,
-            _ => fields.skip(wire_type)?,
+            _ => fields.skip(number, wire_type)?,
         }
     }
     Ok(Label::new(name, value))
@@ -405,6 +429,53 @@ mod tests {
     }
 
     #[test]
+    fn skips_groups_of_unknown_fields_as_the_generated_decoder_does() {
+        // Field 15 as a group holding a varint, a string and a nested group of field 16.
+        let mut group = Vec::new();
+        key(&mut group, 15, START_GROUP);
+        key(&mut group, 1, VARINT);
+        group.push(7);
+        len_field(&mut group, 2, b"inside");
+        key(&mut group, 16, START_GROUP);
+        key(&mut group, 16, END_GROUP);
+        key(&mut group, 15, END_GROUP);
+        let mut entry = group.clone();
+        len_field(&mut entry, 2, b"the line");
+        let mut stream = group.clone();
+        len_field(&mut stream, 1, br#"{app="a"}"#);
+        len_field(&mut stream, 2, &entry);
+        let mut req = group;
+        len_field(&mut req, 1, &stream);
+        let raw = Bytes::from(req);
+        let got = decode_push_request(&raw).unwrap();
+        assert_eq!(got, reference(&raw).unwrap());
+        assert_eq!(got.streams[0].entries[0].line, "the line");
+
+        // Nesting: 64 groups deep is skipped, 65 is refused (prost allows up to 100 levels).
+        let nested = |depth: u32| {
+            let mut b = Vec::new();
+            for _ in 0..depth {
+                key(&mut b, 15, START_GROUP);
+            }
+            for _ in 0..depth {
+                key(&mut b, 15, END_GROUP);
+            }
+            Bytes::from(b)
+        };
+        assert_eq!(
+            decode_push_request(&nested(64)),
+            Ok(PushRequest {
+                streams: Vec::new()
+            })
+        );
+        assert!(reference(&nested(64)).is_ok());
+        assert_eq!(
+            decode_push_request(&nested(65)),
+            Err(ProtobufError::MalformedGroup)
+        );
+    }
+
+    #[test]
     fn reports_what_is_wrong() {
         let mut req = Vec::new();
         key(&mut req, 1, VARINT);
@@ -437,10 +508,19 @@ mod tests {
             decode_push_request(&Bytes::from_static(&[0x03])),
             Err(ProtobufError::InvalidKey)
         );
-        // A start-group key for an unknown field.
+        // A group of an unknown field that never ends, or ends with another field's key.
         assert_eq!(
             decode_push_request(&Bytes::from_static(&[0x7b])),
-            Err(ProtobufError::UnsupportedWireType(3))
+            Err(ProtobufError::MalformedGroup)
+        );
+        assert_eq!(
+            decode_push_request(&Bytes::from_static(&[0x7b, 0x84, 0x01])),
+            Err(ProtobufError::MalformedGroup)
+        );
+        // An end-group key without a group.
+        assert_eq!(
+            decode_push_request(&Bytes::from_static(&[0x7c])),
+            Err(ProtobufError::UnsupportedWireType(4))
         );
     }
 }
