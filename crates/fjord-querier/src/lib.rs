@@ -17,7 +17,6 @@ use fjord_model::duration::serde_duration;
 use fjord_model::service::{IngesterService, SelectRequest};
 use fjord_model::{LabelMatcher, Labels, TenantId};
 use fjord_store::Store;
-use futures_util::{StreamExt, TryStreamExt};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -297,22 +296,17 @@ impl DataSource for TenantSource<'_> {
             .select(&self.tenant, matchers, start, end)
             .await
             .map_err(storage)?;
-        let fetches: Vec<(usize, fjord_store::ChunkRef)> = stored
+        let (owners, refs): (Vec<usize>, Vec<fjord_store::ChunkRef>) = stored
             .iter()
             .enumerate()
             .flat_map(|(i, s)| s.chunks.iter().map(move |c| (i, c.clone())))
-            .collect();
-        let store = &q.store;
-        let tenant = &self.tenant;
-        let chunks: Vec<(usize, fjord_chunk::Chunk)> = futures_util::stream::iter(fetches)
-            .map(
-                |(i, c)| async move { store.fetch_chunk(tenant, &c).await.map(|chunk| (i, chunk)) },
-            )
-            .buffer_unordered(q.cfg.max_concurrent_fetches.max(1))
-            .try_collect()
+            .unzip();
+        let chunks = q
+            .store
+            .fetch_chunks(&self.tenant, &refs, q.cfg.max_concurrent_fetches)
             .await
             .map_err(storage)?;
-        for (i, chunk) in chunks {
+        for (i, chunk) in owners.into_iter().zip(chunks) {
             let blocks = streams.entry(stored[i].labels.clone()).or_default();
             for i in 0..chunk.block_count() {
                 if chunk.block_meta(i).overlaps(start, end) {

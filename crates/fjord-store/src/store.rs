@@ -27,6 +27,14 @@ use crate::index_file::{ChunkRef, IndexFile};
 use crate::layout;
 use crate::segment::{FlushChunk, encode_segment};
 
+/// The byte range of chunk `r` in its segment at `path`.
+fn chunk_range(path: &Path, r: &ChunkRef) -> Result<std::ops::Range<u64>, StoreError> {
+    let end = r.offset.checked_add(r.len).ok_or_else(|| {
+        StoreError::Corrupt(format!("{path}: chunk ref at {} overflows", r.offset))
+    })?;
+    Ok(r.offset..end)
+}
+
 /// The index files of one period: what decides whether it needs compacting, and what a
 /// compaction replaced.
 #[derive(Debug, Clone)]
@@ -456,23 +464,85 @@ impl Store {
 
     /// Reads one chunk (through the cache).
     pub async fn fetch_chunk(&self, tenant: &TenantId, r: &ChunkRef) -> Result<Chunk, StoreError> {
-        let key = (r.segment.clone(), r.offset);
-        if let Some(c) = self.chunk_cache.get(&key) {
-            return Ok(c);
+        let mut chunks = self
+            .fetch_chunks(tenant, std::slice::from_ref(r), 1)
+            .await?;
+        chunks
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no chunk read".into()))
+    }
+
+    /// Reads chunks (through the cache), in the order of `refs`. The chunks of one segment the
+    /// cache lacks are read with one ranged request for the segment (`get_ranges`: the local
+    /// filesystem opens the file once and reads adjacent chunks as one range; object stores
+    /// merge nearby ranges), `concurrency` segments at a time, instead of one request per chunk.
+    pub async fn fetch_chunks(
+        &self,
+        tenant: &TenantId,
+        refs: &[ChunkRef],
+        concurrency: usize,
+    ) -> Result<Vec<Chunk>, StoreError> {
+        let mut found: Vec<Option<Chunk>> = Vec::with_capacity(refs.len());
+        let mut missing: HashMap<&Arc<str>, Vec<usize>> = HashMap::new();
+        for (i, r) in refs.iter().enumerate() {
+            let cached = self.chunk_cache.get(&(r.segment.clone(), r.offset));
+            if cached.is_none() {
+                missing.entry(&r.segment).or_default().push(i);
+            }
+            found.push(cached);
         }
-        let chunk = self.read_chunk(tenant, r).await?;
-        self.chunk_cache.insert(key, chunk.clone());
-        Ok(chunk)
+        let read: Vec<Vec<(usize, Chunk)>> = futures_util::stream::iter(missing.into_values())
+            .map(|wanted| self.read_segment_chunks(tenant, refs, wanted))
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await?;
+        for (i, chunk) in read.into_iter().flatten() {
+            let r = &refs[i];
+            self.chunk_cache
+                .insert((r.segment.clone(), r.offset), chunk.clone());
+            found[i] = Some(chunk);
+        }
+        found
+            .into_iter()
+            .map(|c| c.ok_or_else(|| StoreError::Corrupt("a chunk was not read".into())))
+            .collect()
+    }
+
+    /// Reads the chunks `refs[i]` for each `i` of `wanted`, all in one segment, with one request.
+    async fn read_segment_chunks(
+        &self,
+        tenant: &TenantId,
+        refs: &[ChunkRef],
+        wanted: Vec<usize>,
+    ) -> Result<Vec<(usize, Chunk)>, StoreError> {
+        let Some(&first) = wanted.first() else {
+            return Ok(Vec::new());
+        };
+        let path = layout::segment_path(tenant, &refs[first].segment);
+        let ranges = wanted
+            .iter()
+            .map(|&i| chunk_range(&path, &refs[i]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let data = self.objects.get_ranges(&path, &ranges).await?;
+        wanted
+            .into_iter()
+            .zip(data)
+            .map(|(i, bytes)| {
+                Chunk::open(bytes)
+                    .map(|chunk| (i, chunk))
+                    .map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", refs[i].offset)))
+            })
+            .collect()
     }
 
     /// Reads one chunk from the object store, bypassing the cache (for one-off readers such as
     /// the compactor, which would only evict what queries need).
     pub async fn read_chunk(&self, tenant: &TenantId, r: &ChunkRef) -> Result<Chunk, StoreError> {
         let path = layout::segment_path(tenant, &r.segment);
-        let end = r.offset.checked_add(r.len).ok_or_else(|| {
-            StoreError::Corrupt(format!("{path}: chunk ref at {} overflows", r.offset))
-        })?;
-        let data = self.objects.get_range(&path, r.offset..end).await?;
+        let data = self
+            .objects
+            .get_range(&path, chunk_range(&path, r)?)
+            .await?;
         Chunk::open(data).map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
     }
 

@@ -92,3 +92,60 @@ async fn written_chunks_are_found_after_reopening() {
     );
     assert_eq!(store.tenants().await.unwrap(), vec![tenant]);
 }
+
+/// Lines of every block of `c`, in order.
+fn lines_of(c: &fjord_chunk::Chunk) -> Vec<String> {
+    let mut lines = Vec::new();
+    for b in c.blocks() {
+        let d = b.decode().unwrap();
+        lines.extend((0..d.len()).map(|i| String::from_utf8(d.line(i).to_vec()).unwrap()));
+    }
+    lines
+}
+
+#[tokio::test]
+async fn chunks_are_fetched_in_order_per_segment_and_through_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId::new("team-a").unwrap();
+    let store = Store::open(&StorageConfig::default(), dir.path(), "ingester-1").unwrap();
+    // Three segments; the first holds three chunks side by side.
+    store
+        .write_chunks(
+            &tenant,
+            &[chunk("a", &[1, 2]), chunk("b", &[3]), chunk("c", &[4, 5, 6])],
+        )
+        .await
+        .unwrap();
+    store
+        .write_chunks(&tenant, &[chunk("a", &[10])])
+        .await
+        .unwrap();
+    store
+        .write_chunks(&tenant, &[chunk("d", &[20, 21])])
+        .await
+        .unwrap();
+    let all = [LabelMatcher::new("app", MatchOp::Re, ".+").unwrap()];
+    let mut refs: Vec<_> = store
+        .select(&tenant, &all, 0, DAY)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|s| s.chunks)
+        .collect();
+    assert_eq!(refs.len(), 5);
+    refs.sort_by_key(|r| std::cmp::Reverse(r.min_ts));
+    // One chunk asked twice, and one already in the cache.
+    refs.push(refs[1].clone());
+    let reopened = Store::open(&StorageConfig::default(), dir.path(), "querier").unwrap();
+    reopened.fetch_chunk(&tenant, &refs[2]).await.unwrap();
+
+    let fetched = reopened.fetch_chunks(&tenant, &refs, 2).await.unwrap();
+    assert_eq!(fetched.len(), refs.len());
+    for (r, c) in refs.iter().zip(&fetched) {
+        let direct = reopened.read_chunk(&tenant, r).await.unwrap();
+        assert_eq!(lines_of(c), lines_of(&direct));
+    }
+    assert_eq!(lines_of(&fetched[0]), vec!["d at 20", "d at 21"]);
+    assert_eq!(lines_of(&fetched[5]), lines_of(&fetched[1]));
+    assert!(reopened.fetch_chunks(&tenant, &[], 4).await.unwrap().is_empty());
+}
