@@ -27,6 +27,12 @@ use crate::index_file::{ChunkRef, IndexFile};
 use crate::layout;
 use crate::segment::{FlushChunk, encode_segment};
 
+/// Whether chunk `next` starts in the same segment where chunk `prev` ends, or is `prev` again.
+fn follows(prev: &ChunkRef, next: &ChunkRef) -> bool {
+    prev.segment == next.segment
+        && (next.offset == prev.offset || Some(next.offset) == prev.offset.checked_add(prev.len))
+}
+
 /// The byte range of chunk `r` in its segment at `path`.
 fn chunk_range(path: &Path, r: &ChunkRef) -> Result<std::ops::Range<u64>, StoreError> {
     let end = r.offset.checked_add(r.len).ok_or_else(|| {
@@ -472,27 +478,33 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("no chunk read".into()))
     }
 
-    /// Reads chunks (through the cache), in the order of `refs`. The chunks of one segment the
-    /// cache lacks are read with one ranged request for the segment (`get_ranges`: the local
-    /// filesystem opens the file once and reads adjacent chunks as one range; object stores
-    /// merge nearby ranges), `concurrency` segments at a time, instead of one request per chunk.
+    /// Reads chunks (through the cache), in the order of `refs`. Chunks the cache lacks that lie
+    /// back to back in one segment (a flush writes a segment's chunks contiguously, so a query
+    /// over many streams wants long runs of them) are read with one request per run,
+    /// `concurrency` requests at a time; scattered chunks are read one request each.
     pub async fn fetch_chunks(
         &self,
         tenant: &TenantId,
         refs: &[ChunkRef],
         concurrency: usize,
     ) -> Result<Vec<Chunk>, StoreError> {
-        let mut found: Vec<Option<Chunk>> = Vec::with_capacity(refs.len());
-        let mut missing: HashMap<&Arc<str>, Vec<usize>> = HashMap::new();
-        for (i, r) in refs.iter().enumerate() {
-            let cached = self.chunk_cache.get(&(r.segment.clone(), r.offset));
-            if cached.is_none() {
-                missing.entry(&r.segment).or_default().push(i);
+        let mut found: Vec<Option<Chunk>> = refs
+            .iter()
+            .map(|r| self.chunk_cache.get(&(r.segment.clone(), r.offset)))
+            .collect();
+        let mut missing: Vec<usize> = (0..refs.len()).filter(|&i| found[i].is_none()).collect();
+        missing.sort_by(|&a, &b| {
+            (&refs[a].segment, refs[a].offset).cmp(&(&refs[b].segment, refs[b].offset))
+        });
+        let mut runs: Vec<Vec<usize>> = Vec::new();
+        for i in missing {
+            match runs.last_mut() {
+                Some(run) if follows(&refs[run[run.len() - 1]], &refs[i]) => run.push(i),
+                _ => runs.push(vec![i]),
             }
-            found.push(cached);
         }
-        let read: Vec<Vec<(usize, Chunk)>> = futures_util::stream::iter(missing.into_values())
-            .map(|wanted| self.read_segment_chunks(tenant, refs, wanted))
+        let read: Vec<Vec<(usize, Chunk)>> = futures_util::stream::iter(runs)
+            .map(|run| self.read_run(tenant, refs, run))
             .buffer_unordered(concurrency.max(1))
             .try_collect()
             .await?;
@@ -508,29 +520,37 @@ impl Store {
             .collect()
     }
 
-    /// Reads the chunks `refs[i]` for each `i` of `wanted`, all in one segment, with one request.
-    async fn read_segment_chunks(
+    /// Reads the chunks `refs[i]` for each `i` of `run`, which lie back to back in one segment
+    /// (or are one chunk asked for more than once), with one ranged request.
+    async fn read_run(
         &self,
         tenant: &TenantId,
         refs: &[ChunkRef],
-        wanted: Vec<usize>,
+        run: Vec<usize>,
     ) -> Result<Vec<(usize, Chunk)>, StoreError> {
-        let Some(&first) = wanted.first() else {
+        let (Some(&first), Some(&last)) = (run.first(), run.last()) else {
             return Ok(Vec::new());
         };
         let path = layout::segment_path(tenant, &refs[first].segment);
-        let ranges = wanted
-            .iter()
-            .map(|&i| chunk_range(&path, &refs[i]))
-            .collect::<Result<Vec<_>, _>>()?;
-        let data = self.objects.get_ranges(&path, &ranges).await?;
-        wanted
-            .into_iter()
-            .zip(data)
-            .map(|(i, bytes)| {
+        let start = refs[first].offset;
+        let data = self
+            .objects
+            .get_range(&path, start..chunk_range(&path, &refs[last])?.end)
+            .await?;
+        run.into_iter()
+            .map(|i| {
+                let r = &refs[i];
+                let range = chunk_range(&path, r)?;
+                let bytes = usize::try_from(range.start - start)
+                    .ok()
+                    .zip(usize::try_from(range.end - start).ok())
+                    .and_then(|(from, to)| data.get(from..to).map(|_| data.slice(from..to)))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("{path}: short read at {}", r.offset))
+                    })?;
                 Chunk::open(bytes)
                     .map(|chunk| (i, chunk))
-                    .map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", refs[i].offset)))
+                    .map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
             })
             .collect()
     }

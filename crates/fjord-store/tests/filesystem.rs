@@ -104,7 +104,7 @@ fn lines_of(c: &fjord_chunk::Chunk) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn chunks_are_fetched_in_order_per_segment_and_through_the_cache() {
+async fn chunks_are_fetched_in_order_in_runs_and_through_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let tenant = TenantId::new("team-a").unwrap();
     let store = Store::open(&StorageConfig::default(), dir.path(), "ingester-1").unwrap();
@@ -112,7 +112,11 @@ async fn chunks_are_fetched_in_order_per_segment_and_through_the_cache() {
     store
         .write_chunks(
             &tenant,
-            &[chunk("a", &[1, 2]), chunk("b", &[3]), chunk("c", &[4, 5, 6])],
+            &[
+                chunk("a", &[1, 2]),
+                chunk("b", &[3]),
+                chunk("c", &[4, 5, 6]),
+            ],
         )
         .await
         .unwrap();
@@ -147,5 +151,30 @@ async fn chunks_are_fetched_in_order_per_segment_and_through_the_cache() {
     }
     assert_eq!(lines_of(&fetched[0]), vec!["d at 20", "d at 21"]);
     assert_eq!(lines_of(&fetched[5]), lines_of(&fetched[1]));
-    assert!(reopened.fetch_chunks(&tenant, &[], 4).await.unwrap().is_empty());
+    assert!(
+        reopened
+            .fetch_chunks(&tenant, &[], 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Two chunks of the first segment with the one between them left out: two runs.
+    let mut first_segment: Vec<_> = refs
+        .iter()
+        .filter(|r| r.segment == refs[4].segment)
+        .cloned()
+        .collect();
+    first_segment.sort_by_key(|r| r.offset);
+    first_segment.dedup_by_key(|r| r.offset);
+    assert_eq!(first_segment.len(), 3, "{first_segment:?}");
+    let scattered = [first_segment[2].clone(), first_segment[0].clone()];
+    let cold = Store::open(&StorageConfig::default(), dir.path(), "querier-2").unwrap();
+    let fetched = cold.fetch_chunks(&tenant, &scattered, 4).await.unwrap();
+    for (r, c) in scattered.iter().zip(&fetched) {
+        assert_eq!(
+            lines_of(c),
+            lines_of(&cold.read_chunk(&tenant, r).await.unwrap())
+        );
+    }
 }
