@@ -69,7 +69,7 @@ async fn stored(dir: &std::path::Path, tenant: &TenantId) -> Vec<(String, i64, S
         .unwrap()
     {
         for r in &s.chunks {
-            for b in store.fetch_chunk(tenant, r).await.unwrap().blocks() {
+            for b in store.read_chunk(tenant, r).await.unwrap().blocks() {
                 let d = b.decode().unwrap();
                 for i in 0..d.len() {
                     stored.push((

@@ -41,6 +41,11 @@ fn chunk_range(path: &Path, r: &ChunkRef) -> Result<std::ops::Range<u64>, StoreE
     Ok(r.offset..end)
 }
 
+/// Opens the bytes read for chunk `r` of the segment at `path`.
+fn open_chunk(path: &Path, r: &ChunkRef, data: Bytes) -> Result<Chunk, StoreError> {
+    Chunk::open(data).map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
+}
+
 /// The index files of one period: what decides whether it needs compacting, and what a
 /// compaction replaced.
 #[derive(Debug, Clone)]
@@ -468,16 +473,6 @@ impl Store {
             .collect())
     }
 
-    /// Reads one chunk (through the cache).
-    pub async fn fetch_chunk(&self, tenant: &TenantId, r: &ChunkRef) -> Result<Chunk, StoreError> {
-        let mut chunks = self
-            .fetch_chunks(tenant, std::slice::from_ref(r), 1)
-            .await?;
-        chunks
-            .pop()
-            .ok_or_else(|| StoreError::Corrupt("no chunk read".into()))
-    }
-
     /// Reads chunks (through the cache), in the order of `refs`. Chunks the cache lacks that lie
     /// back to back in one segment (a flush writes a segment's chunks contiguously, so a query
     /// over many streams wants long runs of them) are read with one request per run,
@@ -548,9 +543,7 @@ impl Store {
                     .ok_or_else(|| {
                         StoreError::Corrupt(format!("{path}: short read at {}", r.offset))
                     })?;
-                Chunk::open(bytes)
-                    .map(|chunk| (i, chunk))
-                    .map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
+                open_chunk(&path, r, bytes).map(|chunk| (i, chunk))
             })
             .collect()
     }
@@ -563,7 +556,7 @@ impl Store {
             .objects
             .get_range(&path, chunk_range(&path, r)?)
             .await?;
-        Chunk::open(data).map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
+        open_chunk(&path, r, data)
     }
 
     /// Every period in which `tenant` has index files.

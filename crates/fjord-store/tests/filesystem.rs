@@ -60,7 +60,7 @@ async fn written_chunks_are_found_after_reopening() {
     assert_eq!(api.chunks.len(), 2);
     let mut lines = Vec::new();
     for r in &api.chunks {
-        let c = store.fetch_chunk(&tenant, r).await.unwrap();
+        let c = store.read_chunk(&tenant, r).await.unwrap();
         for b in c.blocks() {
             let d = b.decode().unwrap();
             lines.extend((0..d.len()).map(|i| String::from_utf8(d.line(i).to_vec()).unwrap()));
@@ -141,7 +141,10 @@ async fn chunks_are_fetched_in_order_in_runs_and_through_the_cache() {
     // One chunk asked twice, and one already in the cache.
     refs.push(refs[1].clone());
     let reopened = Store::open(&StorageConfig::default(), dir.path(), "querier").unwrap();
-    reopened.fetch_chunk(&tenant, &refs[2]).await.unwrap();
+    reopened
+        .fetch_chunks(&tenant, &refs[2..3], 1)
+        .await
+        .unwrap();
 
     let fetched = reopened.fetch_chunks(&tenant, &refs, 2).await.unwrap();
     assert_eq!(fetched.len(), refs.len());
