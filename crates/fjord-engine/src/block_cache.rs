@@ -48,7 +48,6 @@ type Blocks = moka::sync::Cache<u128, Arc<DecodedBlock>>;
 /// Decoded blocks by content, within a byte budget.
 pub struct BlockCache {
     blocks: Blocks,
-    budget_bytes: u64,
     hits: Counter,
     misses: Counter,
     /// Decoded bytes held: added on insert, taken off when an entry is evicted or replaced.
@@ -90,7 +89,6 @@ impl BlockCache {
         let bytes = Gauge::default();
         let released = bytes.clone();
         BlockCache {
-            budget_bytes,
             blocks: moka::sync::Cache::builder()
                 .max_capacity(budget_bytes)
                 .weigher(|_, d: &Arc<DecodedBlock>| weight(d))
@@ -111,7 +109,8 @@ impl BlockCache {
     /// Exposes hits, misses, bytes held and the budget as `fjord_querier_block_cache_*`.
     pub fn register_metrics(&self, registry: &mut Registry) {
         let budget = Gauge::<i64>::default();
-        budget.set(i64::try_from(self.budget_bytes).unwrap_or(i64::MAX));
+        let budget_bytes = self.blocks.policy().max_capacity().unwrap_or(0);
+        budget.set(i64::try_from(budget_bytes).unwrap_or(i64::MAX));
         registry.register(
             "fjord_querier_block_cache_budget_bytes",
             "Decoded bytes the block cache may hold (querier.block_cache_size_mb)",
