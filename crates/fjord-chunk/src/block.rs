@@ -16,7 +16,9 @@
 //! index section | text section | meta section | filter section [| fields section]
 //! u32 LE crc32 of everything above
 //! ```
-//! A block without field columns is written as version 1, so older readers still read it.
+//! A block without field columns is written as version 1, so older readers still read it. In a
+//! chunk (version 2) a block's filter section is empty and its filter is kept in the chunk's
+//! summary instead ([`crate::chunk`]), so a reader can test the filter before fetching the block.
 //!
 //! **Invariants:** entries in a block are sorted by timestamp (ties keep arrival order) and no
 //! two entries are exact duplicates (same timestamp, line and metadata); decoding validates
@@ -517,30 +519,20 @@ impl Columns<'_> {
         let mut out = Vec::with_capacity(
             64 + index_c.len() + text_c.len() + meta_c.len() + filter_b.len() + fields_c.len(),
         );
-        out.push(if fields_raw.is_some() {
-            BLOCK_VERSION_FIELDS
-        } else {
-            BLOCK_VERSION
-        });
-        out.push(opts.codec.id());
-        put_uvarint(&mut out, u64::from(meta.count));
-        put_varint(&mut out, meta.min_ts);
-        put_varint(&mut out, meta.max_ts);
-        put_uvarint(&mut out, meta.raw_bytes);
-        put_uvarint(&mut out, meta.metadata_bytes);
-        for (c, raw) in [
-            (&index_c, index_raw.len()),
-            (&text_c, text.len()),
-            (&meta_c, meta_raw.len()),
-        ] {
-            put_uvarint(&mut out, c.len() as u64);
-            put_uvarint(&mut out, raw as u64);
-        }
-        put_uvarint(&mut out, filter_b.len() as u64);
-        if let Some(raw) = &fields_raw {
-            put_uvarint(&mut out, fields_c.len() as u64);
-            put_uvarint(&mut out, raw.len() as u64);
-        }
+        put_header(
+            &mut out,
+            &HeaderSizes {
+                codec: opts.codec,
+                meta,
+                sections: [
+                    (index_c.len(), index_raw.len()),
+                    (text_c.len(), text.len()),
+                    (meta_c.len(), meta_raw.len()),
+                ],
+                filter: filter_b.len(),
+                fields: fields_raw.as_ref().map(|raw| (fields_c.len(), raw.len())),
+            },
+        );
         out.extend_from_slice(&index_c);
         out.extend_from_slice(&text_c);
         out.extend_from_slice(&meta_c);
@@ -551,7 +543,43 @@ impl Columns<'_> {
         EncodedBlock {
             meta,
             data: Bytes::from(out),
+            detached_filter: None,
         }
+    }
+}
+
+/// The sizes a block header records: (stored, raw) bytes of the index, text and metadata
+/// sections, the filter's bytes, and (stored, raw) bytes of the field columns when present.
+struct HeaderSizes {
+    codec: Codec,
+    meta: BlockMeta,
+    sections: [(usize, usize); 3],
+    filter: usize,
+    fields: Option<(usize, usize)>,
+}
+
+/// Writes a block's header: everything before its sections. A block with field columns is
+/// version 2, any other version 1.
+fn put_header(out: &mut Vec<u8>, h: &HeaderSizes) {
+    out.push(if h.fields.is_some() {
+        BLOCK_VERSION_FIELDS
+    } else {
+        BLOCK_VERSION
+    });
+    out.push(h.codec.id());
+    put_uvarint(out, u64::from(h.meta.count));
+    put_varint(out, h.meta.min_ts);
+    put_varint(out, h.meta.max_ts);
+    put_uvarint(out, h.meta.raw_bytes);
+    put_uvarint(out, h.meta.metadata_bytes);
+    for (stored, raw) in h.sections {
+        put_uvarint(out, stored as u64);
+        put_uvarint(out, raw as u64);
+    }
+    put_uvarint(out, h.filter as u64);
+    if let Some((stored, raw)) = h.fields {
+        put_uvarint(out, stored as u64);
+        put_uvarint(out, raw as u64);
     }
 }
 
@@ -645,6 +673,9 @@ fn decode_metadata(raw: &[u8], count: usize) -> Result<SparseMetadata, ChunkErro
 pub struct EncodedBlock {
     pub meta: BlockMeta,
     pub data: Bytes,
+    /// The block's trigram filter when it is stored apart from the block, in the summary of a
+    /// version 2 chunk (the block's own filter section is then empty).
+    detached_filter: Option<Bytes>,
 }
 
 /// Stored (compressed) bytes of a block's sections; the rest of the block is its header and
@@ -660,6 +691,7 @@ pub struct SectionSizes {
 
 /// The parsed header of an encoded block.
 struct Header {
+    version: u8,
     codec: Codec,
     meta: BlockMeta,
     /// (offset, compressed len, raw len) of the index, text and metadata sections.
@@ -674,7 +706,78 @@ impl EncodedBlock {
     pub fn from_bytes(data: Bytes) -> Result<EncodedBlock, ChunkError> {
         verify_checksum(&data)?;
         let h = parse_header(&data)?;
-        Ok(EncodedBlock { meta: h.meta, data })
+        Ok(EncodedBlock {
+            meta: h.meta,
+            data,
+            detached_filter: None,
+        })
+    }
+
+    /// Attaches the filter stored apart from this block (see [`crate::chunk`]); the block must
+    /// not hold one itself.
+    pub(crate) fn with_detached_filter(
+        mut self,
+        filter: Option<Bytes>,
+    ) -> Result<EncodedBlock, ChunkError> {
+        if parse_header(&self.data)?.filter.1 != 0 {
+            return Err(ChunkError::Corrupt(
+                "block holds a trigram filter its chunk stores apart".into(),
+            ));
+        }
+        self.detached_filter = filter;
+        Ok(self)
+    }
+
+    /// Appends the block to `out` without its trigram filter section (re-checksummed), and
+    /// returns the filter's bytes (empty when it has none), for a chunk that stores filters
+    /// apart from the blocks.
+    pub(crate) fn write_without_filter(&self, out: &mut Vec<u8>) -> Result<&[u8], ChunkError> {
+        let h = parse_header(&self.data)?;
+        let start = out.len();
+        put_header(
+            out,
+            &HeaderSizes {
+                codec: h.codec,
+                meta: h.meta,
+                sections: h.sections.map(|(_, stored, raw)| (stored, raw)),
+                filter: 0,
+                fields: (h.version == BLOCK_VERSION_FIELDS).then_some((h.fields.1, h.fields.2)),
+            },
+        );
+        let sections_start = h.sections[0].0;
+        out.extend_from_slice(&self.data[sections_start..h.filter.0]);
+        out.extend_from_slice(&self.data[h.fields.0..h.fields.0 + h.fields.1]);
+        let crc = crc32fast::hash(&out[start..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        Ok(match &self.detached_filter {
+            Some(f) => f,
+            None => &self.data[h.filter.0..h.filter.0 + h.filter.1],
+        })
+    }
+
+    /// What identifies the block's content wherever its filter is stored (a flushed block is
+    /// stored without it, see [`crate::chunk`]): its codec id and its compressed sections, for
+    /// cache keys. Equal parts decode to equal blocks.
+    pub fn content_parts(&self) -> Result<(u8, [&[u8]; 2]), ChunkError> {
+        let h = parse_header(&self.data)?;
+        Ok((
+            h.codec.id(),
+            [
+                &self.data[h.sections[0].0..h.filter.0],
+                &self.data[h.fields.0..h.fields.0 + h.fields.1],
+            ],
+        ))
+    }
+
+    /// The bytes of the trigram filter: the detached filter, else the block's own section.
+    fn filter_bytes(&self) -> Result<&[u8], ChunkError> {
+        Ok(match &self.detached_filter {
+            Some(f) => f,
+            None => {
+                let h = parse_header(&self.data)?;
+                &self.data[h.filter.0..h.filter.0 + h.filter.1]
+            }
+        })
     }
 
     /// Whether the sections are compressed (a head snapshot is not), i.e. whether decoding is
@@ -691,28 +794,31 @@ impl EncodedBlock {
             index,
             text,
             metadata,
-            filter: h.filter.1,
+            filter: self.filter_bytes()?.len(),
             fields: h.fields.1,
         })
     }
 
     /// The trigram filter, when the block has one.
     pub fn filter(&self) -> Result<Option<TrigramFilter>, ChunkError> {
-        let h = parse_header(&self.data)?;
-        if h.filter.1 == 0 {
+        let bytes = self.filter_bytes()?;
+        if bytes.is_empty() {
             return Ok(None);
         }
-        TrigramFilter::decode(&self.data[h.filter.0..h.filter.0 + h.filter.1])
+        TrigramFilter::decode(bytes)
             .map(Some)
             .ok_or_else(|| ChunkError::Corrupt("bad trigram filter".into()))
     }
 
-    /// Whether the block may contain every one of `needles` (false means: skip it).
-    pub fn may_contain_all(&self, needles: &[&[u8]]) -> bool {
-        match self.filter() {
-            Ok(Some(f)) => needles.iter().all(|n| f.may_contain(n)),
-            _ => true,
-        }
+    /// Whether a line of the block may satisfy `clauses` (see [`TrigramFilter::may_match`]);
+    /// false means: skip the block. A block without a filter, or with one that cannot be
+    /// read, may match.
+    pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {
+        clauses.is_empty()
+            || match self.filter() {
+                Ok(Some(f)) => f.may_match(clauses),
+                _ => true,
+            }
     }
 
     /// Decodes only the timestamps.
@@ -896,6 +1002,7 @@ fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
         return Err(ChunkError::Corrupt("block min time after max time".into()));
     }
     Ok(Header {
+        version,
         codec,
         meta: BlockMeta {
             count,
@@ -979,8 +1086,8 @@ mod tests {
             assert_eq!(decoded.metadata, b.to_decoded().metadata);
             assert_eq!(decoded.line(2), b"NEEDLE here");
             assert_eq!(back.decode_timestamps().unwrap(), vec![10, 20, 30, 40]);
-            assert!(back.may_contain_all(&[b"NEEDLE"]));
-            assert!(!back.may_contain_all(&[b"absent-string"]));
+            assert!(back.may_match(&[vec![b"NEEDLE".to_vec()]]));
+            assert!(!back.may_match(&[vec![b"absent-string".to_vec()]]));
         }
         assert_eq!(b.to_decoded().entry_at_byte(11), 2);
     }

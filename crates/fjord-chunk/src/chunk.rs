@@ -1,59 +1,264 @@
 //! Chunks: the blocks of one stream over a span of time, as stored in the object store.
 //!
-//! Layout:
+//! Layout (version 2):
 //! ```text
-//! "FJCK" | u8 version (1)
-//! block 0 | block 1 | …                     (each self-describing and checksummed, see block.rs)
-//! footer: count, then per block: len, entries, min_ts, max_ts, raw_bytes, metadata_bytes
-//! u32 LE footer length | u32 LE crc32 of the footer
+//! "FJCK" | u8 version (2)
+//! block 0 | block 1 | …      (each self-describing and checksummed, see block.rs; their
+//!                             trigram filter sections are empty)
+//! summary: count, then per block: len, entries, min_ts, max_ts, raw_bytes, metadata_bytes,
+//!          filter_len; then every block's trigram filter, back to back
+//! u32 LE summary length | u32 LE crc32 of the summary
 //! ```
-//! The footer repeats each block's summary so a reader can plan (skip by time, answer counts)
-//! from the footer alone.
+//! The summary and the trailer after it, the chunk's *tail* (the store's index records its
+//! length), are all a reader needs to plan: skip blocks by time, answer counts, and rule out
+//! blocks whose filter excludes a search's literals. A search therefore reads the tail first
+//! and then only the blocks that may match ([`ChunkSummary`]), instead of the whole chunk.
+//!
+//! Version 1, still read, kept each block's filter inside the block, and its footer had no
+//! filter lengths and no filters.
 //!
 //! **Invariant:** a chunk knows nothing of tenants, streams or object keys; that is the store's
-//! business. Opening a chunk validates the footer; each block validates its own checksum when
-//! it is read.
+//! business. Opening a chunk or a tail validates the summary; each block validates its own
+//! checksum when it is opened.
+
+use std::ops::Range;
 
 use bytes::Bytes;
 use fjord_model::varint::{Reader, put_uvarint, put_varint};
 
 use crate::ChunkError;
 use crate::block::{BlockMeta, EncodedBlock};
+use crate::filter::TrigramFilter;
 
 const MAGIC: &[u8; 4] = b"FJCK";
-const CHUNK_VERSION: u8 = 1;
+/// Blocks with their filters inside.
+const CHUNK_VERSION_INLINE_FILTERS: u8 = 1;
+const CHUNK_VERSION: u8 = 2;
+/// Magic and version.
+const HEADER: usize = 5;
+/// Summary length and checksum.
 const TRAILER: usize = 8;
 
 /// Serializes blocks (in time order) into one chunk.
-pub fn encode_chunk(blocks: &[EncodedBlock]) -> Vec<u8> {
+pub fn encode_chunk(blocks: &[EncodedBlock]) -> Result<Vec<u8>, ChunkError> {
     let body: usize = blocks.iter().map(|b| b.data.len()).sum();
-    let mut out = Vec::with_capacity(5 + body + blocks.len() * 24 + TRAILER);
-    encode_chunk_into(blocks, &mut out);
-    out
+    let mut out = Vec::with_capacity(HEADER + body + blocks.len() * 24 + TRAILER);
+    encode_chunk_into(blocks, &mut out)?;
+    Ok(out)
 }
 
-/// [`encode_chunk`] appended to `out`, e.g. a segment being written (the chunk's footer holds
-/// block sizes, not offsets, so where it lands does not matter).
-pub fn encode_chunk_into(blocks: &[EncodedBlock], out: &mut Vec<u8>) {
+/// [`encode_chunk`] appended to `out`, e.g. a segment being written (the summary holds block
+/// sizes, not offsets, so where it lands does not matter). Returns the length of the chunk's
+/// tail (summary and trailer).
+pub fn encode_chunk_into(blocks: &[EncodedBlock], out: &mut Vec<u8>) -> Result<usize, ChunkError> {
     out.extend_from_slice(MAGIC);
     out.push(CHUNK_VERSION);
+    let mut written = Vec::with_capacity(blocks.len());
     for b in blocks {
-        out.extend_from_slice(&b.data);
+        let start = out.len();
+        let filter = b.write_without_filter(out)?;
+        written.push((out.len() - start, filter));
     }
-    let footer_start = out.len();
+    let summary_start = out.len();
     put_uvarint(out, blocks.len() as u64);
-    for b in blocks {
-        put_uvarint(out, b.data.len() as u64);
+    for (b, (len, filter)) in blocks.iter().zip(&written) {
+        put_uvarint(out, *len as u64);
         put_uvarint(out, u64::from(b.meta.count));
         put_varint(out, b.meta.min_ts);
         put_varint(out, b.meta.max_ts);
         put_uvarint(out, b.meta.raw_bytes);
         put_uvarint(out, b.meta.metadata_bytes);
+        put_uvarint(out, filter.len() as u64);
     }
-    let footer_len = (out.len() - footer_start) as u32;
-    let crc = crc32fast::hash(&out[footer_start..]);
-    out.extend_from_slice(&footer_len.to_le_bytes());
+    for (_, filter) in &written {
+        out.extend_from_slice(filter);
+    }
+    let summary_len = u32::try_from(out.len() - summary_start)
+        .map_err(|_| ChunkError::Corrupt("chunk summary over 4 GiB".into()))?;
+    let crc = crc32fast::hash(&out[summary_start..]);
+    out.extend_from_slice(&summary_len.to_le_bytes());
     out.extend_from_slice(&crc.to_le_bytes());
+    Ok(out.len() - summary_start)
+}
+
+/// The checked trailer of a chunk's bytes or tail: the summary it closes, as a range of `data`.
+fn summary_range(data: &[u8], lowest_start: usize) -> Result<Range<usize>, ChunkError> {
+    let end = data
+        .len()
+        .checked_sub(TRAILER)
+        .ok_or_else(|| ChunkError::Corrupt("chunk too short".into()))?;
+    let mut t = Reader::new(&data[end..]);
+    let len = t.u32_le()? as usize;
+    let crc = t.u32_le()?;
+    let start = end
+        .checked_sub(len)
+        .filter(|&s| s >= lowest_start)
+        .ok_or(ChunkError::Checksum)?;
+    if crc32fast::hash(&data[start..end]) != crc {
+        return Err(ChunkError::Checksum);
+    }
+    Ok(start..end)
+}
+
+/// Reads one block's size and summary from a chunk's summary (or version 1 footer); the block
+/// starts at `pos`, which moves past it, and must end by `body_end`.
+fn read_block_entry(
+    r: &mut Reader<'_>,
+    pos: &mut usize,
+    body_end: usize,
+) -> Result<(Range<usize>, BlockMeta), ChunkError> {
+    let len = r.len_at_most(body_end)?;
+    let meta = BlockMeta {
+        count: r.len_at_most(u32::MAX as usize)? as u32,
+        min_ts: r.varint()?,
+        max_ts: r.varint()?,
+        raw_bytes: r.uvarint()?,
+        metadata_bytes: r.uvarint()?,
+    };
+    let start = *pos;
+    *pos += len;
+    if *pos > body_end {
+        return Err(ChunkError::Corrupt(
+            "a block extends past the chunk body".into(),
+        ));
+    }
+    Ok((start..*pos, meta))
+}
+
+/// Where one block of a version 2 chunk lies and what it holds, from the chunk's summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockSummary {
+    /// The block's bytes within the chunk.
+    pub range: Range<usize>,
+    pub meta: BlockMeta,
+    /// The block's trigram filter; empty when it has none.
+    filter: Bytes,
+}
+
+impl BlockSummary {
+    /// Whether a line of the block may satisfy `clauses` (see [`TrigramFilter::may_match`]).
+    pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {
+        clauses.is_empty()
+            || self.filter.is_empty()
+            || TrigramFilter::decode(&self.filter).is_none_or(|f| f.may_match(clauses))
+    }
+}
+
+/// A version 2 chunk's plan, read from its tail alone: every block's place, summary and filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkSummary {
+    blocks: Vec<BlockSummary>,
+    tail_len: usize,
+}
+
+impl ChunkSummary {
+    /// Parses `tail`, the last bytes of a version 2 chunk of `chunk_len` bytes (as many as
+    /// [`encode_chunk_into`] returned).
+    pub fn parse(tail: Bytes, chunk_len: usize) -> Result<ChunkSummary, ChunkError> {
+        let body_end = chunk_len
+            .checked_sub(tail.len())
+            .filter(|&e| e >= HEADER)
+            .ok_or_else(|| ChunkError::Corrupt("chunk tail longer than the chunk".into()))?;
+        let summary = summary_range(&tail, 0)?;
+        if summary.start != 0 {
+            return Err(ChunkError::Corrupt(
+                "chunk tail length disagrees with its trailer".into(),
+            ));
+        }
+        let mut r = Reader::new(&tail[..summary.end]);
+        let n = r.len_at_most(summary.end)?;
+        let mut blocks = Vec::with_capacity(n);
+        let mut filter_lens = Vec::with_capacity(n);
+        let mut pos = HEADER;
+        for _ in 0..n {
+            let (range, meta) = read_block_entry(&mut r, &mut pos, body_end)?;
+            filter_lens.push(r.len_at_most(summary.end)?);
+            blocks.push(BlockSummary {
+                range,
+                meta,
+                filter: Bytes::new(),
+            });
+        }
+        if pos != body_end {
+            return Err(ChunkError::Corrupt(
+                "chunk summary does not cover the blocks".into(),
+            ));
+        }
+        let mut at = r.position();
+        for (b, len) in blocks.iter_mut().zip(filter_lens) {
+            if at + len > summary.end {
+                return Err(ChunkError::Corrupt(
+                    "trigram filters overrun the summary".into(),
+                ));
+            }
+            b.filter = tail.slice(at..at + len);
+            at += len;
+        }
+        if at != summary.end {
+            return Err(ChunkError::Corrupt(
+                "trailing bytes in the chunk summary".into(),
+            ));
+        }
+        Ok(ChunkSummary {
+            blocks,
+            tail_len: tail.len(),
+        })
+    }
+
+    pub fn blocks(&self) -> &[BlockSummary] {
+        &self.blocks
+    }
+
+    /// Bytes of the tail this summary was read from.
+    pub fn tail_len(&self) -> usize {
+        self.tail_len
+    }
+
+    /// Opens the whole chunk from `body`, its bytes before the tail.
+    pub fn open_chunk(&self, body: Bytes) -> Result<Chunk, ChunkError> {
+        if body.len() < HEADER || &body[..4] != MAGIC || body[4] != CHUNK_VERSION {
+            return Err(ChunkError::Corrupt("not a version 2 chunk".into()));
+        }
+        let blocks = self
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let data = body
+                    .get(b.range.clone())
+                    .map(|_| body.slice(b.range.clone()));
+                self.open_block(i, data.unwrap_or_default())
+            })
+            .collect::<Result<_, _>>()?;
+        if self.blocks.last().map_or(HEADER, |b| b.range.end) != body.len() {
+            return Err(ChunkError::Corrupt(
+                "chunk body length disagrees with its summary".into(),
+            ));
+        }
+        Ok(Chunk {
+            len: body.len() + self.tail_len,
+            blocks,
+        })
+    }
+
+    /// Opens block `i` from its bytes (its `range` of the chunk), verifying them against the
+    /// summary and attaching its filter.
+    pub fn open_block(&self, i: usize, data: Bytes) -> Result<EncodedBlock, ChunkError> {
+        let s = self
+            .blocks
+            .get(i)
+            .ok_or_else(|| ChunkError::Corrupt(format!("no block {i} in the chunk")))?;
+        if data.len() != s.range.len() {
+            return Err(ChunkError::Corrupt("short block read".into()));
+        }
+        let block = EncodedBlock::from_bytes(data)?;
+        if block.meta != s.meta {
+            return Err(ChunkError::Corrupt(
+                "block header disagrees with the chunk summary".into(),
+            ));
+        }
+        block.with_detached_filter((!s.filter.is_empty()).then(|| s.filter.clone()))
+    }
 }
 
 /// An opened chunk: its bytes and the parsed footer.
@@ -66,57 +271,20 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    /// Parses the header and footer.
+    /// Parses the header and summary and opens every block.
     pub fn open(data: Bytes) -> Result<Chunk, ChunkError> {
-        if data.len() < 5 + TRAILER || &data[..4] != MAGIC {
+        if data.len() < HEADER + TRAILER || &data[..4] != MAGIC {
             return Err(ChunkError::Corrupt("not a chunk (bad magic)".into()));
         }
-        if data[4] != CHUNK_VERSION {
-            return Err(ChunkError::UnsupportedVersion(data[4]));
-        }
-        let mut t = Reader::new(&data[data.len() - TRAILER..]);
-        let footer_len = t.u32_le()? as usize;
-        let crc = t.u32_le()?;
-        let footer_end = data.len() - TRAILER;
-        let footer_start = footer_end
-            .checked_sub(footer_len)
-            .filter(|&s| s >= 5)
-            .ok_or(ChunkError::Checksum)?;
-        let footer = &data[footer_start..footer_end];
-        if crc32fast::hash(footer) != crc {
-            return Err(ChunkError::Checksum);
-        }
-        let mut r = Reader::new(footer);
-        let n = r.len_at_most(footer_len)?;
-        let mut blocks = Vec::with_capacity(n);
-        let mut pos = 5usize;
-        for _ in 0..n {
-            let len = r.len_at_most(footer_start)?;
-            let meta = BlockMeta {
-                count: r.len_at_most(u32::MAX as usize)? as u32,
-                min_ts: r.varint()?,
-                max_ts: r.varint()?,
-                raw_bytes: r.uvarint()?,
-                metadata_bytes: r.uvarint()?,
-            };
-            let end = pos + len;
-            if end > footer_start {
-                return Err(ChunkError::Corrupt("block extends into the footer".into()));
+        let blocks = match data[4] {
+            CHUNK_VERSION => {
+                let tail_start = summary_range(&data, HEADER)?.start;
+                let summary = ChunkSummary::parse(data.slice(tail_start..), data.len())?;
+                return summary.open_chunk(data.slice(..tail_start));
             }
-            let block = EncodedBlock::from_bytes(data.slice(pos..end))?;
-            if block.meta != meta {
-                return Err(ChunkError::Corrupt(
-                    "block header disagrees with the chunk footer".into(),
-                ));
-            }
-            blocks.push(block);
-            pos = end;
-        }
-        if pos != footer_start || !r.is_empty() {
-            return Err(ChunkError::Corrupt(
-                "chunk footer does not cover the blocks".into(),
-            ));
-        }
+            CHUNK_VERSION_INLINE_FILTERS => open_inline_filter_blocks(&data)?,
+            v => return Err(ChunkError::UnsupportedVersion(v)),
+        };
         Ok(Chunk {
             len: data.len(),
             blocks,
@@ -167,6 +335,31 @@ impl Chunk {
     }
 }
 
+/// The blocks of a version 1 chunk, whose footer lists each block's size and summary.
+fn open_inline_filter_blocks(data: &Bytes) -> Result<Vec<EncodedBlock>, ChunkError> {
+    let footer = summary_range(data, HEADER)?;
+    let mut r = Reader::new(&data[footer.clone()]);
+    let n = r.len_at_most(footer.len())?;
+    let mut blocks = Vec::with_capacity(n);
+    let mut pos = HEADER;
+    for _ in 0..n {
+        let (range, meta) = read_block_entry(&mut r, &mut pos, footer.start)?;
+        let block = EncodedBlock::from_bytes(data.slice(range))?;
+        if block.meta != meta {
+            return Err(ChunkError::Corrupt(
+                "block header disagrees with the chunk footer".into(),
+            ));
+        }
+        blocks.push(block);
+    }
+    if pos != footer.start || !r.is_empty() {
+        return Err(ChunkError::Corrupt(
+            "chunk footer does not cover the blocks".into(),
+        ));
+    }
+    Ok(blocks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,24 +377,99 @@ mod tests {
             .collect()
     }
 
+    /// A version 1 chunk, as binaries before version 2 wrote it.
+    fn encode_version_1(blocks: &[EncodedBlock]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.push(CHUNK_VERSION_INLINE_FILTERS);
+        for b in blocks {
+            out.extend_from_slice(&b.data);
+        }
+        let footer_start = out.len();
+        put_uvarint(&mut out, blocks.len() as u64);
+        for b in blocks {
+            put_uvarint(&mut out, b.data.len() as u64);
+            put_uvarint(&mut out, u64::from(b.meta.count));
+            put_varint(&mut out, b.meta.min_ts);
+            put_varint(&mut out, b.meta.max_ts);
+            put_uvarint(&mut out, b.meta.raw_bytes);
+            put_uvarint(&mut out, b.meta.metadata_bytes);
+        }
+        let crc = crc32fast::hash(&out[footer_start..]);
+        out.extend_from_slice(&((out.len() - footer_start) as u32).to_le_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    fn decoded(blocks: &[EncodedBlock]) -> Vec<crate::DecodedBlock> {
+        blocks.iter().map(|b| b.decode().unwrap()).collect()
+    }
+
     #[test]
     fn round_trip() {
         let bs = blocks();
-        let c = Chunk::open(Bytes::from(encode_chunk(&bs))).unwrap();
+        let c = Chunk::open(Bytes::from(encode_chunk(&bs).unwrap())).unwrap();
         assert_eq!(c.block_count(), 3);
-        assert_eq!(c.blocks(), bs);
+        assert_eq!(decoded(c.blocks()), decoded(&bs));
+        for (stored, built) in c.blocks().iter().zip(&bs) {
+            assert_eq!(stored.meta, built.meta);
+            assert_eq!(stored.filter().unwrap(), built.filter().unwrap());
+            assert!(stored.filter().unwrap().is_some());
+        }
         let m = c.meta();
         assert_eq!((m.count, m.min_ts, m.max_ts), (300, 0, 2099));
+        // Written again, a stored block (its filter held apart) gives the same chunk.
+        assert_eq!(
+            encode_chunk(c.blocks()).unwrap(),
+            encode_chunk(&bs).unwrap()
+        );
+    }
+
+    #[test]
+    fn version_1_chunks_are_still_read() {
+        let bs = blocks();
+        let c = Chunk::open(Bytes::from(encode_version_1(&bs))).unwrap();
+        assert_eq!(c.blocks(), bs);
+    }
+
+    #[test]
+    fn the_tail_alone_plans_reads_of_single_blocks() {
+        let bs = blocks();
+        let mut data = Vec::new();
+        let tail_len = encode_chunk_into(&bs, &mut data).unwrap();
+        let data = Bytes::from(data);
+        let summary = ChunkSummary::parse(data.slice(data.len() - tail_len..), data.len()).unwrap();
+        assert_eq!(summary.tail_len(), tail_len);
+        let whole = Chunk::open(data.clone()).unwrap();
+        assert_eq!(summary.blocks().len(), 3);
+        for (i, s) in summary.blocks().iter().enumerate() {
+            assert_eq!(s.meta, bs[i].meta);
+            let block = summary.open_block(i, data.slice(s.range.clone())).unwrap();
+            assert_eq!(block, whole.block(i));
+            let needle = format!("block {i} line 42").into_bytes();
+            assert!(s.may_match(&[vec![needle.clone()]]));
+            assert!(s.may_match(&[]));
+            assert!(!s.may_match(&[vec![b"nowhere in any block".to_vec()]]));
+            // Another block's bytes are refused.
+            let other = &summary.blocks()[(i + 1) % 3].range;
+            assert!(summary.open_block(i, data.slice(other.clone())).is_err());
+        }
+        // A tail cut short or taken too long is refused.
+        assert!(ChunkSummary::parse(data.slice(data.len() - tail_len + 1..), data.len()).is_err());
+        assert!(ChunkSummary::parse(data.slice(data.len() - tail_len - 1..), data.len()).is_err());
     }
 
     #[test]
     fn every_single_byte_corruption_is_an_error() {
-        let data = encode_chunk(&blocks()[..1]);
-        for i in 0..data.len() {
-            let mut bad = data.clone();
-            bad[i] ^= 0x01;
-            let ok = Chunk::open(Bytes::from(bad)).map(|_| ());
-            assert!(ok.is_err(), "flip at byte {i} not detected");
+        for data in [
+            encode_chunk(&blocks()[..1]).unwrap(),
+            encode_version_1(&blocks()[..1]),
+        ] {
+            for i in 0..data.len() {
+                let mut bad = data.clone();
+                bad[i] ^= 0x01;
+                let ok = Chunk::open(Bytes::from(bad)).map(|_| ());
+                assert!(ok.is_err(), "flip at byte {i} not detected");
+            }
         }
     }
 }

@@ -174,6 +174,14 @@ impl TrigramFilter {
         })
     }
 
+    /// False only when no line of the text can satisfy `clauses`, a conjunction of
+    /// disjunctions: every clause needs one of its literals to occur.
+    pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {
+        clauses
+            .iter()
+            .all(|alts| alts.iter().any(|l| self.may_contain(l)))
+    }
+
     /// Serialized size in bytes.
     pub fn encoded_len(&self) -> usize {
         1 + self.bits.len() * 8

@@ -18,7 +18,7 @@ pub use block::{
     BlockBuilder, BlockMeta, DecodedBlock, EncodeOptions, EncodedBlock, EntryIndex, MetadataCursor,
     MetadataSet, SectionSizes, SparseMetadata,
 };
-pub use chunk::{Chunk, encode_chunk, encode_chunk_into};
+pub use chunk::{BlockSummary, Chunk, ChunkSummary, encode_chunk, encode_chunk_into};
 pub use codec::Codec;
 pub use fields::{FieldColumn, FieldColumns, FieldColumnsBuilder, FieldParser, TextColumn};
 

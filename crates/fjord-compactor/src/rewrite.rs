@@ -354,6 +354,7 @@ mod tests {
             max_ts,
             raw_bytes: 1,
             metadata_bytes: 0,
+            tail_len: 0,
         }
     }
 

@@ -3,8 +3,9 @@
 //! Dashboards repeat the same queries every refresh, and a filter on a common word (`|= "error"`)
 //! cannot skip blocks by their trigram filter, so without a cache every refresh decompresses the
 //! same text again (zstd was over a third of such a query's CPU). Entries are keyed by a 128-bit
-//! hash of the encoded block's bytes, so a block is found whether it came from an ingester or
-//! from the store, and a block that changed can never be served stale. Only compressed blocks
+//! hash of the encoded block's content (its compressed sections, not where its trigram filter
+//! is kept), so a block is found whether it came from an ingester or from the store, and a
+//! block that changed can never be served stale. Only compressed blocks
 //! are cached: an ingester's head snapshot is stored uncompressed, changes with every push, and
 //! costs a copy to decode.
 //!
@@ -72,6 +73,23 @@ impl std::fmt::Debug for BlockCache {
 }
 
 /// Bytes a decoded block holds, for the budget.
+/// The key of `block`'s decoding: a hash of its content (see [`EncodedBlock::content_parts`]),
+/// or of all its bytes should its header not parse (its decoding then fails anyway).
+fn cache_key(block: &EncodedBlock) -> u128 {
+    match block.content_parts() {
+        Ok((codec, parts)) => {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            h.update(&[codec]);
+            for part in parts {
+                h.update(&(part.len() as u64).to_le_bytes());
+                h.update(part);
+            }
+            h.digest128()
+        }
+        Err(_) => xxhash_rust::xxh3::xxh3_128(&block.data),
+    }
+}
+
 fn weight(d: &DecodedBlock) -> u32 {
     let metadata: usize = d
         .metadata
@@ -149,7 +167,7 @@ impl BlockCache {
         if !block.is_compressed() {
             return block.decode().map(Arc::new);
         }
-        let key = xxhash_rust::xxh3::xxh3_128(&block.data);
+        let key = cache_key(block);
         if let Some(hit) = self.blocks.get(&key) {
             self.hits.inc();
             return Ok(hit);
@@ -168,7 +186,7 @@ impl BlockCache {
         if decoded.fields.as_ref().is_some_and(|f| f.with_texts) || !block.is_compressed() {
             return;
         }
-        let key = xxhash_rust::xxh3::xxh3_128(&block.data);
+        let key = cache_key(block);
         if !self.asked.entry(key).or_insert(()).is_fresh() {
             return;
         }
@@ -299,6 +317,26 @@ mod tests {
     }
 
     #[test]
+    fn a_block_is_found_whether_its_filter_is_inside_it_or_stored_apart() {
+        let cache = BlockCache::new(1 << 20);
+        let mut b = BlockBuilder::new();
+        for i in 0..50 {
+            b.push(i, format!("request {i} served").as_bytes(), &[]);
+        }
+        let in_memory = b.encode(&EncodeOptions::default());
+        let chunk = fjord_chunk::encode_chunk(std::slice::from_ref(&in_memory)).unwrap();
+        let stored = fjord_chunk::Chunk::open(chunk.into()).unwrap().block(0);
+        assert_ne!(
+            stored.data, in_memory.data,
+            "the stored block lacks its filter"
+        );
+        let first = cache.decode(&in_memory).unwrap();
+        let again = cache.decode(&stored).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!((cache.hits.get(), cache.misses.get()), (1, 1));
+    }
+
+    #[test]
     fn field_columns_are_built_in_the_background() {
         let cache = BlockCache::new(1 << 20);
         let plain = block(&["plain text", "more text"], Codec::Zstd(3));
@@ -325,11 +363,7 @@ mod tests {
 
         // A block of neither JSON nor logfmt lines gets no columns and is not asked for again.
         assert!(cache.decode(&plain).unwrap().fields.is_none());
-        assert!(
-            cache
-                .asked
-                .contains_key(&xxhash_rust::xxh3::xxh3_128(&plain.data))
-        );
+        assert!(cache.asked.contains_key(&cache_key(&plain)));
         // The replaced entry's bytes were taken off the gauge.
         let held = cache.held_bytes() as i64;
         assert_eq!(cache.bytes.get(), held);

@@ -631,6 +631,7 @@ async fn eval_range(
             &r.range.selector.matchers,
             lo.saturating_add(1),
             hi.saturating_add(1),
+            &plan.skip_clauses,
         )
         .await?;
     let cache = source.block_cache();

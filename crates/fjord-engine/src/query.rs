@@ -84,7 +84,7 @@ pub async fn execute(
             }
             let stages = crate::compile::pipeline(&sel)?;
             let clauses = crate::compile::skippable_literals(&stages);
-            let selected = source.select(&sel.matchers, start, end).await?;
+            let selected = source.select(&sel.matchers, start, end, &clauses).await?;
             stats.chunks_ref = selected.iter().map(|s| s.blocks.len() as u64).sum();
             let (forward, limit, interval, categorize) = (
                 req.forward,

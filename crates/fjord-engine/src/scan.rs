@@ -94,17 +94,7 @@ impl Unit {
     /// literals). Merged blocks are always read.
     pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {
         match self {
-            Unit::Encoded(b, _) => {
-                if clauses.is_empty() {
-                    return true;
-                }
-                match b.filter() {
-                    Ok(Some(f)) => clauses
-                        .iter()
-                        .all(|alts| alts.iter().any(|l| f.may_contain(l))),
-                    _ => true,
-                }
-            }
+            Unit::Encoded(b, _) => b.may_match(clauses),
             Unit::Merged(_) => true,
         }
     }

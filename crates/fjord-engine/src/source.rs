@@ -21,11 +21,17 @@ pub struct SelectedStream {
 #[async_trait]
 pub trait DataSource: Send + Sync {
     /// Blocks of streams matching `matchers` that may hold entries in `[start, end)`.
+    ///
+    /// `clauses` are the literals the query's line filters require (see
+    /// `compile::skippable_literals`): a block whose trigram filter shows that no line of it
+    /// satisfies them may be left out (a store can then skip reading it). The engine checks
+    /// every block it gets again, so leaving out none is correct too.
     async fn select(
         &self,
         matchers: &[LabelMatcher],
         start: i64,
         end: i64,
+        clauses: &[Vec<Vec<u8>>],
     ) -> Result<Vec<SelectedStream>, EngineError>;
 
     /// The cache through which the selected blocks are decoded; none by default.

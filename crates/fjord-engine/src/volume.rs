@@ -52,7 +52,7 @@ async fn stream_sizes(
     end: i64,
 ) -> Result<Vec<StreamSize>, EngineError> {
     let selected = source
-        .select(matchers, start, end.saturating_add(1))
+        .select(matchers, start, end.saturating_add(1), &[])
         .await?;
     let mut out = Vec::with_capacity(selected.len());
     for s in selected {

@@ -45,7 +45,9 @@ impl DataSource for MemSource {
         matchers: &[LabelMatcher],
         start: i64,
         end: i64,
+        clauses: &[Vec<Vec<u8>>],
     ) -> Result<Vec<SelectedStream>, EngineError> {
+        // Leaves out the blocks the clauses rule out, as the store does.
         Ok(self
             .streams
             .iter()
@@ -55,7 +57,7 @@ impl DataSource for MemSource {
                 blocks: s
                     .blocks
                     .iter()
-                    .filter(|b| b.meta.overlaps(start, end))
+                    .filter(|b| b.meta.overlaps(start, end) && b.may_match(clauses))
                     .cloned()
                     .collect(),
             })

@@ -275,6 +275,7 @@ impl DataSource for TenantSource<'_> {
         matchers: &[LabelMatcher],
         start: i64,
         end: i64,
+        clauses: &[Vec<Vec<u8>>],
     ) -> Result<Vec<SelectedStream>, EngineError> {
         let q = self.querier;
         let mut streams: HashMap<Labels, Vec<EncodedBlock>> = HashMap::new();
@@ -303,16 +304,20 @@ impl DataSource for TenantSource<'_> {
             .unzip();
         let chunks = q
             .store
-            .fetch_chunks(&self.tenant, &refs, q.cfg.max_concurrent_fetches)
+            .fetch_blocks(
+                &self.tenant,
+                &refs,
+                (start, end),
+                clauses,
+                q.cfg.max_concurrent_fetches,
+            )
             .await
             .map_err(storage)?;
-        for (i, chunk) in owners.into_iter().zip(chunks) {
-            let blocks = streams.entry(stored[i].labels.clone()).or_default();
-            for i in 0..chunk.block_count() {
-                if chunk.block_meta(i).overlaps(start, end) {
-                    blocks.push(chunk.block(i));
-                }
-            }
+        for (i, chunk_blocks) in owners.into_iter().zip(chunks) {
+            streams
+                .entry(stored[i].labels.clone())
+                .or_default()
+                .extend(chunk_blocks);
         }
         Ok(streams
             .into_iter()

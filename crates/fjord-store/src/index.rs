@@ -293,6 +293,7 @@ mod tests {
                             max_ts: *max,
                             raw_bytes: 1,
                             metadata_bytes: 0,
+                            tail_len: 0,
                         }],
                     )
                 })

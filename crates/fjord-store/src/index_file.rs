@@ -1,19 +1,23 @@
 //! Index files: the streams and chunk refs one flush, or one compaction, wrote in one period.
 //!
 //! ```text
-//! "FJIX" | u8 version (2) | file id
+//! "FJIX" | u8 version (3) | file id
 //! replaced count | per replaced file: its id
 //! segment count | per segment: its id
 //! stream count | per stream: label string, chunk count, per chunk:
-//!     segment number, offset, len, entries, min_ts, max_ts, raw_bytes, metadata_bytes
+//!     segment number, offset, len, entries, min_ts, max_ts, raw_bytes, metadata_bytes,
+//!     tail_len
 //! u32 LE crc32 of everything above
 //! ```
 //! A flush's file is named after the one segment it wrote and replaces nothing. A compaction's
 //! file names the files of its period it supersedes, and its chunks may live in several
 //! segments (the ones it wrote, and older ones holding chunks that cross into another period,
-//! which it carries over as they are). A file that replaces nothing and references only the
-//! segment it is named after (every flush's file) is written as version 1, the same without the
-//! replaced list, segment table and segment numbers, so older binaries still read it.
+//! which it carries over as they are).
+//!
+//! Older versions are still read: version 2 is version 3 without the tail lengths (its chunks
+//! are version 1 chunks, read whole), and version 1, written for flushes before, is version 2
+//! without the replaced list, segment table and segment numbers. A file whose chunks all lack
+//! a tail length is still written in the older form.
 //!
 //! Files are immutable; a querier merges every live file of a period into an in-memory index.
 
@@ -26,7 +30,9 @@ use fjord_model::varint::{Reader, put_bytes, put_uvarint, put_varint};
 use crate::StoreError;
 
 const MAGIC: &[u8; 4] = b"FJIX";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
+/// The first version with segment tables (and replaced lists).
+const VERSION_SEGMENT_TABLE: u8 = 2;
 
 /// Where one chunk lives and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,6 +45,10 @@ pub struct ChunkRef {
     pub max_ts: i64,
     pub raw_bytes: u64,
     pub metadata_bytes: u64,
+    /// Bytes of the chunk's tail (its summary, see [`fjord_chunk::ChunkSummary`]), which a
+    /// search reads first to fetch only the blocks that may match; 0 for a version 1 chunk,
+    /// which is read whole.
+    pub tail_len: u32,
 }
 
 impl ChunkRef {
@@ -73,16 +83,19 @@ impl IndexFile {
                 segments.len() as u64 - 1
             });
         }
-        let version = if self.replaces.is_empty() && segments.iter().all(|s| **s == self.id) {
+        let chunks = || self.streams.iter().flat_map(|(_, chunks)| chunks);
+        let version = if chunks().any(|c| c.tail_len != 0) {
+            VERSION
+        } else if self.replaces.is_empty() && segments.iter().all(|s| **s == self.id) {
             1
         } else {
-            VERSION
+            VERSION_SEGMENT_TABLE
         };
         let mut out = Vec::with_capacity(64 + self.streams.len() * 96);
         out.extend_from_slice(MAGIC);
         out.push(version);
         put_bytes(&mut out, self.id.as_bytes());
-        if version >= 2 {
+        if version >= VERSION_SEGMENT_TABLE {
             put_uvarint(&mut out, self.replaces.len() as u64);
             for r in &self.replaces {
                 put_bytes(&mut out, r.as_bytes());
@@ -97,7 +110,7 @@ impl IndexFile {
             put_bytes(&mut out, labels.to_string().as_bytes());
             put_uvarint(&mut out, chunks.len() as u64);
             for c in chunks {
-                if version >= 2 {
+                if version >= VERSION_SEGMENT_TABLE {
                     put_uvarint(&mut out, segment_no[&*c.segment]);
                 }
                 put_uvarint(&mut out, c.offset);
@@ -107,6 +120,9 @@ impl IndexFile {
                 put_varint(&mut out, c.max_ts);
                 put_uvarint(&mut out, c.raw_bytes);
                 put_uvarint(&mut out, c.metadata_bytes);
+                if version >= VERSION {
+                    put_uvarint(&mut out, u64::from(c.tail_len));
+                }
             }
         }
         let crc = crc32fast::hash(&out);
@@ -132,7 +148,7 @@ impl IndexFile {
         let id: Arc<str> = Arc::from(r.str().map_err(t)?);
         let mut replaces = Vec::new();
         let mut segments = vec![id.clone()];
-        if version >= 2 {
+        if version >= VERSION_SEGMENT_TABLE {
             let n = r.len_at_most(body.len()).map_err(t)?;
             for _ in 0..n {
                 replaces.push(Arc::from(r.str().map_err(t)?));
@@ -151,7 +167,7 @@ impl IndexFile {
             let nc = r.len_at_most(body.len()).map_err(t)?;
             let mut chunks = Vec::with_capacity(nc);
             for _ in 0..nc {
-                let segment = if version >= 2 {
+                let segment = if version >= VERSION_SEGMENT_TABLE {
                     let no = r.uvarint().map_err(t)?;
                     segments
                         .get(usize::try_from(no).unwrap_or(usize::MAX))
@@ -169,6 +185,11 @@ impl IndexFile {
                     max_ts: r.varint().map_err(t)?,
                     raw_bytes: r.uvarint().map_err(t)?,
                     metadata_bytes: r.uvarint().map_err(t)?,
+                    tail_len: if version >= VERSION {
+                        r.len_at_most(u32::MAX as usize).map_err(t)? as u32
+                    } else {
+                        0
+                    },
                 });
             }
             streams.push((labels, chunks));
@@ -198,6 +219,7 @@ mod tests {
             max_ts: 9,
             raw_bytes: 30,
             metadata_bytes: 0,
+            tail_len: 0,
         }
     }
 
@@ -216,12 +238,18 @@ mod tests {
             ],
         };
         assert!(f.is_compacted());
-        let data = f.encode();
-        assert_eq!(IndexFile::decode(&data).unwrap(), f);
-        for i in 0..data.len() {
-            let mut bad = data.clone();
-            bad[i] ^= 0x10;
-            assert!(IndexFile::decode(&bad).is_err());
+        let mut with_tails = f.clone();
+        with_tails.streams[0].1[0].tail_len = 77;
+        with_tails.streams[1].1[0].tail_len = 300;
+        for (f, version) in [(f, VERSION_SEGMENT_TABLE), (with_tails, VERSION)] {
+            let data = f.encode();
+            assert_eq!(data[4], version);
+            assert_eq!(IndexFile::decode(&data).unwrap(), f);
+            for i in 0..data.len() {
+                let mut bad = data.clone();
+                bad[i] ^= 0x10;
+                assert!(IndexFile::decode(&bad).is_err());
+            }
         }
     }
 

@@ -21,7 +21,9 @@ pub use config::StorageConfig;
 pub use index::{IndexedStream, LiveFile, ReplacedFile};
 pub use index_file::{ChunkRef, IndexFile};
 pub use segment::FlushChunk;
-pub use store::{PeriodFiles, PeriodSnapshot, Store, StoredObject, WriteStats, WrittenSegment};
+pub use store::{
+    PeriodFiles, PeriodSnapshot, ReadPart, Store, StoredObject, WriteStats, WrittenSegment,
+};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@
 //! Queries read chunks with range requests at the offsets the index gives; the footer makes a
 //! segment self-describing, so an index can be rebuilt from segments alone.
 
-use fjord_chunk::{EncodedBlock, encode_chunk_into};
+use fjord_chunk::{ChunkError, EncodedBlock, encode_chunk_into};
 use fjord_model::Labels;
 use fjord_model::varint::{put_bytes, put_uvarint};
 
@@ -28,10 +28,14 @@ pub struct FlushChunk {
 pub(crate) struct Placement {
     pub(crate) offset: u64,
     pub(crate) len: u64,
+    /// Bytes of the chunk's tail (see `fjord_chunk::ChunkSummary`).
+    pub(crate) tail_len: u32,
 }
 
 /// Encodes chunks into one segment; returns the bytes and each chunk's placement.
-pub(crate) fn encode_segment(chunks: &[FlushChunk]) -> (Vec<u8>, Vec<Placement>) {
+pub(crate) fn encode_segment(
+    chunks: &[FlushChunk],
+) -> Result<(Vec<u8>, Vec<Placement>), ChunkError> {
     let names: Vec<String> = chunks.iter().map(|c| c.labels.to_string()).collect();
     // Room for every chunk's blocks and footer and the segment's footer, so the buffer (tens
     // of MiB) is never copied to grow.
@@ -49,10 +53,12 @@ pub(crate) fn encode_segment(chunks: &[FlushChunk]) -> (Vec<u8>, Vec<Placement>)
     let mut placements = Vec::with_capacity(chunks.len());
     for c in chunks {
         let offset = out.len() as u64;
-        encode_chunk_into(&c.blocks, &mut out);
+        let tail_len = encode_chunk_into(&c.blocks, &mut out)?;
         placements.push(Placement {
             offset,
             len: out.len() as u64 - offset,
+            tail_len: u32::try_from(tail_len)
+                .map_err(|_| ChunkError::Corrupt("chunk summary over 4 GiB".into()))?,
         });
     }
     let footer_start = out.len();
@@ -66,7 +72,7 @@ pub(crate) fn encode_segment(chunks: &[FlushChunk]) -> (Vec<u8>, Vec<Placement>)
     let crc = crc32fast::hash(&out[footer_start..]);
     out.extend_from_slice(&footer_len.to_le_bytes());
     out.extend_from_slice(&crc.to_le_bytes());
-    (out, placements)
+    Ok((out, placements))
 }
 
 #[cfg(test)]
@@ -87,7 +93,7 @@ mod tests {
                 }
             })
             .collect();
-        let (data, placements) = encode_segment(&chunks);
+        let (data, placements) = encode_segment(&chunks).unwrap();
         for (i, p) in placements.iter().enumerate() {
             let c = Chunk::open(Bytes::copy_from_slice(
                 &data[p.offset as usize..(p.offset + p.len) as usize],

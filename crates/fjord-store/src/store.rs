@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use fjord_chunk::Chunk;
 use fjord_model::{LabelMatcher, Labels, TenantId};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -27,24 +26,10 @@ use crate::index_file::{ChunkRef, IndexFile};
 use crate::layout;
 use crate::segment::{FlushChunk, encode_segment};
 
-/// Whether chunk `next` starts in the same segment where chunk `prev` ends, or is `prev` again.
-fn follows(prev: &ChunkRef, next: &ChunkRef) -> bool {
-    prev.segment == next.segment
-        && (next.offset == prev.offset || Some(next.offset) == prev.offset.checked_add(prev.len))
-}
+mod fetch;
 
-/// The byte range of chunk `r` in its segment at `path`.
-fn chunk_range(path: &Path, r: &ChunkRef) -> Result<std::ops::Range<u64>, StoreError> {
-    let end = r.offset.checked_add(r.len).ok_or_else(|| {
-        StoreError::Corrupt(format!("{path}: chunk ref at {} overflows", r.offset))
-    })?;
-    Ok(r.offset..end)
-}
-
-/// Opens the bytes read for chunk `r` of the segment at `path`.
-fn open_chunk(path: &Path, r: &ChunkRef, data: Bytes) -> Result<Chunk, StoreError> {
-    Chunk::open(data).map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
-}
+use fetch::CachedChunk;
+pub use fetch::ReadPart;
 
 /// The index files of one period: what decides whether it needs compacting, and what a
 /// compaction replaced.
@@ -137,7 +122,10 @@ pub struct Store {
     /// The directory behind a filesystem backend, for fsync after writes.
     local_root: Option<PathBuf>,
     periods: Mutex<HashMap<(TenantId, i64), Arc<PeriodState>>>,
-    chunk_cache: moka::sync::Cache<(Arc<str>, u64), Chunk>,
+    chunk_cache: moka::sync::Cache<(Arc<str>, u64), CachedChunk>,
+    /// Chunks at least this long are searched tail first (see [`Store::fetch_blocks`]).
+    search_tails_from: u64,
+    reads: fetch::ReadMetrics,
     refresh_interval: Duration,
     /// Segments written but not yet published (see [`WrittenSegment`]).
     pinned: Arc<Mutex<HashSet<Arc<str>>>>,
@@ -173,9 +161,11 @@ impl Store {
             periods: Mutex::new(HashMap::new()),
             chunk_cache: moka::sync::Cache::builder()
                 .max_capacity(budget)
-                .weigher(|_, c: &Chunk| c.len_bytes().min(u32::MAX as usize) as u32)
+                .weigher(|_, c: &CachedChunk| c.len_bytes().min(u32::MAX as usize) as u32)
                 .build(),
             refresh_interval: config.index_refresh_interval,
+            search_tails_from: fetch::search_tails_from(config.backend),
+            reads: fetch::ReadMetrics::default(),
             pinned: Arc::default(),
             // A random part keeps ids apart between processes with the same instance name.
             instance: format!(
@@ -242,7 +232,8 @@ impl Store {
     ) -> Result<WrittenSegment, StoreError> {
         let segment: Arc<str> = Arc::from(self.next_object_id());
         let pin = SegmentPin::new(&self.pinned, segment.clone());
-        let (data, placements) = encode_segment(chunks);
+        let (data, placements) = encode_segment(chunks)
+            .map_err(|e| StoreError::Corrupt(format!("encoding a segment: {e}")))?;
         let bytes = data.len() as u64;
         self.put_durable(&layout::segment_path(tenant, &segment), Bytes::from(data))
             .await?;
@@ -258,6 +249,7 @@ impl Store {
                 max_ts: c.blocks.iter().map(|b| b.meta.max_ts).max().unwrap_or(0),
                 raw_bytes: c.blocks.iter().map(|b| b.meta.raw_bytes).sum(),
                 metadata_bytes: c.blocks.iter().map(|b| b.meta.metadata_bytes).sum(),
+                tail_len: p.tail_len,
             })
             .collect();
         Ok(WrittenSegment { refs, bytes, pin })
@@ -471,92 +463,6 @@ impl Store {
             .range(layout::period_of(min_ts)..=layout::period_of(max_ts))
             .copied()
             .collect())
-    }
-
-    /// Reads chunks (through the cache), in the order of `refs`. Chunks the cache lacks that lie
-    /// back to back in one segment (a flush writes a segment's chunks contiguously, so a query
-    /// over many streams wants long runs of them) are read with one request per run,
-    /// `concurrency` requests at a time; scattered chunks are read one request each.
-    pub async fn fetch_chunks(
-        &self,
-        tenant: &TenantId,
-        refs: &[ChunkRef],
-        concurrency: usize,
-    ) -> Result<Vec<Chunk>, StoreError> {
-        let mut found: Vec<Option<Chunk>> = refs
-            .iter()
-            .map(|r| self.chunk_cache.get(&(r.segment.clone(), r.offset)))
-            .collect();
-        let mut missing: Vec<usize> = (0..refs.len()).filter(|&i| found[i].is_none()).collect();
-        missing.sort_by(|&a, &b| {
-            (&refs[a].segment, refs[a].offset).cmp(&(&refs[b].segment, refs[b].offset))
-        });
-        let mut runs: Vec<Vec<usize>> = Vec::new();
-        for i in missing {
-            match runs.last_mut() {
-                Some(run) if follows(&refs[run[run.len() - 1]], &refs[i]) => run.push(i),
-                _ => runs.push(vec![i]),
-            }
-        }
-        let read: Vec<Vec<(usize, Chunk)>> = futures_util::stream::iter(runs)
-            .map(|run| self.read_run(tenant, refs, run))
-            .buffer_unordered(concurrency.max(1))
-            .try_collect()
-            .await?;
-        for (i, chunk) in read.into_iter().flatten() {
-            let r = &refs[i];
-            self.chunk_cache
-                .insert((r.segment.clone(), r.offset), chunk.clone());
-            found[i] = Some(chunk);
-        }
-        found
-            .into_iter()
-            .map(|c| c.ok_or_else(|| StoreError::Corrupt("a chunk was not read".into())))
-            .collect()
-    }
-
-    /// Reads the chunks `refs[i]` for each `i` of `run`, which lie back to back in one segment
-    /// (or are one chunk asked for more than once), with one ranged request.
-    async fn read_run(
-        &self,
-        tenant: &TenantId,
-        refs: &[ChunkRef],
-        run: Vec<usize>,
-    ) -> Result<Vec<(usize, Chunk)>, StoreError> {
-        let (Some(&first), Some(&last)) = (run.first(), run.last()) else {
-            return Ok(Vec::new());
-        };
-        let path = layout::segment_path(tenant, &refs[first].segment);
-        let start = refs[first].offset;
-        let data = self
-            .objects
-            .get_range(&path, start..chunk_range(&path, &refs[last])?.end)
-            .await?;
-        run.into_iter()
-            .map(|i| {
-                let r = &refs[i];
-                let range = chunk_range(&path, r)?;
-                let bytes = usize::try_from(range.start - start)
-                    .ok()
-                    .zip(usize::try_from(range.end - start).ok())
-                    .and_then(|(from, to)| data.get(from..to).map(|_| data.slice(from..to)))
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("{path}: short read at {}", r.offset))
-                    })?;
-                open_chunk(&path, r, bytes).map(|chunk| (i, chunk))
-            })
-            .collect()
-    }
-
-    /// Reads one chunk from the object store, bypassing the cache (for one-off readers such as
-    /// the compactor, which would only evict what queries need).
-    pub async fn read_chunk(&self, tenant: &TenantId, r: &ChunkRef) -> Result<Chunk, StoreError> {
-        let path = layout::segment_path(tenant, &r.segment);
-        let data = self
-            .objects
-            .get_range(&path, chunk_range(&path, r)?)
-            .await?;
-        open_chunk(&path, r, data)
     }
 
     /// Every period in which `tenant` has index files.

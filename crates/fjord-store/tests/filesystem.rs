@@ -3,7 +3,7 @@
 
 use fjord_chunk::{BlockBuilder, EncodeOptions};
 use fjord_model::{LabelMatcher, Labels, MatchOp, TenantId};
-use fjord_store::{FlushChunk, StorageConfig, Store};
+use fjord_store::{FlushChunk, ReadPart, StorageConfig, Store};
 
 const DAY: i64 = 86_400 * 1_000_000_000;
 
@@ -95,12 +95,19 @@ async fn written_chunks_are_found_after_reopening() {
 
 /// Lines of every block of `c`, in order.
 fn lines_of(c: &fjord_chunk::Chunk) -> Vec<String> {
-    let mut lines = Vec::new();
-    for b in c.blocks() {
-        let d = b.decode().unwrap();
-        lines.extend((0..d.len()).map(|i| String::from_utf8(d.line(i).to_vec()).unwrap()));
-    }
-    lines
+    lines_of_blocks(c.blocks())
+}
+
+/// The refs of every chunk of every stream `store` indexes for `tenant` on day 0.
+async fn all_refs(store: &Store, tenant: &TenantId) -> Vec<fjord_store::ChunkRef> {
+    let all = [LabelMatcher::new("app", MatchOp::Re, ".+").unwrap()];
+    store
+        .select(tenant, &all, 0, DAY)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|s| s.chunks)
+        .collect()
 }
 
 #[tokio::test]
@@ -128,14 +135,7 @@ async fn chunks_are_fetched_in_order_in_runs_and_through_the_cache() {
         .write_chunks(&tenant, &[chunk("d", &[20, 21])])
         .await
         .unwrap();
-    let all = [LabelMatcher::new("app", MatchOp::Re, ".+").unwrap()];
-    let mut refs: Vec<_> = store
-        .select(&tenant, &all, 0, DAY)
-        .await
-        .unwrap()
-        .into_iter()
-        .flat_map(|s| s.chunks)
-        .collect();
+    let mut refs = all_refs(&store, &tenant).await;
     assert_eq!(refs.len(), 5);
     refs.sort_by_key(|r| std::cmp::Reverse(r.min_ts));
     // One chunk asked twice, and one already in the cache.
@@ -180,4 +180,126 @@ async fn chunks_are_fetched_in_order_in_runs_and_through_the_cache() {
             lines_of(&cold.read_chunk(&tenant, r).await.unwrap())
         );
     }
+}
+
+/// Lines of `blocks`, in order.
+fn lines_of_blocks(blocks: &[fjord_chunk::EncodedBlock]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for b in blocks {
+        let d = b.decode().unwrap();
+        lines.extend((0..d.len()).map(|i| String::from_utf8(d.line(i).to_vec()).unwrap()));
+    }
+    lines
+}
+
+#[tokio::test]
+async fn searches_read_only_the_blocks_their_literals_may_be_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId::new("team-a").unwrap();
+    let store = Store::open(&StorageConfig::default(), dir.path(), "ingester-1").unwrap();
+    // Chunk "a" has three blocks, one per word; chunk "b" one block.
+    let words = ["alpha", "bravo", "charlie"];
+    let blocks = words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            let mut b = BlockBuilder::new();
+            for t in 0..50 {
+                let ts = i as i64 * 1000 + t;
+                b.push(ts, format!("{word} request {ts} served").as_bytes(), &[]);
+            }
+            b.encode(&EncodeOptions::default())
+        })
+        .collect();
+    let a = FlushChunk {
+        labels: Labels::from_pairs([("app", "a")]),
+        blocks,
+    };
+    store
+        .write_chunks(&tenant, &[a, chunk("b", &[5, 1500])])
+        .await
+        .unwrap();
+    let mut refs = all_refs(&store, &tenant).await;
+    refs.sort_by_key(|r| r.offset);
+    assert!(refs.iter().all(|r| r.tail_len > 0), "{refs:?}");
+
+    let word = |w: &str| vec![vec![w.as_bytes().to_vec()]];
+    let cold = Store::open(&StorageConfig::default(), dir.path(), "querier").unwrap();
+    for _ in 0..2 {
+        // The second time the tails come from the cache.
+        let got = cold
+            .fetch_blocks(&tenant, &refs, (0, DAY), &word("bravo"), 4)
+            .await
+            .unwrap();
+        assert_eq!(got[0].len(), 1, "only the block holding the word");
+        assert_eq!(lines_of_blocks(&got[0])[0], "bravo request 1000 served");
+        assert!(got[1].is_empty(), "chunk b cannot hold the word");
+    }
+    // The tails once, then the one block twice; never a whole chunk.
+    let tails: u64 = refs.iter().map(|r| u64::from(r.tail_len)).sum();
+    assert_eq!(cold.bytes_read(ReadPart::Tail), tails);
+    let block = cold.bytes_read(ReadPart::Block);
+    let body = refs[0].len - u64::from(refs[0].tail_len);
+    assert!(
+        block > 0 && block < body,
+        "two reads of one of three blocks: {block} of {body}"
+    );
+    assert_eq!(cold.bytes_read(ReadPart::Chunk), 0);
+    // Either of two words, and a time range that leaves out the first block.
+    let either = vec![vec![b"alpha".to_vec(), b"charlie".to_vec()]];
+    let got = cold
+        .fetch_blocks(&tenant, &refs, (1000, DAY), &either, 1)
+        .await
+        .unwrap();
+    assert_eq!(lines_of_blocks(&got[0])[0], "charlie request 2000 served");
+    assert_eq!(got[0].len(), 1);
+    // Literals every block of chunk a may hold (and none of b), or none at all: whole chunks,
+    // as `read_chunk` reads them.
+    for (clauses, read) in [(word("request"), [true, false]), (Vec::new(), [true, true])] {
+        let fresh = Store::open(&StorageConfig::default(), dir.path(), "querier-2").unwrap();
+        let got = fresh
+            .fetch_blocks(&tenant, &refs, (0, DAY), &clauses, 2)
+            .await
+            .unwrap();
+        for ((r, blocks), read) in refs.iter().zip(&got).zip(read) {
+            let whole = fresh.read_chunk(&tenant, r).await.unwrap();
+            let want = if read { lines_of(&whole) } else { Vec::new() };
+            assert_eq!(lines_of_blocks(blocks), want);
+        }
+    }
+    // A ref without a tail length (a version 1 chunk's) is read whole.
+    let mut untailed = refs[0].clone();
+    untailed.tail_len = 0;
+    let fresh = Store::open(&StorageConfig::default(), dir.path(), "querier-3").unwrap();
+    let got = fresh
+        .fetch_blocks(&tenant, &[untailed], (0, DAY), &word("bravo"), 1)
+        .await
+        .unwrap();
+    assert_eq!(got[0].len(), 3);
+    assert_eq!(fresh.bytes_read(ReadPart::Chunk), refs[0].len);
+    assert_eq!(fresh.bytes_read(ReadPart::Tail), 0);
+    // On an object store a chunk this small is read whole too: its tail would cost a request.
+    let s3 = StorageConfig {
+        backend: fjord_store::config::Backend::S3,
+        ..StorageConfig::default()
+    };
+    let objects: std::sync::Arc<dyn object_store::ObjectStore> = std::sync::Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(dir.path().join("store")).unwrap(),
+    );
+    let remote = Store::with_objects(objects, None, &s3, "querier-s3");
+    let got = remote
+        .fetch_blocks(&tenant, &refs, (0, DAY), &word("bravo"), 1)
+        .await
+        .unwrap();
+    assert_eq!(lines_of_blocks(&got[0]).len(), 150);
+    assert_eq!(remote.bytes_read(ReadPart::Tail), 0);
+    // A tail length that does not match the chunk is an error, not a wrong answer.
+    let mut wrong = refs[1].clone();
+    wrong.tail_len += 1;
+    let fresh = Store::open(&StorageConfig::default(), dir.path(), "querier-4").unwrap();
+    let err = fresh
+        .fetch_blocks(&tenant, &[wrong], (0, DAY), &word("bravo"), 1)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("corrupt"), "{err}");
 }

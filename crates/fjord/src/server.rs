@@ -124,6 +124,7 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let store =
         Arc::new(Store::open(&cfg.storage, &data_dir, &instance).context("opening the store")?);
+    store.register_metrics(&mut registry);
     let ingester = if targets.ingester {
         let ing = Ingester::open(
             cfg.ingester.clone(),

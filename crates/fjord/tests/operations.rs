@@ -200,6 +200,25 @@ fn operations_endpoints_answer_like_loki() {
         "WAL not truncated after /flush"
     );
 
+    // A search over the store reads the chunk's tail; its filter rules the block out.
+    let search = format!(
+        "/loki/api/v1/query_range?query={}&start={}&end={}",
+        enc(r#"{app="ops"} |= "in no line at all""#),
+        now - 1_000_000_000,
+        now + 1_000_000_000
+    );
+    assert_eq!(s.get_json(&search)["data"]["result"], serde_json::json!([]));
+    let metrics = s.get("/metrics").unwrap().1;
+    let read = |part: &str| {
+        sample_sum(
+            &metrics,
+            "fjord_store_read_bytes_total{",
+            &[&format!("part=\"{part}\"")],
+        )
+    };
+    assert!(read("tail") > 0.0, "{metrics}");
+    assert_eq!(read("block") + read("chunk"), 0.0, "{metrics}");
+
     // Flushed blocks are compressed: the first query decodes them (block cache misses), the
     // same query again finds them decoded (hits), with the same answer.
     let first = s.get_json(&query);

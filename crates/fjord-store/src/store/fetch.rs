@@ -1,0 +1,455 @@
+//! Reading chunks for queries: whole chunks through the chunk cache, in runs where they lie
+//! back to back ([`Store::fetch_chunks`]), and for searches, chunk tails first and then only
+//! the blocks that may match ([`Store::fetch_blocks`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use fjord_chunk::{Chunk, ChunkSummary, EncodedBlock};
+use fjord_model::TenantId;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use super::Store;
+use crate::StoreError;
+use crate::config::Backend;
+use crate::index_file::ChunkRef;
+use crate::layout;
+
+/// What a read fetched, for `fjord_store_read_bytes_total`.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum ReadPart {
+    /// Whole chunks (or, after their tail, a chunk's blocks).
+    Chunk,
+    /// Chunk tails, which searches read first.
+    Tail,
+    /// Single blocks a search's tails showed may match.
+    Block,
+}
+
+impl ReadPart {
+    fn label(self) -> PartLabel {
+        PartLabel {
+            part: match self {
+                ReadPart::Chunk => "chunk",
+                ReadPart::Tail => "tail",
+                ReadPart::Block => "block",
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartLabel {
+    part: &'static str,
+}
+
+/// Reads from the object store: bytes by part, and requests.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ReadMetrics {
+    bytes: Family<PartLabel, Counter>,
+    requests: Counter,
+}
+
+impl ReadMetrics {
+    fn count(&self, part: ReadPart, bytes: usize) {
+        self.bytes.get_or_create(&part.label()).inc_by(bytes as u64);
+    }
+
+    /// Counts one request that read `data`, all of it `part`.
+    fn request(&self, part: ReadPart, data: &[Bytes]) {
+        self.requests.inc();
+        self.count(part, data.iter().map(Bytes::len).sum());
+    }
+}
+
+/// Object stores merge ranged reads less than this far apart into one request (so does
+/// `object_store`'s `get_ranges`): a request costs about as much as this many bytes.
+const OBJECT_STORE_REQUEST_BYTES: u64 = 1 << 20;
+
+/// The smallest chunk worth searching tail first on `backend`: any on local storage, where a
+/// read costs its bytes; on object stores only chunks long enough that skipping their blocks
+/// saves more than the extra request costs (nearer tails would be merged with the blocks
+/// between them anyway, reading everything twice).
+pub(super) fn search_tails_from(backend: Backend) -> u64 {
+    match backend {
+        Backend::Filesystem | Backend::Memory => 0,
+        Backend::S3 | Backend::Gcs | Backend::Azure => OBJECT_STORE_REQUEST_BYTES,
+    }
+}
+
+/// Whether chunk `next` starts in the same segment where chunk `prev` ends, or is `prev` again.
+fn follows(prev: &ChunkRef, next: &ChunkRef) -> bool {
+    prev.segment == next.segment
+        && (next.offset == prev.offset || Some(next.offset) == prev.offset.checked_add(prev.len))
+}
+
+/// The byte range of chunk `r` in its segment at `path`.
+fn chunk_range(path: &Path, r: &ChunkRef) -> Result<std::ops::Range<u64>, StoreError> {
+    let end = r.offset.checked_add(r.len).ok_or_else(|| {
+        StoreError::Corrupt(format!("{path}: chunk ref at {} overflows", r.offset))
+    })?;
+    Ok(r.offset..end)
+}
+
+/// Opens the bytes read for chunk `r` of the segment at `path`.
+fn open_chunk(path: &Path, r: &ChunkRef, data: Bytes) -> Result<Chunk, StoreError> {
+    Chunk::open(data).map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
+}
+
+/// What the chunk cache holds of a chunk: all of it, or the summary a search read first.
+#[derive(Debug, Clone)]
+pub(super) enum CachedChunk {
+    Whole(Chunk),
+    Summary(Arc<ChunkSummary>),
+}
+
+impl CachedChunk {
+    pub(super) fn len_bytes(&self) -> usize {
+        match self {
+            CachedChunk::Whole(c) => c.len_bytes(),
+            CachedChunk::Summary(s) => s.tail_len(),
+        }
+    }
+}
+
+/// The blocks of `chunk` that may hold entries in `[start, end)`.
+fn blocks_overlapping(chunk: &Chunk, start: i64, end: i64) -> Vec<EncodedBlock> {
+    chunk
+        .blocks()
+        .iter()
+        .filter(|b| b.meta.overlaps(start, end))
+        .cloned()
+        .collect()
+}
+
+/// Groups `(segment, item)` pairs by segment.
+fn by_segment<T>(items: impl IntoIterator<Item = (Arc<str>, T)>) -> Vec<(Arc<str>, Vec<T>)> {
+    let mut groups: HashMap<Arc<str>, Vec<T>> = HashMap::new();
+    for (segment, item) in items {
+        groups.entry(segment).or_default().push(item);
+    }
+    groups.into_iter().collect()
+}
+
+/// A chunk to search: its index in the refs, and its summary if the cache holds it.
+type PlannedChunk = (usize, Option<Arc<ChunkSummary>>);
+
+/// One segment's part of a search ([`Store::fetch_blocks`]).
+struct SegmentSearch<'a> {
+    path: Path,
+    refs: &'a [ChunkRef],
+    /// `[start, end)`.
+    range: (i64, i64),
+    clauses: &'a [Vec<Vec<u8>>],
+}
+
+impl SegmentSearch<'_> {
+    /// How many blocks of the chunk overlap the range, and which of those may match.
+    fn plan(&self, summary: &ChunkSummary) -> (usize, Vec<usize>) {
+        let (start, end) = self.range;
+        let mut overlapping = 0;
+        let mut wanted = Vec::new();
+        for (b, block) in summary.blocks().iter().enumerate() {
+            if block.meta.overlaps(start, end) {
+                overlapping += 1;
+                if block.may_match(self.clauses) {
+                    wanted.push(b);
+                }
+            }
+        }
+        (overlapping, wanted)
+    }
+}
+
+impl Store {
+    /// Exposes the store's reads as `fjord_store_read_bytes_total{part}` and
+    /// `fjord_store_read_requests_total`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "fjord_store_read_bytes",
+            "Bytes read from the object store, by part: whole chunks, chunk tails, single blocks",
+            self.reads.bytes.clone(),
+        );
+        registry.register(
+            "fjord_store_read_requests",
+            "Ranged read requests sent to the object store",
+            self.reads.requests.clone(),
+        );
+    }
+
+    /// Bytes this store has read of `part` (what `fjord_store_read_bytes_total` reports).
+    pub fn bytes_read(&self, part: ReadPart) -> u64 {
+        self.reads.bytes.get_or_create(&part.label()).get()
+    }
+
+    /// Reads chunks (through the cache), in the order of `refs`. Chunks the cache lacks that lie
+    /// back to back in one segment (a flush writes a segment's chunks contiguously, so a query
+    /// over many streams wants long runs of them) are read with one request per run,
+    /// `concurrency` requests at a time; scattered chunks are read one request each.
+    pub async fn fetch_chunks(
+        &self,
+        tenant: &TenantId,
+        refs: &[ChunkRef],
+        concurrency: usize,
+    ) -> Result<Vec<Chunk>, StoreError> {
+        let mut found: Vec<Option<Chunk>> = refs
+            .iter()
+            .map(
+                |r| match self.chunk_cache.get(&(r.segment.clone(), r.offset)) {
+                    Some(CachedChunk::Whole(chunk)) => Some(chunk),
+                    _ => None,
+                },
+            )
+            .collect();
+        let mut missing: Vec<usize> = (0..refs.len()).filter(|&i| found[i].is_none()).collect();
+        missing.sort_by(|&a, &b| {
+            (&refs[a].segment, refs[a].offset).cmp(&(&refs[b].segment, refs[b].offset))
+        });
+        let mut runs: Vec<Vec<usize>> = Vec::new();
+        for i in missing {
+            match runs.last_mut() {
+                Some(run) if follows(&refs[run[run.len() - 1]], &refs[i]) => run.push(i),
+                _ => runs.push(vec![i]),
+            }
+        }
+        let read: Vec<Vec<(usize, Chunk)>> = futures_util::stream::iter(runs)
+            .map(|run| self.read_run(tenant, refs, run))
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await?;
+        for (i, chunk) in read.into_iter().flatten() {
+            let r = &refs[i];
+            self.chunk_cache.insert(
+                (r.segment.clone(), r.offset),
+                CachedChunk::Whole(chunk.clone()),
+            );
+            found[i] = Some(chunk);
+        }
+        found
+            .into_iter()
+            .map(|c| c.ok_or_else(|| StoreError::Corrupt("a chunk was not read".into())))
+            .collect()
+    }
+    /// For each chunk of `refs`, in order, its blocks that overlap `[start, end)` and may hold
+    /// a line satisfying `clauses` (see `fjord_chunk::filter::TrigramFilter::may_match`);
+    /// blocks ruled out may be left out, and without clauses none are.
+    ///
+    /// A search does not need the blocks its filters rule out. For each segment, the tails of
+    /// its chunks (version 2) are read first with one request, or taken from the cache, which
+    /// holds them like chunks so a repeated search reads them from memory; then, with a second
+    /// request, the blocks that may match, and whole (then cached) the chunks whose every
+    /// block in the range may match, as any query reading all of a chunk does. Segments are
+    /// read `concurrency` at a time. Chunks cached whole, chunks without a tail, chunks on an
+    /// object store too short to be worth a request of their own ([`search_tails_from`]), and
+    /// every chunk of a query without clauses are read whole ([`Store::fetch_chunks`]).
+    pub async fn fetch_blocks(
+        &self,
+        tenant: &TenantId,
+        refs: &[ChunkRef],
+        (start, end): (i64, i64),
+        clauses: &[Vec<Vec<u8>>],
+        concurrency: usize,
+    ) -> Result<Vec<Vec<EncodedBlock>>, StoreError> {
+        let mut out: Vec<Vec<EncodedBlock>> = vec![Vec::new(); refs.len()];
+        let mut whole: Vec<usize> = Vec::new();
+        let mut planned: Vec<(Arc<str>, PlannedChunk)> = Vec::new();
+        for (i, r) in refs.iter().enumerate() {
+            match self.chunk_cache.get(&(r.segment.clone(), r.offset)) {
+                Some(CachedChunk::Whole(chunk)) => out[i] = blocks_overlapping(&chunk, start, end),
+                _ if clauses.is_empty() || r.tail_len == 0 || r.len < self.search_tails_from => {
+                    whole.push(i)
+                }
+                Some(CachedChunk::Summary(s)) => planned.push((r.segment.clone(), (i, Some(s)))),
+                None => planned.push((r.segment.clone(), (i, None))),
+            }
+        }
+        let whole_refs: Vec<ChunkRef> = whole.iter().map(|&i| refs[i].clone()).collect();
+        let searched = futures_util::stream::iter(by_segment(planned))
+            .map(|(segment, chunks)| {
+                let search = SegmentSearch {
+                    path: layout::segment_path(tenant, &segment),
+                    refs,
+                    range: (start, end),
+                    clauses,
+                };
+                self.search_segment(search, chunks)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<Vec<_>>();
+        let (chunks, searched) = futures_util::try_join!(
+            self.fetch_chunks(tenant, &whole_refs, concurrency),
+            searched,
+        )?;
+        for (i, chunk) in whole.into_iter().zip(chunks) {
+            out[i] = blocks_overlapping(&chunk, start, end);
+        }
+        for (i, blocks) in searched.into_iter().flatten() {
+            out[i] = blocks;
+        }
+        Ok(out)
+    }
+
+    /// [`Store::fetch_blocks`] for chunks `refs[i]` of one segment, given as `(i, its summary
+    /// if cached)`: reads the missing tails, then what may match.
+    async fn search_segment(
+        &self,
+        s: SegmentSearch<'_>,
+        chunks: Vec<PlannedChunk>,
+    ) -> Result<Vec<(usize, Vec<EncodedBlock>)>, StoreError> {
+        let SegmentSearch { path, refs, .. } = &s;
+        let corrupt = |i: usize, e: fjord_chunk::ChunkError| {
+            StoreError::Corrupt(format!("{path} at {}: {e}", refs[i].offset))
+        };
+        let missing: Vec<usize> = chunks
+            .iter()
+            .filter(|(_, summary)| summary.is_none())
+            .map(|&(i, _)| i)
+            .collect();
+        let tail_ranges = missing
+            .iter()
+            .map(|&i| {
+                let range = chunk_range(path, &refs[i])?;
+                Ok(range
+                    .end
+                    .saturating_sub(u64::from(refs[i].tail_len))
+                    .max(range.start)..range.end)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut tails = if missing.is_empty() {
+            Vec::new()
+        } else {
+            let tails = self.objects.get_ranges(path, &tail_ranges).await?;
+            self.reads.request(ReadPart::Tail, &tails);
+            tails
+        }
+        .into_iter();
+        // Each chunk with its summary and the blocks to read: all of them as one range, or some.
+        let mut reads: Vec<(usize, Arc<ChunkSummary>, Option<Vec<usize>>)> = Vec::new();
+        let mut ranges: Vec<std::ops::Range<u64>> = Vec::new();
+        for (i, cached) in chunks {
+            let r = &refs[i];
+            let summary = match cached {
+                Some(summary) => summary,
+                None => {
+                    let tail = tails.next().ok_or_else(|| {
+                        StoreError::Corrupt(format!("{path}: a chunk tail was not read"))
+                    })?;
+                    let summary = Arc::new(
+                        ChunkSummary::parse(tail, r.len as usize).map_err(|e| corrupt(i, e))?,
+                    );
+                    self.chunk_cache.insert(
+                        (r.segment.clone(), r.offset),
+                        CachedChunk::Summary(summary.clone()),
+                    );
+                    summary
+                }
+            };
+            let (overlapping, wanted) = s.plan(&summary);
+            if wanted.is_empty() {
+                continue;
+            }
+            if wanted.len() == overlapping {
+                ranges.push(r.offset..r.offset + (r.len - summary.tail_len() as u64));
+                reads.push((i, summary, None));
+            } else {
+                ranges.extend(wanted.iter().map(|&b| {
+                    let within = &summary.blocks()[b].range;
+                    r.offset + within.start as u64..r.offset + within.end as u64
+                }));
+                reads.push((i, summary, Some(wanted)));
+            }
+        }
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let data = self.objects.get_ranges(path, &ranges).await?;
+        self.reads.requests.inc();
+        let mut data = data.into_iter();
+        let mut next = |part: ReadPart| {
+            let bytes = data
+                .next()
+                .ok_or_else(|| StoreError::Corrupt(format!("{path}: a block was not read")))?;
+            self.reads.count(part, bytes.len());
+            Ok::<_, StoreError>(bytes)
+        };
+        let mut out = Vec::with_capacity(reads.len());
+        for (i, summary, wanted) in reads {
+            let blocks = match wanted {
+                None => {
+                    let body = next(ReadPart::Chunk)?;
+                    let chunk = summary.open_chunk(body).map_err(|e| corrupt(i, e))?;
+                    let blocks = blocks_overlapping(&chunk, s.range.0, s.range.1);
+                    let r = &refs[i];
+                    self.chunk_cache
+                        .insert((r.segment.clone(), r.offset), CachedChunk::Whole(chunk));
+                    blocks
+                }
+                Some(wanted) => wanted
+                    .into_iter()
+                    .map(|b| {
+                        summary
+                            .open_block(b, next(ReadPart::Block)?)
+                            .map_err(|e| corrupt(i, e))
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            out.push((i, blocks));
+        }
+        Ok(out)
+    }
+
+    /// Reads the chunks `refs[i]` for each `i` of `run`, which lie back to back in one segment
+    /// (or are one chunk asked for more than once), with one ranged request.
+    async fn read_run(
+        &self,
+        tenant: &TenantId,
+        refs: &[ChunkRef],
+        run: Vec<usize>,
+    ) -> Result<Vec<(usize, Chunk)>, StoreError> {
+        let (Some(&first), Some(&last)) = (run.first(), run.last()) else {
+            return Ok(Vec::new());
+        };
+        let path = layout::segment_path(tenant, &refs[first].segment);
+        let start = refs[first].offset;
+        let data = self
+            .objects
+            .get_range(&path, start..chunk_range(&path, &refs[last])?.end)
+            .await?;
+        self.reads
+            .request(ReadPart::Chunk, std::slice::from_ref(&data));
+        run.into_iter()
+            .map(|i| {
+                let r = &refs[i];
+                let range = chunk_range(&path, r)?;
+                let bytes = usize::try_from(range.start - start)
+                    .ok()
+                    .zip(usize::try_from(range.end - start).ok())
+                    .and_then(|(from, to)| data.get(from..to).map(|_| data.slice(from..to)))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("{path}: short read at {}", r.offset))
+                    })?;
+                open_chunk(&path, r, bytes).map(|chunk| (i, chunk))
+            })
+            .collect()
+    }
+
+    /// Reads one chunk from the object store, bypassing the cache (for one-off readers such as
+    /// the compactor, which would only evict what queries need).
+    pub async fn read_chunk(&self, tenant: &TenantId, r: &ChunkRef) -> Result<Chunk, StoreError> {
+        let path = layout::segment_path(tenant, &r.segment);
+        let data = self
+            .objects
+            .get_range(&path, chunk_range(&path, r)?)
+            .await?;
+        self.reads
+            .request(ReadPart::Chunk, std::slice::from_ref(&data));
+        open_chunk(&path, r, data)
+    }
+}
