@@ -1,8 +1,11 @@
 //! Property tests of the chunk format: any entries round-trip exactly (after sorting and
-//! de-duplication), and any corruption of stored bytes is an error, never a panic.
+//! de-duplication), a chunk's tail alone plans reads of its blocks without missing a line, and
+//! any corruption of stored bytes is an error, never a panic.
 
 use bytes::Bytes;
-use fjord_chunk::{BlockBuilder, Chunk, Codec, EncodeOptions, encode_chunk};
+use fjord_chunk::{
+    BlockBuilder, Chunk, ChunkSummary, Codec, EncodeOptions, encode_chunk, encode_chunk_into,
+};
 use fjord_model::Label;
 use proptest::prelude::*;
 
@@ -93,6 +96,42 @@ proptest! {
         data[i] ^= flip;
         let res = Chunk::open(Bytes::from(data)).and_then(|c| c.blocks().iter().map(|b| b.decode()).collect::<Result<Vec<_>, _>>());
         prop_assert!(res.is_err());
+    }
+
+    /// Blocks opened one by one from the tail's plan are the chunk's blocks, and no block
+    /// holding a line is ruled out for that line; a corrupt tail is an error.
+    #[test]
+    fn the_tail_plans_exact_reads(es in entries(), splits in 1usize..4, pos in any::<prop::sample::Index>(), flip in 1u8..=255) {
+        let opts = EncodeOptions { codec: Codec::Zstd(1), filter_bits_per_byte: 1.0 };
+        let per = es.len().div_ceil(splits).max(1);
+        let blocks: Vec<_> = es.chunks(per).map(|part| build(part).encode(&opts)).collect();
+        let mut data = Vec::new();
+        let tail_len = encode_chunk_into(&blocks, &mut data).unwrap();
+        let data = Bytes::from(data);
+        let whole = Chunk::open(data.clone()).unwrap();
+        let tail = data.slice(data.len() - tail_len..);
+        let summary = ChunkSummary::parse(tail.clone(), data.len()).unwrap();
+        prop_assert_eq!(summary.blocks().len(), blocks.len());
+        for (i, (s, part)) in summary.blocks().iter().zip(es.chunks(per)).enumerate() {
+            let block = summary.open_block(i, data.slice(s.range.clone())).unwrap();
+            prop_assert_eq!(&block, &whole.block(i));
+            for (_, line, _) in part {
+                prop_assert!(s.may_match(&[vec![line.clone()]]));
+            }
+        }
+        let mut bad = tail.to_vec();
+        let at = pos.index(bad.len());
+        bad[at] ^= flip;
+        prop_assert!(ChunkSummary::parse(Bytes::from(bad), data.len()).is_err());
+    }
+
+    #[test]
+    fn arbitrary_tails_never_panic(tail in prop::collection::vec(any::<u8>(), 0..200), chunk_len in 0usize..400) {
+        if let Ok(summary) = ChunkSummary::parse(Bytes::from(tail), chunk_len) {
+            for i in 0..summary.blocks().len() {
+                let _ = summary.open_block(i, Bytes::new());
+            }
+        }
     }
 
     #[test]
