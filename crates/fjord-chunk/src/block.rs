@@ -733,35 +733,45 @@ impl EncodedBlock {
     /// apart from the blocks.
     pub(crate) fn write_without_filter(&self, out: &mut Vec<u8>) -> Result<&[u8], ChunkError> {
         let h = parse_header(&self.data)?;
-        let start = out.len();
-        put_header(
-            out,
-            &HeaderSizes {
-                codec: h.codec,
-                meta: h.meta,
-                sections: h.sections.map(|(_, stored, raw)| (stored, raw)),
-                filter: 0,
-                fields: (h.version == BLOCK_VERSION_FIELDS).then_some((h.fields.1, h.fields.2)),
-            },
-        );
-        let sections_start = h.sections[0].0;
-        out.extend_from_slice(&self.data[sections_start..h.filter.0]);
-        out.extend_from_slice(&self.data[h.fields.0..h.fields.0 + h.fields.1]);
-        let crc = crc32fast::hash(&out[start..]);
-        out.extend_from_slice(&crc.to_le_bytes());
+        self.write_with(&h, &[], out);
         Ok(match &self.detached_filter {
             Some(f) => f,
             None => &self.data[h.filter.0..h.filter.0 + h.filter.1],
         })
     }
 
+    /// Appends the block to `out` with its trigram filter inside it, as a version 1 chunk
+    /// keeps it.
+    pub(crate) fn write_with_filter_inside(&self, out: &mut Vec<u8>) -> Result<(), ChunkError> {
+        match &self.detached_filter {
+            None => out.extend_from_slice(&self.data),
+            Some(filter) => self.write_with(&parse_header(&self.data)?, filter, out),
+        }
+        Ok(())
+    }
+
+    /// Appends the block, whose parsed header is `h`, to `out` with `filter` as its filter
+    /// section, re-checksummed.
+    fn write_with(&self, h: &Header, filter: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        put_header(out, &h.sizes_with_filter(filter.len()));
+        out.extend_from_slice(&self.data[h.sections[0].0..h.filter.0]);
+        out.extend_from_slice(filter);
+        out.extend_from_slice(&self.data[h.fields.0..h.fields.0 + h.fields.1]);
+        let crc = crc32fast::hash(&out[start..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+    }
+
     /// What identifies the block's content wherever its filter is stored (a flushed block is
-    /// stored without it, see [`crate::chunk`]): its codec id and its compressed sections, for
-    /// cache keys. Equal parts decode to equal blocks.
-    pub fn content_parts(&self) -> Result<(u8, [&[u8]; 2]), ChunkError> {
+    /// stored without it, see [`crate::chunk`]), for cache keys: its header as written without
+    /// a filter (which gives every section's size), and its compressed sections before and
+    /// after the filter. Blocks with equal parts decode to equal blocks.
+    pub fn content_parts(&self) -> Result<(Vec<u8>, [&[u8]; 2]), ChunkError> {
         let h = parse_header(&self.data)?;
+        let mut header = Vec::with_capacity(64);
+        put_header(&mut header, &h.sizes_with_filter(0));
         Ok((
-            h.codec.id(),
+            header,
             [
                 &self.data[h.sections[0].0..h.filter.0],
                 &self.data[h.fields.0..h.fields.0 + h.fields.1],
@@ -941,6 +951,20 @@ fn decode_index(h: &Header, data: &[u8]) -> Result<EntryIndex, ChunkError> {
     Ok(EntryIndex { ts, lens })
 }
 
+impl Header {
+    /// The sizes to write for this block with a filter section of `filter` bytes.
+    fn sizes_with_filter(&self, filter: usize) -> HeaderSizes {
+        HeaderSizes {
+            codec: self.codec,
+            meta: self.meta,
+            sections: self.sections.map(|(_, stored, raw)| (stored, raw)),
+            filter,
+            fields: (self.version == BLOCK_VERSION_FIELDS)
+                .then_some((self.fields.1, self.fields.2)),
+        }
+    }
+}
+
 /// Checks the block's CRC; done once, when bytes come from outside ([`EncodedBlock::from_bytes`]).
 fn verify_checksum(data: &[u8]) -> Result<(), ChunkError> {
     if data.len() < 6 {
@@ -1090,6 +1114,42 @@ mod tests {
             assert!(!back.may_match(&[vec![b"absent-string".to_vec()]]));
         }
         assert_eq!(b.to_decoded().entry_at_byte(11), 2);
+    }
+
+    /// A block written without its filter carries the filter apart, decodes the same, and has
+    /// the same content parts, which are exactly its bytes before the checksum.
+    #[test]
+    fn a_block_without_its_filter_has_the_same_content() {
+        let mut b = builder(&[(10, "hello world"), (30, "NEEDLE here")]);
+        b.push(40, b"with md", &[Label::new("trace_id", "abc")]);
+        let mut d = b.to_decoded();
+        let mut fields = crate::FieldColumnsBuilder::new(crate::FieldParser::Json);
+        for _ in 0..3 {
+            fields.push(Some(&[Label::new("status", "200")]));
+        }
+        d.fields = fields.finish().map(Arc::new);
+        for enc in [
+            b.encode(&EncodeOptions::default()),
+            d.encode(&EncodeOptions::default()),
+        ] {
+            let mut out = Vec::new();
+            let filter = enc.write_without_filter(&mut out).unwrap().to_vec();
+            assert!(!filter.is_empty());
+            let apart = EncodedBlock::from_bytes(Bytes::from(out.clone()))
+                .unwrap()
+                .with_detached_filter(Some(Bytes::from(filter)))
+                .unwrap();
+            assert_eq!(apart.decode().unwrap(), enc.decode().unwrap());
+            assert_eq!(apart.filter().unwrap(), enc.filter().unwrap());
+            let (header, sections) = enc.content_parts().unwrap();
+            assert_eq!(apart.content_parts().unwrap(), (header.clone(), sections));
+            assert_eq!(
+                [&header[..], sections[0], sections[1]].concat(),
+                out[..out.len() - 4]
+            );
+            // A block holding its own filter cannot take another.
+            assert!(enc.clone().with_detached_filter(None).is_err());
+        }
     }
 
     #[test]

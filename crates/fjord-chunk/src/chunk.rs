@@ -39,18 +39,55 @@ const HEADER: usize = 5;
 /// Summary length and checksum.
 const TRAILER: usize = 8;
 
-/// Serializes blocks (in time order) into one chunk.
+/// Which chunk version to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkFormat {
+    /// Version 1: each block keeps its filter; no tail to search by. For a rolling upgrade
+    /// from binaries that cannot read version 2.
+    InlineFilters,
+    /// Version 2: filters in the chunk's tail.
+    FiltersInTail,
+}
+
+impl ChunkFormat {
+    /// The format of chunk version `v` (1 or 2).
+    pub fn from_version(v: u8) -> Option<ChunkFormat> {
+        match v {
+            CHUNK_VERSION_INLINE_FILTERS => Some(ChunkFormat::InlineFilters),
+            CHUNK_VERSION => Some(ChunkFormat::FiltersInTail),
+            _ => None,
+        }
+    }
+}
+
+/// Serializes blocks (in time order) into one chunk of the current version.
 pub fn encode_chunk(blocks: &[EncodedBlock]) -> Result<Vec<u8>, ChunkError> {
+    encode_chunk_version(blocks, ChunkFormat::FiltersInTail)
+}
+
+/// Serializes blocks (in time order) into one chunk of `format`.
+pub fn encode_chunk_version(
+    blocks: &[EncodedBlock],
+    format: ChunkFormat,
+) -> Result<Vec<u8>, ChunkError> {
     let body: usize = blocks.iter().map(|b| b.data.len()).sum();
     let mut out = Vec::with_capacity(HEADER + body + blocks.len() * 24 + TRAILER);
-    encode_chunk_into(blocks, &mut out)?;
+    encode_chunk_into(blocks, format, &mut out)?;
     Ok(out)
 }
 
-/// [`encode_chunk`] appended to `out`, e.g. a segment being written (the summary holds block
-/// sizes, not offsets, so where it lands does not matter). Returns the length of the chunk's
-/// tail (summary and trailer).
-pub fn encode_chunk_into(blocks: &[EncodedBlock], out: &mut Vec<u8>) -> Result<usize, ChunkError> {
+/// A chunk of `format` appended to `out`, e.g. a segment being written (the summary holds
+/// block sizes, not offsets, so where it lands does not matter). Returns the length of the
+/// chunk's tail (summary and trailer; 0 for version 1, which has none to search by).
+pub fn encode_chunk_into(
+    blocks: &[EncodedBlock],
+    format: ChunkFormat,
+    out: &mut Vec<u8>,
+) -> Result<usize, ChunkError> {
+    if format == ChunkFormat::InlineFilters {
+        encode_inline_filter_chunk(blocks, out)?;
+        return Ok(0);
+    }
     out.extend_from_slice(MAGIC);
     out.push(CHUNK_VERSION);
     let mut written = Vec::with_capacity(blocks.len());
@@ -63,22 +100,56 @@ pub fn encode_chunk_into(blocks: &[EncodedBlock], out: &mut Vec<u8>) -> Result<u
     put_uvarint(out, blocks.len() as u64);
     for (b, (len, filter)) in blocks.iter().zip(&written) {
         put_uvarint(out, *len as u64);
-        put_uvarint(out, u64::from(b.meta.count));
-        put_varint(out, b.meta.min_ts);
-        put_varint(out, b.meta.max_ts);
-        put_uvarint(out, b.meta.raw_bytes);
-        put_uvarint(out, b.meta.metadata_bytes);
+        put_block_meta(out, &b.meta);
         put_uvarint(out, filter.len() as u64);
     }
     for (_, filter) in &written {
         out.extend_from_slice(filter);
     }
-    let summary_len = u32::try_from(out.len() - summary_start)
-        .map_err(|_| ChunkError::Corrupt("chunk summary over 4 GiB".into()))?;
-    let crc = crc32fast::hash(&out[summary_start..]);
-    out.extend_from_slice(&summary_len.to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
+    close_summary(out, summary_start)?;
     Ok(out.len() - summary_start)
+}
+
+/// A version 1 chunk: blocks with their filters inside, and a footer of their sizes and
+/// summaries.
+fn encode_inline_filter_chunk(
+    blocks: &[EncodedBlock],
+    out: &mut Vec<u8>,
+) -> Result<(), ChunkError> {
+    out.extend_from_slice(MAGIC);
+    out.push(CHUNK_VERSION_INLINE_FILTERS);
+    let mut lens = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        let start = out.len();
+        b.write_with_filter_inside(out)?;
+        lens.push(out.len() - start);
+    }
+    let footer_start = out.len();
+    put_uvarint(out, blocks.len() as u64);
+    for (b, len) in blocks.iter().zip(lens) {
+        put_uvarint(out, len as u64);
+        put_block_meta(out, &b.meta);
+    }
+    close_summary(out, footer_start)
+}
+
+/// Writes a block's summary fields (after its length) as a chunk's summary or footer lists them.
+fn put_block_meta(out: &mut Vec<u8>, meta: &BlockMeta) {
+    put_uvarint(out, u64::from(meta.count));
+    put_varint(out, meta.min_ts);
+    put_varint(out, meta.max_ts);
+    put_uvarint(out, meta.raw_bytes);
+    put_uvarint(out, meta.metadata_bytes);
+}
+
+/// Appends the trailer (length and checksum) of the summary or footer that starts at `start`.
+fn close_summary(out: &mut Vec<u8>, start: usize) -> Result<(), ChunkError> {
+    let len = u32::try_from(out.len() - start)
+        .map_err(|_| ChunkError::Corrupt("chunk summary over 4 GiB".into()))?;
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// The checked trailer of a chunk's bytes or tail: the summary it closes, as a range of `data`.
@@ -149,6 +220,7 @@ impl BlockSummary {
 pub struct ChunkSummary {
     blocks: Vec<BlockSummary>,
     tail_len: usize,
+    chunk_len: usize,
 }
 
 impl ChunkSummary {
@@ -202,6 +274,7 @@ impl ChunkSummary {
         Ok(ChunkSummary {
             blocks,
             tail_len: tail.len(),
+            chunk_len,
         })
     }
 
@@ -212,6 +285,12 @@ impl ChunkSummary {
     /// Bytes of the tail this summary was read from.
     pub fn tail_len(&self) -> usize {
         self.tail_len
+    }
+
+    /// Whether this is the summary of a chunk of `chunk_len` bytes with a tail of `tail_len`
+    /// (a cached summary is used only for a chunk it describes).
+    pub fn describes(&self, chunk_len: u64, tail_len: u32) -> bool {
+        self.chunk_len as u64 == chunk_len && self.tail_len as u64 == u64::from(tail_len)
     }
 
     /// Opens the whole chunk from `body`, its bytes before the tail.
@@ -261,7 +340,7 @@ impl ChunkSummary {
     }
 }
 
-/// An opened chunk: its bytes and the parsed footer.
+/// An opened chunk: its blocks, each a view of the chunk's bytes.
 #[derive(Debug, Clone)]
 pub struct Chunk {
     /// Size of the encoded chunk.
@@ -289,14 +368,6 @@ impl Chunk {
             len: data.len(),
             blocks,
         })
-    }
-
-    pub fn block_count(&self) -> usize {
-        self.blocks.len()
-    }
-
-    pub fn block_meta(&self, i: usize) -> &BlockMeta {
-        &self.blocks[i].meta
     }
 
     pub fn block_metas(&self) -> impl Iterator<Item = &BlockMeta> {
@@ -377,29 +448,6 @@ mod tests {
             .collect()
     }
 
-    /// A version 1 chunk, as binaries before version 2 wrote it.
-    fn encode_version_1(blocks: &[EncodedBlock]) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        out.push(CHUNK_VERSION_INLINE_FILTERS);
-        for b in blocks {
-            out.extend_from_slice(&b.data);
-        }
-        let footer_start = out.len();
-        put_uvarint(&mut out, blocks.len() as u64);
-        for b in blocks {
-            put_uvarint(&mut out, b.data.len() as u64);
-            put_uvarint(&mut out, u64::from(b.meta.count));
-            put_varint(&mut out, b.meta.min_ts);
-            put_varint(&mut out, b.meta.max_ts);
-            put_uvarint(&mut out, b.meta.raw_bytes);
-            put_uvarint(&mut out, b.meta.metadata_bytes);
-        }
-        let crc = crc32fast::hash(&out[footer_start..]);
-        out.extend_from_slice(&((out.len() - footer_start) as u32).to_le_bytes());
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
-    }
-
     fn decoded(blocks: &[EncodedBlock]) -> Vec<crate::DecodedBlock> {
         blocks.iter().map(|b| b.decode().unwrap()).collect()
     }
@@ -408,7 +456,7 @@ mod tests {
     fn round_trip() {
         let bs = blocks();
         let c = Chunk::open(Bytes::from(encode_chunk(&bs).unwrap())).unwrap();
-        assert_eq!(c.block_count(), 3);
+        assert_eq!(c.blocks().len(), 3);
         assert_eq!(decoded(c.blocks()), decoded(&bs));
         for (stored, built) in c.blocks().iter().zip(&bs) {
             assert_eq!(stored.meta, built.meta);
@@ -427,7 +475,10 @@ mod tests {
     #[test]
     fn version_1_chunks_are_still_read() {
         let bs = blocks();
-        let c = Chunk::open(Bytes::from(encode_version_1(&bs))).unwrap();
+        let c = Chunk::open(Bytes::from(
+            encode_chunk_version(&bs, ChunkFormat::InlineFilters).unwrap(),
+        ))
+        .unwrap();
         assert_eq!(c.blocks(), bs);
     }
 
@@ -435,7 +486,7 @@ mod tests {
     fn the_tail_alone_plans_reads_of_single_blocks() {
         let bs = blocks();
         let mut data = Vec::new();
-        let tail_len = encode_chunk_into(&bs, &mut data).unwrap();
+        let tail_len = encode_chunk_into(&bs, ChunkFormat::FiltersInTail, &mut data).unwrap();
         let data = Bytes::from(data);
         let summary = ChunkSummary::parse(data.slice(data.len() - tail_len..), data.len()).unwrap();
         assert_eq!(summary.tail_len(), tail_len);
@@ -462,7 +513,7 @@ mod tests {
     fn every_single_byte_corruption_is_an_error() {
         for data in [
             encode_chunk(&blocks()[..1]).unwrap(),
-            encode_version_1(&blocks()[..1]),
+            encode_chunk_version(&blocks()[..1], ChunkFormat::InlineFilters).unwrap(),
         ] {
             for i in 0..data.len() {
                 let mut bad = data.clone();

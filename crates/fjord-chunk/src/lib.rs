@@ -18,7 +18,10 @@ pub use block::{
     BlockBuilder, BlockMeta, DecodedBlock, EncodeOptions, EncodedBlock, EntryIndex, MetadataCursor,
     MetadataSet, SectionSizes, SparseMetadata,
 };
-pub use chunk::{BlockSummary, Chunk, ChunkSummary, encode_chunk, encode_chunk_into};
+pub use chunk::{
+    BlockSummary, Chunk, ChunkFormat, ChunkSummary, encode_chunk, encode_chunk_into,
+    encode_chunk_version,
+};
 pub use codec::Codec;
 pub use fields::{FieldColumn, FieldColumns, FieldColumnsBuilder, FieldParser, TextColumn};
 

@@ -4,7 +4,8 @@
 
 use bytes::Bytes;
 use fjord_chunk::{
-    BlockBuilder, Chunk, ChunkSummary, Codec, EncodeOptions, encode_chunk, encode_chunk_into,
+    BlockBuilder, Chunk, ChunkFormat, ChunkSummary, Codec, EncodeOptions, encode_chunk,
+    encode_chunk_into,
 };
 use fjord_model::Label;
 use proptest::prelude::*;
@@ -106,7 +107,7 @@ proptest! {
         let per = es.len().div_ceil(splits).max(1);
         let blocks: Vec<_> = es.chunks(per).map(|part| build(part).encode(&opts)).collect();
         let mut data = Vec::new();
-        let tail_len = encode_chunk_into(&blocks, &mut data).unwrap();
+        let tail_len = encode_chunk_into(&blocks, ChunkFormat::FiltersInTail, &mut data).unwrap();
         let data = Bytes::from(data);
         let whole = Chunk::open(data.clone()).unwrap();
         let tail = data.slice(data.len() - tail_len..);

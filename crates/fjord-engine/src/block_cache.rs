@@ -72,17 +72,15 @@ impl std::fmt::Debug for BlockCache {
     }
 }
 
-/// Bytes a decoded block holds, for the budget.
 /// The key of `block`'s decoding: a hash of its content (see [`EncodedBlock::content_parts`]),
 /// or of all its bytes should its header not parse (its decoding then fails anyway).
 fn cache_key(block: &EncodedBlock) -> u128 {
     match block.content_parts() {
-        Ok((codec, parts)) => {
+        Ok((header, sections)) => {
             let mut h = xxhash_rust::xxh3::Xxh3::new();
-            h.update(&[codec]);
-            for part in parts {
-                h.update(&(part.len() as u64).to_le_bytes());
-                h.update(part);
+            h.update(&header);
+            for s in sections {
+                h.update(s);
             }
             h.digest128()
         }
@@ -90,6 +88,7 @@ fn cache_key(block: &EncodedBlock) -> u128 {
     }
 }
 
+/// Bytes a decoded block holds, for the budget.
 fn weight(d: &DecodedBlock) -> u32 {
     let metadata: usize = d
         .metadata

@@ -7,6 +7,8 @@ use std::time::Duration;
 use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 
+use fjord_chunk::ChunkFormat;
+
 use crate::StoreError;
 
 /// The `storage` section of the config file.
@@ -26,6 +28,10 @@ pub struct StorageConfig {
     /// Index files written by this process are visible at once.
     #[serde(with = "fjord_model::duration::serde_duration")]
     pub index_refresh_interval: Duration,
+    /// The chunk version flushes and compactions write: 2, whose tails let searches read only
+    /// the blocks that may match, or 1, which binaries before version 2 read (set it during a
+    /// rolling upgrade until every process runs a binary that reads 2).
+    pub chunk_format: u8,
 }
 
 impl Default for StorageConfig {
@@ -38,6 +44,7 @@ impl Default for StorageConfig {
             azure: AzureConfig::default(),
             chunk_cache_size_mb: 256,
             index_refresh_interval: Duration::from_secs(60),
+            chunk_format: 2,
         }
     }
 }
@@ -91,6 +98,16 @@ pub struct AzureConfig {
 }
 
 impl StorageConfig {
+    /// The chunk format `chunk_format` names.
+    pub fn write_format(&self) -> Result<ChunkFormat, StoreError> {
+        ChunkFormat::from_version(self.chunk_format).ok_or_else(|| {
+            StoreError::Config(format!(
+                "storage.chunk_format must be 1 or 2, not {}",
+                self.chunk_format
+            ))
+        })
+    }
+
     /// The filesystem directory in effect for a data dir.
     pub fn filesystem_dir(&self, data_dir: &Path) -> PathBuf {
         if self.filesystem.directory.is_empty() {

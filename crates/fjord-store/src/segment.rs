@@ -9,7 +9,7 @@
 //! Queries read chunks with range requests at the offsets the index gives; the footer makes a
 //! segment self-describing, so an index can be rebuilt from segments alone.
 
-use fjord_chunk::{ChunkError, EncodedBlock, encode_chunk_into};
+use fjord_chunk::{ChunkError, ChunkFormat, EncodedBlock, encode_chunk_into};
 use fjord_model::Labels;
 use fjord_model::varint::{put_bytes, put_uvarint};
 
@@ -32,9 +32,10 @@ pub(crate) struct Placement {
     pub(crate) tail_len: u32,
 }
 
-/// Encodes chunks into one segment; returns the bytes and each chunk's placement.
+/// Encodes chunks of `format` into one segment; returns the bytes and each chunk's placement.
 pub(crate) fn encode_segment(
     chunks: &[FlushChunk],
+    format: ChunkFormat,
 ) -> Result<(Vec<u8>, Vec<Placement>), ChunkError> {
     let names: Vec<String> = chunks.iter().map(|c| c.labels.to_string()).collect();
     // Room for every chunk's blocks and footer and the segment's footer, so the buffer (tens
@@ -53,7 +54,7 @@ pub(crate) fn encode_segment(
     let mut placements = Vec::with_capacity(chunks.len());
     for c in chunks {
         let offset = out.len() as u64;
-        let tail_len = encode_chunk_into(&c.blocks, &mut out)?;
+        let tail_len = encode_chunk_into(&c.blocks, format, &mut out)?;
         placements.push(Placement {
             offset,
             len: out.len() as u64 - offset,
@@ -93,7 +94,7 @@ mod tests {
                 }
             })
             .collect();
-        let (data, placements) = encode_segment(&chunks).unwrap();
+        let (data, placements) = encode_segment(&chunks, ChunkFormat::FiltersInTail).unwrap();
         for (i, p) in placements.iter().enumerate() {
             let c = Chunk::open(Bytes::copy_from_slice(
                 &data[p.offset as usize..(p.offset + p.len) as usize],

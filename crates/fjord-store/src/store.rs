@@ -19,6 +19,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::{Mutex, RwLock};
 
+use fjord_chunk::ChunkFormat;
+
 use crate::StoreError;
 use crate::config::{Backend, StorageConfig};
 use crate::index::{IndexedStream, LiveFile, PeriodIndex, ReplacedFile};
@@ -125,6 +127,8 @@ pub struct Store {
     chunk_cache: moka::sync::Cache<(Arc<str>, u64), CachedChunk>,
     /// Chunks at least this long are searched tail first (see [`Store::fetch_blocks`]).
     search_tails_from: u64,
+    /// The chunk version segments are written in (`storage.chunk_format`).
+    chunk_format: ChunkFormat,
     reads: fetch::ReadMetrics,
     refresh_interval: Duration,
     /// Segments written but not yet published (see [`WrittenSegment`]).
@@ -140,6 +144,7 @@ impl Store {
         data_dir: &std::path::Path,
         instance: &str,
     ) -> Result<Store, StoreError> {
+        config.write_format()?;
         let objects = config.build(data_dir)?;
         let local_root =
             (config.backend == Backend::Filesystem).then(|| config.filesystem_dir(data_dir));
@@ -165,6 +170,7 @@ impl Store {
                 .build(),
             refresh_interval: config.index_refresh_interval,
             search_tails_from: fetch::search_tails_from(config.backend),
+            chunk_format: config.write_format().unwrap_or(ChunkFormat::FiltersInTail),
             reads: fetch::ReadMetrics::default(),
             pinned: Arc::default(),
             // A random part keeps ids apart between processes with the same instance name.
@@ -232,7 +238,7 @@ impl Store {
     ) -> Result<WrittenSegment, StoreError> {
         let segment: Arc<str> = Arc::from(self.next_object_id());
         let pin = SegmentPin::new(&self.pinned, segment.clone());
-        let (data, placements) = encode_segment(chunks)
+        let (data, placements) = encode_segment(chunks, self.chunk_format)
             .map_err(|e| StoreError::Corrupt(format!("encoding a segment: {e}")))?;
         let bytes = data.len() as u64;
         self.put_durable(&layout::segment_path(tenant, &segment), Bytes::from(data))

@@ -192,6 +192,22 @@ fn lines_of_blocks(blocks: &[fjord_chunk::EncodedBlock]) -> Vec<String> {
     lines
 }
 
+/// A store over the filesystem store in `data_dir` that reads as it would on `backend`
+/// (range by range, and with that backend's rule for which chunks to search tail first).
+fn store_as(data_dir: &std::path::Path, backend: fjord_store::config::Backend) -> Store {
+    let config = StorageConfig {
+        backend,
+        ..StorageConfig::default()
+    };
+    let objects = object_store::local::LocalFileSystem::new_with_prefix(data_dir.join("store"));
+    Store::with_objects(
+        std::sync::Arc::new(objects.unwrap()),
+        None,
+        &config,
+        "querier",
+    )
+}
+
 #[tokio::test]
 async fn searches_read_only_the_blocks_their_literals_may_be_in() {
     let dir = tempfile::tempdir().unwrap();
@@ -279,20 +295,30 @@ async fn searches_read_only_the_blocks_their_literals_may_be_in() {
     assert_eq!(fresh.bytes_read(ReadPart::Chunk), refs[0].len);
     assert_eq!(fresh.bytes_read(ReadPart::Tail), 0);
     // On an object store a chunk this small is read whole too: its tail would cost a request.
-    let s3 = StorageConfig {
-        backend: fjord_store::config::Backend::S3,
-        ..StorageConfig::default()
-    };
-    let objects: std::sync::Arc<dyn object_store::ObjectStore> = std::sync::Arc::new(
-        object_store::local::LocalFileSystem::new_with_prefix(dir.path().join("store")).unwrap(),
-    );
-    let remote = Store::with_objects(objects, None, &s3, "querier-s3");
+    let remote = store_as(dir.path(), fjord_store::config::Backend::S3);
     let got = remote
         .fetch_blocks(&tenant, &refs, (0, DAY), &word("bravo"), 1)
         .await
         .unwrap();
     assert_eq!(lines_of_blocks(&got[0]).len(), 150);
     assert_eq!(remote.bytes_read(ReadPart::Tail), 0);
+    // Read range by range, as on object stores (no `get_ranges`): the same blocks.
+    let ranged = store_as(dir.path(), fjord_store::config::Backend::Memory);
+    let got = ranged
+        .fetch_blocks(&tenant, &refs, (1000, DAY), &either, 1)
+        .await
+        .unwrap();
+    assert_eq!(lines_of_blocks(&got[0])[0], "charlie request 2000 served");
+    assert_eq!(got[0].len(), 1);
+    assert!(ranged.bytes_read(ReadPart::Tail) > 0);
+    // A cached tail is not used for a ref it does not describe: the wrong ref is an error.
+    let mut longer = refs[0].clone();
+    longer.len += 1;
+    let err = cold
+        .fetch_blocks(&tenant, &[longer], (0, DAY), &word("bravo"), 1)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("corrupt"), "{err}");
     // A tail length that does not match the chunk is an error, not a wrong answer.
     let mut wrong = refs[1].clone();
     wrong.tail_len += 1;
@@ -302,4 +328,51 @@ async fn searches_read_only_the_blocks_their_literals_may_be_in() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("corrupt"), "{err}");
+}
+
+#[tokio::test]
+async fn chunk_format_1_writes_chunks_without_tails_for_older_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId::new("team-a").unwrap();
+    let old_format = StorageConfig {
+        chunk_format: 1,
+        ..StorageConfig::default()
+    };
+    let store = Store::open(&old_format, dir.path(), "ingester-1").unwrap();
+    store
+        .write_chunks(&tenant, &[chunk("a", &[1, 2]), chunk("b", &[3])])
+        .await
+        .unwrap();
+    let refs = all_refs(&store, &tenant).await;
+    assert!(refs.iter().all(|r| r.tail_len == 0), "{refs:?}");
+    // Every index file is written in the version older binaries read (no tail lengths).
+    let index_dir = dir.path().join("store/index/team-a");
+    for day in std::fs::read_dir(&index_dir).unwrap() {
+        for file in std::fs::read_dir(day.unwrap().path()).unwrap() {
+            let bytes = std::fs::read(file.unwrap().path()).unwrap();
+            assert!(bytes[4] <= 2, "index file version {}", bytes[4]);
+        }
+    }
+    // A current reader searches them by reading whole chunks.
+    let reader = Store::open(&StorageConfig::default(), dir.path(), "querier").unwrap();
+    let got = reader
+        .fetch_blocks(&tenant, &refs, (0, DAY), &[vec![b"a at 2".to_vec()]], 2)
+        .await
+        .unwrap();
+    let lines: Vec<String> = got.iter().flat_map(|b| lines_of_blocks(b)).collect();
+    assert!(lines.contains(&"a at 2".to_string()), "{lines:?}");
+    assert_eq!(reader.bytes_read(ReadPart::Tail), 0);
+
+    let bad = StorageConfig {
+        chunk_format: 3,
+        ..StorageConfig::default()
+    };
+    let err = Store::open(&bad, dir.path(), "x")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("storage.chunk_format must be 1 or 2, not 3"),
+        "{err}"
+    );
 }

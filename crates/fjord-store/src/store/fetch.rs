@@ -3,6 +3,7 @@
 //! the blocks that may match ([`Store::fetch_blocks`]).
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -69,14 +70,16 @@ impl ReadMetrics {
     }
 }
 
-/// Object stores merge ranged reads less than this far apart into one request (so does
-/// `object_store`'s `get_ranges`): a request costs about as much as this many bytes.
+/// On object stores a request costs about as much as transferring this many bytes (which is
+/// why `object_store`'s `get_ranges` merges ranges less than this far apart).
 const OBJECT_STORE_REQUEST_BYTES: u64 = 1 << 20;
+
+/// GETs a store issues at once for one [`Store::read_ranges`] call.
+const RANGE_READS_AT_ONCE: usize = 8;
 
 /// The smallest chunk worth searching tail first on `backend`: any on local storage, where a
 /// read costs its bytes; on object stores only chunks long enough that skipping their blocks
-/// saves more than the extra request costs (nearer tails would be merged with the blocks
-/// between them anyway, reading everything twice).
+/// saves more than the extra request for the tail costs.
 pub(super) fn search_tails_from(backend: Backend) -> u64 {
     match backend {
         Backend::Filesystem | Backend::Memory => 0,
@@ -91,7 +94,7 @@ fn follows(prev: &ChunkRef, next: &ChunkRef) -> bool {
 }
 
 /// The byte range of chunk `r` in its segment at `path`.
-fn chunk_range(path: &Path, r: &ChunkRef) -> Result<std::ops::Range<u64>, StoreError> {
+fn chunk_range(path: &Path, r: &ChunkRef) -> Result<Range<u64>, StoreError> {
     let end = r.offset.checked_add(r.len).ok_or_else(|| {
         StoreError::Corrupt(format!("{path}: chunk ref at {} overflows", r.offset))
     })?;
@@ -99,7 +102,7 @@ fn chunk_range(path: &Path, r: &ChunkRef) -> Result<std::ops::Range<u64>, StoreE
 }
 
 /// Opens the bytes read for chunk `r` of the segment at `path`.
-fn open_chunk(path: &Path, r: &ChunkRef, data: Bytes) -> Result<Chunk, StoreError> {
+fn open_read_chunk(path: &Path, r: &ChunkRef, data: Bytes) -> Result<Chunk, StoreError> {
     Chunk::open(data).map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
 }
 
@@ -189,6 +192,57 @@ impl Store {
         self.reads.bytes.get_or_create(&part.label()).get()
     }
 
+    /// Reads `ranges` of the object at `path`, merging only adjacent ones: on the filesystem
+    /// with one `get_ranges` call (one open, one read per run of adjacent ranges), elsewhere
+    /// with one GET per run, a few at a time. `object_store`'s `get_ranges` on object stores
+    /// would also merge ranges up to 1 MiB apart, reading bytes nobody asked for and keeping
+    /// them alive in the returned slices (and a range past the object's end panics there).
+    /// Counts requests, not bytes.
+    async fn read_ranges(
+        &self,
+        path: &Path,
+        ranges: &[Range<u64>],
+    ) -> Result<Vec<Bytes>, StoreError> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut runs: Vec<(Range<u64>, Vec<usize>)> = Vec::new();
+        for (i, r) in ranges.iter().enumerate() {
+            match runs.last_mut() {
+                Some((run, members)) if run.end == r.start => {
+                    run.end = r.end;
+                    members.push(i);
+                }
+                _ => runs.push((r.clone(), vec![i])),
+            }
+        }
+        if self.local_root.is_some() {
+            self.reads.requests.inc_by(runs.len() as u64);
+            return Ok(self.objects.get_ranges(path, ranges).await?);
+        }
+        let spans: Vec<Range<u64>> = runs.iter().map(|(run, _)| run.clone()).collect();
+        let fetched: Vec<Bytes> = futures_util::stream::iter(spans)
+            .map(|run| self.objects.get_range(path, run))
+            .buffered(RANGE_READS_AT_ONCE)
+            .try_collect()
+            .await?;
+        self.reads.requests.inc_by(runs.len() as u64);
+        let mut out = vec![Bytes::new(); ranges.len()];
+        for ((run, members), data) in runs.iter().zip(fetched) {
+            for &i in members {
+                let from = usize::try_from(ranges[i].start - run.start).unwrap_or(usize::MAX);
+                let to = usize::try_from(ranges[i].end - run.start).unwrap_or(usize::MAX);
+                out[i] = data
+                    .get(from..to)
+                    .map(|_| data.slice(from..to))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("{path}: short read at {}", ranges[i].start))
+                    })?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads chunks (through the cache), in the order of `refs`. Chunks the cache lacks that lie
     /// back to back in one segment (a flush writes a segment's chunks contiguously, so a query
     /// over many streams wants long runs of them) are read with one request per run,
@@ -237,15 +291,17 @@ impl Store {
             .map(|c| c.ok_or_else(|| StoreError::Corrupt("a chunk was not read".into())))
             .collect()
     }
+
     /// For each chunk of `refs`, in order, its blocks that overlap `[start, end)` and may hold
     /// a line satisfying `clauses` (see `fjord_chunk::filter::TrigramFilter::may_match`);
     /// blocks ruled out may be left out, and without clauses none are.
     ///
     /// A search does not need the blocks its filters rule out. For each segment, the tails of
-    /// its chunks (version 2) are read first with one request, or taken from the cache, which
-    /// holds them like chunks so a repeated search reads them from memory; then, with a second
-    /// request, the blocks that may match, and whole (then cached) the chunks whose every
-    /// block in the range may match, as any query reading all of a chunk does. Segments are
+    /// its chunks (version 2) are read first, or taken from the cache, which holds them like
+    /// chunks so a repeated search reads them from memory; then the blocks that may match, and
+    /// whole (then cached) the chunks whose every block in the range may match, as any query
+    /// reading all of a chunk does ([`Store::read_ranges`]: on the filesystem one call per
+    /// segment and step). Segments are
     /// read `concurrency` at a time. Chunks cached whole, chunks without a tail, chunks on an
     /// object store too short to be worth a request of their own ([`search_tails_from`]), and
     /// every chunk of a query without clauses are read whole ([`Store::fetch_chunks`]).
@@ -266,8 +322,10 @@ impl Store {
                 _ if clauses.is_empty() || r.tail_len == 0 || r.len < self.search_tails_from => {
                     whole.push(i)
                 }
-                Some(CachedChunk::Summary(s)) => planned.push((r.segment.clone(), (i, Some(s)))),
-                None => planned.push((r.segment.clone(), (i, None))),
+                Some(CachedChunk::Summary(s)) if s.describes(r.len, r.tail_len) => {
+                    planned.push((r.segment.clone(), (i, Some(s))))
+                }
+                _ => planned.push((r.segment.clone(), (i, None))),
             }
         }
         let whole_refs: Vec<ChunkRef> = whole.iter().map(|&i| refs[i].clone()).collect();
@@ -304,6 +362,8 @@ impl Store {
         chunks: Vec<PlannedChunk>,
     ) -> Result<Vec<(usize, Vec<EncodedBlock>)>, StoreError> {
         let SegmentSearch { path, refs, .. } = &s;
+        let mut chunks = chunks;
+        chunks.sort_unstable_by_key(|&(i, _)| refs[i].offset);
         let corrupt = |i: usize, e: fjord_chunk::ChunkError| {
             StoreError::Corrupt(format!("{path} at {}: {e}", refs[i].offset))
         };
@@ -322,17 +382,13 @@ impl Store {
                     .max(range.start)..range.end)
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut tails = if missing.is_empty() {
-            Vec::new()
-        } else {
-            let tails = self.objects.get_ranges(path, &tail_ranges).await?;
-            self.reads.request(ReadPart::Tail, &tails);
-            tails
-        }
-        .into_iter();
+        let tails = self.read_ranges(path, &tail_ranges).await?;
+        self.reads
+            .count(ReadPart::Tail, tails.iter().map(Bytes::len).sum());
+        let mut tails = tails.into_iter();
         // Each chunk with its summary and the blocks to read: all of them as one range, or some.
         let mut reads: Vec<(usize, Arc<ChunkSummary>, Option<Vec<usize>>)> = Vec::new();
-        let mut ranges: Vec<std::ops::Range<u64>> = Vec::new();
+        let mut ranges: Vec<Range<u64>> = Vec::new();
         for (i, cached) in chunks {
             let r = &refs[i];
             let summary = match cached {
@@ -356,6 +412,8 @@ impl Store {
                 continue;
             }
             if wanted.len() == overlapping {
+                // The summary describes this ref (parsed for it, or checked against it), so
+                // the tail lies within the chunk.
                 ranges.push(r.offset..r.offset + (r.len - summary.tail_len() as u64));
                 reads.push((i, summary, None));
             } else {
@@ -366,12 +424,7 @@ impl Store {
                 reads.push((i, summary, Some(wanted)));
             }
         }
-        if ranges.is_empty() {
-            return Ok(Vec::new());
-        }
-        let data = self.objects.get_ranges(path, &ranges).await?;
-        self.reads.requests.inc();
-        let mut data = data.into_iter();
+        let mut data = self.read_ranges(path, &ranges).await?.into_iter();
         let mut next = |part: ReadPart| {
             let bytes = data
                 .next()
@@ -435,7 +488,7 @@ impl Store {
                     .ok_or_else(|| {
                         StoreError::Corrupt(format!("{path}: short read at {}", r.offset))
                     })?;
-                open_chunk(&path, r, bytes).map(|chunk| (i, chunk))
+                open_read_chunk(&path, r, bytes).map(|chunk| (i, chunk))
             })
             .collect()
     }
@@ -450,6 +503,6 @@ impl Store {
             .await?;
         self.reads
             .request(ReadPart::Chunk, std::slice::from_ref(&data));
-        open_chunk(&path, r, data)
+        open_read_chunk(&path, r, data)
     }
 }
