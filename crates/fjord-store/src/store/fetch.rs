@@ -301,10 +301,10 @@ impl Store {
     /// chunks so a repeated search reads them from memory; then the blocks that may match, and
     /// whole (then cached) the chunks whose every block in the range may match, as any query
     /// reading all of a chunk does ([`Store::read_ranges`]: on the filesystem one call per
-    /// segment and step). Segments are
-    /// read `concurrency` at a time. Chunks cached whole, chunks without a tail, chunks on an
-    /// object store too short to be worth a request of their own ([`search_tails_from`]), and
-    /// every chunk of a query without clauses are read whole ([`Store::fetch_chunks`]).
+    /// segment and step). Segments are read `concurrency` at a time. Chunks cached whole,
+    /// chunks without a tail, chunks on an object store too short to be worth a request of
+    /// their own ([`search_tails_from`]), and every chunk of a query without clauses are read
+    /// whole ([`Store::fetch_chunks`]).
     pub async fn fetch_blocks(
         &self,
         tenant: &TenantId,
