@@ -278,6 +278,7 @@ impl DataSource for TenantSource<'_> {
         clauses: &[Vec<Vec<u8>>],
     ) -> Result<Vec<SelectedStream>, EngineError> {
         let q = self.querier;
+        // The ingester's streams by labels; each store stream is looked up once, not per chunk.
         let mut streams: HashMap<Labels, Vec<EncodedBlock>> = HashMap::new();
         if let Some(ing) = q.ingester_for(end) {
             let req = SelectRequest {
@@ -297,12 +298,11 @@ impl DataSource for TenantSource<'_> {
             .select(&self.tenant, matchers, start, end)
             .await
             .map_err(storage)?;
-        let (owners, refs): (Vec<usize>, Vec<fjord_store::ChunkRef>) = stored
+        let refs: Vec<fjord_store::ChunkRef> = stored
             .iter()
-            .enumerate()
-            .flat_map(|(i, s)| s.chunks.iter().map(move |c| (i, c.clone())))
-            .unzip();
-        let chunks = q
+            .flat_map(|s| s.chunks.iter().cloned())
+            .collect();
+        let mut chunks = q
             .store
             .fetch_blocks(
                 &self.tenant,
@@ -312,17 +312,30 @@ impl DataSource for TenantSource<'_> {
                 q.cfg.max_concurrent_fetches,
             )
             .await
-            .map_err(storage)?;
-        for (i, chunk_blocks) in owners.into_iter().zip(chunks) {
-            streams
-                .entry(stored[i].labels.clone())
-                .or_default()
-                .extend(chunk_blocks);
+            .map_err(storage)?
+            .into_iter();
+        // The store lists each stream once, its chunks in `refs` order.
+        let mut selected = Vec::with_capacity(stored.len() + streams.len());
+        for s in stored {
+            let mut blocks = if streams.is_empty() {
+                Vec::new()
+            } else {
+                streams.remove(&s.labels).unwrap_or_default()
+            };
+            for _ in 0..s.chunks.len() {
+                blocks.extend(chunks.next().unwrap_or_default());
+            }
+            selected.push(SelectedStream {
+                labels: s.labels,
+                blocks,
+            });
         }
-        Ok(streams
-            .into_iter()
-            .map(|(labels, blocks)| SelectedStream { labels, blocks })
-            .collect())
+        selected.extend(
+            streams
+                .into_iter()
+                .map(|(labels, blocks)| SelectedStream { labels, blocks }),
+        );
+        Ok(selected)
     }
 
     fn block_cache(&self) -> Option<Arc<BlockCache>> {

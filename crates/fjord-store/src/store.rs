@@ -403,8 +403,13 @@ impl Store {
         start: i64,
         end: i64,
     ) -> Result<Vec<IndexedStream>, StoreError> {
+        let states = self.period_states(tenant, start, end).await?;
+        if let [state] = &states[..] {
+            // One period's index lists each stream once, and each of its chunks once.
+            return Ok(state.index.read().select(matchers, start, end));
+        }
         let mut merged: HashMap<Labels, Vec<ChunkRef>> = HashMap::new();
-        for state in self.period_states(tenant, start, end).await? {
+        for state in states {
             for s in state.index.read().select(matchers, start, end) {
                 let chunks = merged.entry(s.labels).or_default();
                 for c in s.chunks {
