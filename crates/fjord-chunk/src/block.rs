@@ -33,7 +33,7 @@ use fjord_model::varint::{Reader, put_bytes, put_uvarint, put_varint};
 use crate::ChunkError;
 use crate::codec::{Codec, MAX_SECTION_BYTES};
 use crate::fields::FieldColumns;
-use crate::filter::TrigramFilter;
+use crate::filter::{FilterView, TrigramFilter};
 
 const BLOCK_VERSION: u8 = 1;
 /// The version of a block that carries field columns.
@@ -820,15 +820,16 @@ impl EncodedBlock {
             .ok_or_else(|| ChunkError::Corrupt("bad trigram filter".into()))
     }
 
-    /// Whether a line of the block may satisfy `clauses` (see [`TrigramFilter::may_match`]);
+    /// Whether a line of the block may satisfy `clauses` (see [`FilterView::may_match`]);
     /// false means: skip the block. A block without a filter, or with one that cannot be
     /// read, may match.
     pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {
         clauses.is_empty()
-            || match self.filter() {
-                Ok(Some(f)) => f.may_match(clauses),
-                _ => true,
-            }
+            || self
+                .filter_bytes()
+                .ok()
+                .and_then(FilterView::parse)
+                .is_none_or(|f| f.may_match(clauses))
     }
 
     /// Decodes only the timestamps.

@@ -15,7 +15,9 @@
 //! Because of that, the build first tries a quarter of the configured size and only builds the
 //! full size when the quarter is too full; the result is the same filter.
 //!
-//! **Invariant:** no false negatives: [`TrigramFilter::may_contain`] is true whenever the text
+//! Searches test a filter in place, over its encoded bytes ([`FilterView`]), without copying it.
+//!
+//! **Invariant:** no false negatives: [`FilterView::may_contain`] is true whenever the text
 //! contains the needle.
 
 /// Multiplier for Fibonacci hashing of the 24-bit trigram value.
@@ -37,6 +39,51 @@ const MAX_BITS: u64 = 1 << 25;
 /// The first three bytes of `w` as a little-endian 24-bit value.
 fn trigram(w: &[u8]) -> u32 {
     u32::from(w[0]) | u32::from(w[1]) << 8 | u32::from(w[2]) << 16
+}
+
+/// The slot of window `w` in a filter of `2^(32 - shift)` bits.
+fn slot(w: &[u8], shift: u32) -> u32 {
+    trigram(w).wrapping_mul(GOLDEN) >> shift
+}
+
+/// An encoded filter, read in place: what searches test.
+#[derive(Debug, Clone, Copy)]
+pub struct FilterView<'a> {
+    /// The bits as stored: 64-bit little-endian words, so bit `s` is bit `s % 8` of byte
+    /// `s / 8`.
+    bits: &'a [u8],
+    shift: u32,
+}
+
+impl<'a> FilterView<'a> {
+    /// The filter encoded in `b` (see [`TrigramFilter::encode`]), if well formed.
+    pub fn parse(b: &'a [u8]) -> Option<FilterView<'a>> {
+        let (&log2, bits) = b.split_first()?;
+        if !(6..=28).contains(&log2) || bits.len() != (1usize << log2) / 8 {
+            return None;
+        }
+        Some(FilterView {
+            bits,
+            shift: 32 - u32::from(log2),
+        })
+    }
+
+    /// False only when `needle` certainly does not occur in the text. Needles shorter than
+    /// three bytes always pass.
+    pub fn may_contain(&self, needle: &[u8]) -> bool {
+        needle.windows(3).all(|w| {
+            let s = slot(w, self.shift);
+            self.bits[(s >> 3) as usize] & (1u8 << (s & 7)) != 0
+        })
+    }
+
+    /// False only when no line of the text can satisfy `clauses`, a conjunction of
+    /// disjunctions: every clause needs one of its literals to occur.
+    pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {
+        clauses
+            .iter()
+            .all(|alts| alts.iter().any(|l| self.may_contain(l)))
+    }
 }
 
 /// A built filter: `bits.len() * 64` bits, a power of two.
@@ -161,27 +208,6 @@ impl TrigramFilter {
         }
     }
 
-    fn slot(&self, w: &[u8]) -> u32 {
-        trigram(w).wrapping_mul(GOLDEN) >> self.shift
-    }
-
-    /// False only when `needle` certainly does not occur in the text. Needles shorter than
-    /// three bytes always pass.
-    pub fn may_contain(&self, needle: &[u8]) -> bool {
-        needle.windows(3).all(|w| {
-            let h = self.slot(w);
-            self.bits[(h >> 6) as usize] & (1u64 << (h & 63)) != 0
-        })
-    }
-
-    /// False only when no line of the text can satisfy `clauses`, a conjunction of
-    /// disjunctions: every clause needs one of its literals to occur.
-    pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {
-        clauses
-            .iter()
-            .all(|alts| alts.iter().any(|l| self.may_contain(l)))
-    }
-
     /// Serialized size in bytes.
     pub fn encoded_len(&self) -> usize {
         1 + self.bits.len() * 8
@@ -214,6 +240,12 @@ impl TrigramFilter {
 mod tests {
     use super::*;
 
+    fn encoded(f: &TrigramFilter) -> Vec<u8> {
+        let mut v = Vec::new();
+        f.encode(&mut v);
+        v
+    }
+
     proptest::proptest! {
         /// The word-at-a-time build sets exactly the bits of one window at a time.
         #[test]
@@ -225,7 +257,7 @@ mod tests {
             let built = TrigramFilter::at_size(texts.iter().map(|t| &t[..]), nbits);
             let mut expected = TrigramFilter { bits: vec![0; built.bits.len()], shift: built.shift };
             for w in texts.iter().flat_map(|t| t.windows(3)) {
-                let h = expected.slot(w);
+                let h = slot(w, expected.shift);
                 expected.bits[(h >> 6) as usize] |= 1u64 << (h & 63);
             }
             proptest::prop_assert_eq!(built, expected);
@@ -264,7 +296,11 @@ mod tests {
     fn the_size_is_capped_whatever_the_configuration() {
         assert_eq!(TrigramFilter::size_for(usize::MAX / 2, 16.0), MAX_BITS);
         let f = TrigramFilter::build(std::iter::once(&b"abcdef"[..]), 1 << 30, 16.0);
-        assert!(f.may_contain(b"bcde"));
+        assert!(
+            FilterView::parse(&encoded(&f))
+                .unwrap()
+                .may_contain(b"bcde")
+        );
         assert_eq!(
             f.bits.len() as u64 * 64,
             MIN_BITS,
@@ -279,19 +315,22 @@ mod tests {
             .collect();
         let total = lines.iter().map(|l| l.len()).sum();
         let f = TrigramFilter::build(lines.iter().map(|l| l.as_bytes()), total, 0.25);
+        let bytes = encoded(&f);
+        let view = FilterView::parse(&bytes).unwrap();
         for l in &lines {
-            assert!(f.may_contain(l.as_bytes()));
-            assert!(f.may_contain(&l.as_bytes()[3..10]));
+            assert!(view.may_contain(l.as_bytes()));
+            assert!(view.may_contain(&l.as_bytes()[3..10]));
         }
-        assert!(!f.may_contain(b"NEEDLE-7f3a9c-zzqq"));
-        assert!(f.may_contain(b"ab"));
-        let back = TrigramFilter::decode(&{
-            let mut v = Vec::new();
-            f.encode(&mut v);
-            v
-        })
-        .unwrap();
-        assert_eq!(back, f);
+        assert!(!view.may_contain(b"NEEDLE-7f3a9c-zzqq"));
+        assert!(view.may_contain(b"ab"));
+        let a_line = lines[5].as_bytes().to_vec();
+        assert!(view.may_match(&[vec![b"NEEDLE-7f3a9c-zzqq".to_vec(), a_line.clone()]]));
+        assert!(!view.may_match(&[vec![a_line], vec![b"NEEDLE-7f3a9c-zzqq".to_vec()]]));
+        assert_eq!(TrigramFilter::decode(&bytes).unwrap(), f);
+        // Malformed encodings are refused, not misread.
+        assert!(FilterView::parse(&bytes[..bytes.len() - 1]).is_none());
+        assert!(FilterView::parse(&[]).is_none());
+        assert!(FilterView::parse(&[40, 0]).is_none());
     }
 
     #[test]
@@ -317,8 +356,10 @@ mod tests {
             built.folded().fill() > MAX_FILL,
             "folded as far as the limit allows"
         );
+        let bytes = encoded(&built);
+        let view = FilterView::parse(&bytes).unwrap();
         for l in &lines {
-            assert!(built.may_contain(l.as_bytes()));
+            assert!(view.may_contain(l.as_bytes()));
         }
     }
 }

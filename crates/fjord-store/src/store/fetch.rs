@@ -293,7 +293,7 @@ impl Store {
     }
 
     /// For each chunk of `refs`, in order, its blocks that overlap `[start, end)` and may hold
-    /// a line satisfying `clauses` (see `fjord_chunk::filter::TrigramFilter::may_match`);
+    /// a line satisfying `clauses` (see `fjord_chunk::filter::FilterView::may_match`);
     /// blocks ruled out may be left out, and without clauses none are.
     ///
     /// A search does not need the blocks its filters rule out. For each segment, the tails of
