@@ -33,7 +33,7 @@ use fjord_model::varint::{Reader, put_bytes, put_uvarint, put_varint};
 use crate::ChunkError;
 use crate::codec::{Codec, MAX_SECTION_BYTES};
 use crate::fields::FieldColumns;
-use crate::filter::{FilterView, TrigramFilter};
+use crate::filter::{TrigramFilter, block_may_match};
 
 const BLOCK_VERSION: u8 = 1;
 /// The version of a block that carries field columns.
@@ -732,12 +732,8 @@ impl EncodedBlock {
     /// returns the filter's bytes (empty when it has none), for a chunk that stores filters
     /// apart from the blocks.
     pub(crate) fn write_without_filter(&self, out: &mut Vec<u8>) -> Result<&[u8], ChunkError> {
-        let h = parse_header(&self.data)?;
-        self.write_with(&h, &[], out);
-        Ok(match &self.detached_filter {
-            Some(f) => f,
-            None => &self.data[h.filter.0..h.filter.0 + h.filter.1],
-        })
+        self.write_with(&parse_header(&self.data)?, &[], out);
+        self.filter_bytes()
     }
 
     /// Appends the block to `out` with its trigram filter inside it, as a version 1 chunk
@@ -820,16 +816,13 @@ impl EncodedBlock {
             .ok_or_else(|| ChunkError::Corrupt("bad trigram filter".into()))
     }
 
-    /// Whether a line of the block may satisfy `clauses` (see [`FilterView::may_match`]);
+    /// Whether a line of the block may satisfy `clauses` (see
+    /// [`FilterView::may_match`](crate::filter::FilterView::may_match));
     /// false means: skip the block. A block without a filter, or with one that cannot be
     /// read, may match.
     pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {
-        clauses.is_empty()
-            || self
-                .filter_bytes()
-                .ok()
-                .and_then(FilterView::parse)
-                .is_none_or(|f| f.may_match(clauses))
+        self.filter_bytes()
+            .map_or(true, |filter| block_may_match(filter, clauses))
     }
 
     /// Decodes only the timestamps.

@@ -28,7 +28,7 @@ use fjord_model::varint::{Reader, put_uvarint, put_varint};
 
 use crate::ChunkError;
 use crate::block::{BlockMeta, EncodedBlock};
-use crate::filter::FilterView;
+use crate::filter::block_may_match;
 
 const MAGIC: &[u8; 4] = b"FJCK";
 /// Blocks with their filters inside.
@@ -207,11 +207,10 @@ pub struct BlockSummary {
 }
 
 impl BlockSummary {
-    /// Whether a line of the block may satisfy `clauses` (see [`FilterView::may_match`]).
+    /// Whether a line of the block may satisfy `clauses` (see
+    /// [`FilterView::may_match`](crate::filter::FilterView::may_match)).
     pub fn may_match(&self, clauses: &[Vec<Vec<u8>>]) -> bool {
-        clauses.is_empty()
-            || self.filter.is_empty()
-            || FilterView::parse(&self.filter).is_none_or(|f| f.may_match(clauses))
+        block_may_match(&self.filter, clauses)
     }
 }
 

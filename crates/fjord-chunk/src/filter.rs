@@ -86,6 +86,12 @@ impl<'a> FilterView<'a> {
     }
 }
 
+/// Whether a block whose encoded filter is `filter` may hold a line satisfying `clauses`:
+/// without clauses, or without a filter (empty), or with one that cannot be read, it may.
+pub(crate) fn block_may_match(filter: &[u8], clauses: &[Vec<Vec<u8>>]) -> bool {
+    clauses.is_empty() || FilterView::parse(filter).is_none_or(|f| f.may_match(clauses))
+}
+
 /// A built filter: `bits.len() * 64` bits, a power of two.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrigramFilter {

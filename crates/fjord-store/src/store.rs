@@ -144,22 +144,21 @@ impl Store {
         data_dir: &std::path::Path,
         instance: &str,
     ) -> Result<Store, StoreError> {
-        config.write_format()?;
         let objects = config.build(data_dir)?;
         let local_root =
             (config.backend == Backend::Filesystem).then(|| config.filesystem_dir(data_dir));
-        Ok(Store::with_objects(objects, local_root, config, instance))
+        Store::with_objects(objects, local_root, config, instance)
     }
 
-    /// Wraps an already-built object store.
+    /// Wraps an already-built object store; fails on an invalid `storage.chunk_format`.
     pub fn with_objects(
         objects: Arc<dyn ObjectStore>,
         local_root: Option<PathBuf>,
         config: &StorageConfig,
         instance: &str,
-    ) -> Store {
+    ) -> Result<Store, StoreError> {
         let budget = config.chunk_cache_size_mb.saturating_mul(1 << 20);
-        Store {
+        Ok(Store {
             objects,
             tenant_periods: tokio::sync::Mutex::new(HashMap::new()),
             local_root,
@@ -170,7 +169,7 @@ impl Store {
                 .build(),
             refresh_interval: config.index_refresh_interval,
             search_tails_from: fetch::search_tails_from(config.backend),
-            chunk_format: config.write_format().unwrap_or(ChunkFormat::FiltersInTail),
+            chunk_format: config.write_format()?,
             reads: fetch::ReadMetrics::default(),
             pinned: Arc::default(),
             // A random part keeps ids apart between processes with the same instance name.
@@ -180,7 +179,7 @@ impl Store {
                 rand::random::<u32>()
             ),
             seq: AtomicU64::new(0),
-        }
+        })
     }
 
     async fn put_durable(&self, path: &Path, data: Bytes) -> Result<(), StoreError> {

@@ -206,6 +206,7 @@ fn store_as(data_dir: &std::path::Path, backend: fjord_store::config::Backend) -
         &config,
         "querier",
     )
+    .unwrap()
 }
 
 #[tokio::test]

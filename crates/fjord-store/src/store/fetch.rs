@@ -64,9 +64,9 @@ impl ReadMetrics {
     }
 
     /// Counts one request that read `data`, all of it `part`.
-    fn request(&self, part: ReadPart, data: &[Bytes]) {
+    fn request(&self, part: ReadPart, data: &Bytes) {
         self.requests.inc();
-        self.count(part, data.iter().map(Bytes::len).sum());
+        self.count(part, data.len());
     }
 }
 
@@ -101,9 +101,30 @@ fn chunk_range(path: &Path, r: &ChunkRef) -> Result<Range<u64>, StoreError> {
     Ok(r.offset..end)
 }
 
+/// The error for chunk `r` of the segment at `path` being unreadable.
+fn corrupt_chunk(path: &Path, r: &ChunkRef, e: fjord_chunk::ChunkError) -> StoreError {
+    StoreError::Corrupt(format!("{path} at {}: {e}", r.offset))
+}
+
 /// Opens the bytes read for chunk `r` of the segment at `path`.
 fn open_read_chunk(path: &Path, r: &ChunkRef, data: Bytes) -> Result<Chunk, StoreError> {
-    Chunk::open(data).map_err(|e| StoreError::Corrupt(format!("{path} at {}: {e}", r.offset)))
+    Chunk::open(data).map_err(|e| corrupt_chunk(path, r, e))
+}
+
+/// The bytes of `range` of the object at `path`, out of `data`, which was read from offset
+/// `base`; a read that came back short is an error.
+fn slice_read(
+    path: &Path,
+    data: &Bytes,
+    base: u64,
+    range: &Range<u64>,
+) -> Result<Bytes, StoreError> {
+    let from = usize::try_from(range.start.wrapping_sub(base)).ok();
+    let to = usize::try_from(range.end.wrapping_sub(base)).ok();
+    from.zip(to)
+        .filter(|(from, to)| from <= to && *to <= data.len())
+        .map(|(from, to)| data.slice(from..to))
+        .ok_or_else(|| StoreError::Corrupt(format!("{path}: short read at {}", range.start)))
 }
 
 /// What the chunk cache holds of a chunk: all of it, or the summary a search read first.
@@ -230,14 +251,7 @@ impl Store {
         let mut out = vec![Bytes::new(); ranges.len()];
         for ((run, members), data) in runs.iter().zip(fetched) {
             for &i in members {
-                let from = usize::try_from(ranges[i].start - run.start).unwrap_or(usize::MAX);
-                let to = usize::try_from(ranges[i].end - run.start).unwrap_or(usize::MAX);
-                out[i] = data
-                    .get(from..to)
-                    .map(|_| data.slice(from..to))
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("{path}: short read at {}", ranges[i].start))
-                    })?;
+                out[i] = slice_read(path, &data, run.start, &ranges[i])?;
             }
         }
         Ok(out)
@@ -313,15 +327,20 @@ impl Store {
         clauses: &[Vec<Vec<u8>>],
         concurrency: usize,
     ) -> Result<Vec<Vec<EncodedBlock>>, StoreError> {
+        if clauses.is_empty() {
+            let chunks = self.fetch_chunks(tenant, refs, concurrency).await?;
+            return Ok(chunks
+                .iter()
+                .map(|c| blocks_overlapping(c, start, end))
+                .collect());
+        }
         let mut out: Vec<Vec<EncodedBlock>> = vec![Vec::new(); refs.len()];
         let mut whole: Vec<usize> = Vec::new();
         let mut planned: Vec<(Arc<str>, PlannedChunk)> = Vec::new();
         for (i, r) in refs.iter().enumerate() {
             match self.chunk_cache.get(&(r.segment.clone(), r.offset)) {
                 Some(CachedChunk::Whole(chunk)) => out[i] = blocks_overlapping(&chunk, start, end),
-                _ if clauses.is_empty() || r.tail_len == 0 || r.len < self.search_tails_from => {
-                    whole.push(i)
-                }
+                _ if r.tail_len == 0 || r.len < self.search_tails_from => whole.push(i),
                 Some(CachedChunk::Summary(s)) if s.describes(r.len, r.tail_len) => {
                     planned.push((r.segment.clone(), (i, Some(s))))
                 }
@@ -364,9 +383,7 @@ impl Store {
         let SegmentSearch { path, refs, .. } = &s;
         let mut chunks = chunks;
         chunks.sort_unstable_by_key(|&(i, _)| refs[i].offset);
-        let corrupt = |i: usize, e: fjord_chunk::ChunkError| {
-            StoreError::Corrupt(format!("{path} at {}: {e}", refs[i].offset))
-        };
+        let corrupt = |i: usize, e| corrupt_chunk(path, &refs[i], e);
         let missing: Vec<usize> = chunks
             .iter()
             .filter(|(_, summary)| summary.is_none())
@@ -475,19 +492,11 @@ impl Store {
             .objects
             .get_range(&path, start..chunk_range(&path, &refs[last])?.end)
             .await?;
-        self.reads
-            .request(ReadPart::Chunk, std::slice::from_ref(&data));
+        self.reads.request(ReadPart::Chunk, &data);
         run.into_iter()
             .map(|i| {
                 let r = &refs[i];
-                let range = chunk_range(&path, r)?;
-                let bytes = usize::try_from(range.start - start)
-                    .ok()
-                    .zip(usize::try_from(range.end - start).ok())
-                    .and_then(|(from, to)| data.get(from..to).map(|_| data.slice(from..to)))
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("{path}: short read at {}", r.offset))
-                    })?;
+                let bytes = slice_read(&path, &data, start, &chunk_range(&path, r)?)?;
                 open_read_chunk(&path, r, bytes).map(|chunk| (i, chunk))
             })
             .collect()
@@ -501,8 +510,7 @@ impl Store {
             .objects
             .get_range(&path, chunk_range(&path, r)?)
             .await?;
-        self.reads
-            .request(ReadPart::Chunk, std::slice::from_ref(&data));
+        self.reads.request(ReadPart::Chunk, &data);
         open_read_chunk(&path, r, data)
     }
 }
