@@ -13,6 +13,8 @@
 //! length), are all a reader needs to plan: skip blocks by time, answer counts, and rule out
 //! blocks whose filter excludes a search's literals. A search therefore reads the tail first
 //! and then only the blocks that may match ([`ChunkSummary`]), instead of the whole chunk.
+//! A writer may also store the tail apart from the body ([`encode_chunk_apart`]): a segment
+//! gathers its chunks' tails so that one read fetches them all.
 //!
 //! Version 1, still read, kept each block's filter inside the block, and its footer had no
 //! filter lengths and no filters.
@@ -88,26 +90,41 @@ pub fn encode_chunk_into(
         encode_inline_filter_chunk(blocks, out)?;
         return Ok(0);
     }
-    out.extend_from_slice(MAGIC);
-    out.push(CHUNK_VERSION);
+    let mut tail = Vec::with_capacity(16 + blocks.len() * 24);
+    let tail_len = encode_chunk_apart(blocks, out, &mut tail)?;
+    out.extend_from_slice(&tail);
+    Ok(tail_len)
+}
+
+/// A version 2 chunk written in two places: its body (header and blocks) appended to `body`,
+/// its tail (summary and trailer) to `tail`. The chunk is the body followed by the tail, so a
+/// segment can gather its chunks' tails in one place (the body keeps no pointer to its tail,
+/// and the tail lists block sizes, not offsets). Returns the length of the tail.
+pub fn encode_chunk_apart(
+    blocks: &[EncodedBlock],
+    body: &mut Vec<u8>,
+    tail: &mut Vec<u8>,
+) -> Result<usize, ChunkError> {
+    body.extend_from_slice(MAGIC);
+    body.push(CHUNK_VERSION);
     let mut written = Vec::with_capacity(blocks.len());
     for b in blocks {
-        let start = out.len();
-        let filter = b.write_without_filter(out)?;
-        written.push((out.len() - start, filter));
+        let start = body.len();
+        let filter = b.write_without_filter(body)?;
+        written.push((body.len() - start, filter));
     }
-    let summary_start = out.len();
-    put_uvarint(out, blocks.len() as u64);
+    let summary_start = tail.len();
+    put_uvarint(tail, blocks.len() as u64);
     for (b, (len, filter)) in blocks.iter().zip(&written) {
-        put_uvarint(out, *len as u64);
-        put_block_meta(out, &b.meta);
-        put_uvarint(out, filter.len() as u64);
+        put_uvarint(tail, *len as u64);
+        put_block_meta(tail, &b.meta);
+        put_uvarint(tail, filter.len() as u64);
     }
     for (_, filter) in &written {
-        out.extend_from_slice(filter);
+        tail.extend_from_slice(filter);
     }
-    close_summary(out, summary_start)?;
-    Ok(out.len() - summary_start)
+    close_summary(tail, summary_start)?;
+    Ok(tail.len() - summary_start)
 }
 
 /// A version 1 chunk: blocks with their filters inside, and a footer of their sizes and
@@ -506,6 +523,22 @@ mod tests {
         // A tail cut short or taken too long is refused.
         assert!(ChunkSummary::parse(data.slice(data.len() - tail_len + 1..), data.len()).is_err());
         assert!(ChunkSummary::parse(data.slice(data.len() - tail_len - 1..), data.len()).is_err());
+    }
+
+    #[test]
+    fn a_chunk_written_apart_is_its_body_then_its_tail() {
+        let bs = blocks();
+        let (mut body, mut tail) = (b"before".to_vec(), b"other tails".to_vec());
+        let tail_len = encode_chunk_apart(&bs, &mut body, &mut tail).unwrap();
+        let (body, tail) = (Bytes::from(body).slice(6..), Bytes::from(tail).slice(11..));
+        assert_eq!(tail.len(), tail_len);
+        let whole = Bytes::from(encode_chunk(&bs).unwrap());
+        assert_eq!([&body[..], &tail[..]].concat(), whole);
+        let summary = ChunkSummary::parse(tail, body.len() + tail_len).unwrap();
+        assert_eq!(
+            summary.open_chunk(body).unwrap().blocks(),
+            Chunk::open(whole).unwrap().blocks()
+        );
     }
 
     #[test]

@@ -19,8 +19,8 @@ pub use block::{
     MetadataSet, SectionSizes, SparseMetadata,
 };
 pub use chunk::{
-    BlockSummary, Chunk, ChunkFormat, ChunkSummary, encode_chunk, encode_chunk_into,
-    encode_chunk_version,
+    BlockSummary, Chunk, ChunkFormat, ChunkSummary, encode_chunk, encode_chunk_apart,
+    encode_chunk_into, encode_chunk_version,
 };
 pub use codec::Codec;
 pub use fields::{FieldColumn, FieldColumns, FieldColumnsBuilder, FieldParser, TextColumn};

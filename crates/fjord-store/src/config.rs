@@ -7,9 +7,8 @@ use std::time::Duration;
 use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 
-use fjord_chunk::ChunkFormat;
-
 use crate::StoreError;
+use crate::segment::SegmentFormat;
 
 /// The `storage` section of the config file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -28,9 +27,11 @@ pub struct StorageConfig {
     /// Index files written by this process are visible at once.
     #[serde(with = "fjord_model::duration::serde_duration")]
     pub index_refresh_interval: Duration,
-    /// The chunk version flushes and compactions write: 2, whose tails let searches read only
-    /// the blocks that may match, or 1, which binaries before version 2 read (set it during a
-    /// rolling upgrade until every process runs a binary that reads 2).
+    /// How flushes and compactions write chunks: 3, whose segments gather the chunks' tails
+    /// so that searches read every tail of a segment at once and then only the blocks that may
+    /// match; 2, each tail after its chunk; 1, chunks without tails. Binaries older than each
+    /// format read none of it: set the older number during a rolling upgrade until every
+    /// process runs a binary that reads the newer (see [`SegmentFormat`]).
     pub chunk_format: u8,
 }
 
@@ -44,7 +45,7 @@ impl Default for StorageConfig {
             azure: AzureConfig::default(),
             chunk_cache_size_mb: 256,
             index_refresh_interval: Duration::from_secs(60),
-            chunk_format: 2,
+            chunk_format: 3,
         }
     }
 }
@@ -98,11 +99,11 @@ pub struct AzureConfig {
 }
 
 impl StorageConfig {
-    /// The chunk format `chunk_format` names.
-    pub fn write_format(&self) -> Result<ChunkFormat, StoreError> {
-        ChunkFormat::from_version(self.chunk_format).ok_or_else(|| {
+    /// The segment format `chunk_format` names.
+    pub fn write_format(&self) -> Result<SegmentFormat, StoreError> {
+        SegmentFormat::from_setting(self.chunk_format).ok_or_else(|| {
             StoreError::Config(format!(
-                "storage.chunk_format must be 1 or 2, not {}",
+                "storage.chunk_format must be 1, 2 or 3, not {}",
                 self.chunk_format
             ))
         })

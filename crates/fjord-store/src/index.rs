@@ -294,6 +294,7 @@ mod tests {
                             raw_bytes: 1,
                             metadata_bytes: 0,
                             tail_len: 0,
+                            tail_offset: 0,
                         }],
                     )
                 })

@@ -1,12 +1,12 @@
 //! Index files: the streams and chunk refs one flush, or one compaction, wrote in one period.
 //!
 //! ```text
-//! "FJIX" | u8 version (3) | file id
+//! "FJIX" | u8 version (4) | file id
 //! replaced count | per replaced file: its id
 //! segment count | per segment: its id
 //! stream count | per stream: label string, chunk count, per chunk:
 //!     segment number, offset, len, entries, min_ts, max_ts, raw_bytes, metadata_bytes,
-//!     tail_len
+//!     tail_len, tail_offset
 //! u32 LE crc32 of everything above
 //! ```
 //! A flush's file is named after the one segment it wrote and replaces nothing. A compaction's
@@ -14,10 +14,12 @@
 //! segments (the ones it wrote, and older ones holding chunks that cross into another period,
 //! which it carries over as they are).
 //!
-//! Older versions are still read: version 2 is version 3 without the tail lengths (its chunks
-//! are version 1 chunks, read whole), and version 1, written for flushes before, is version 2
-//! without the replaced list, segment table and segment numbers. A file whose chunks all lack
-//! a tail length is still written in the older form.
+//! Older versions are still read: version 3 is version 4 without the tail offsets (every tail
+//! follows its chunk's body), version 2 is version 3 without the tail lengths (its chunks are
+//! version 1 chunks, read whole), and version 1, written for flushes before, is version 2
+//! without the replaced list, segment table and segment numbers. A file is written in the
+//! oldest version that holds its refs, so `storage.chunk_format` 1 and 2 write files that
+//! binaries from before each later version read.
 //!
 //! Files are immutable; a querier merges every live file of a period into an in-memory index.
 
@@ -30,7 +32,9 @@ use fjord_model::varint::{Reader, put_bytes, put_uvarint, put_varint};
 use crate::StoreError;
 
 const MAGIC: &[u8; 4] = b"FJIX";
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
+/// The first version with tail lengths.
+const VERSION_TAIL_LEN: u8 = 3;
 /// The first version with segment tables (and replaced lists).
 const VERSION_SEGMENT_TABLE: u8 = 2;
 
@@ -49,9 +53,25 @@ pub struct ChunkRef {
     /// search reads first to fetch only the blocks that may match; 0 for a version 1 chunk,
     /// which is read whole.
     pub tail_len: u32,
+    /// Where the tail starts in the segment: right after the chunk's body (`offset + len -
+    /// tail_len`), or among the tails a segment of version 2 gathers after all its chunks'
+    /// bodies (see [`crate::segment`]). Meaningless without a tail.
+    pub tail_offset: u64,
 }
 
 impl ChunkRef {
+    /// Whether the tail lies apart from the body, so that the chunk is read in two pieces.
+    pub fn tail_apart(&self) -> bool {
+        self.tail_len != 0 && Some(self.tail_offset) != self.tail_after_body()
+    }
+
+    /// Where the tail starts when it follows the body.
+    fn tail_after_body(&self) -> Option<u64> {
+        self.offset
+            .checked_add(self.len)?
+            .checked_sub(u64::from(self.tail_len))
+    }
+
     /// Whether the chunk may hold entries in `[start, end)`.
     pub fn overlaps(&self, start: i64, end: i64) -> bool {
         self.max_ts >= start && self.min_ts < end
@@ -84,8 +104,10 @@ impl IndexFile {
             });
         }
         let chunks = || self.streams.iter().flat_map(|(_, chunks)| chunks);
-        let version = if chunks().any(|c| c.tail_len != 0) {
+        let version = if chunks().any(ChunkRef::tail_apart) {
             VERSION
+        } else if chunks().any(|c| c.tail_len != 0) {
+            VERSION_TAIL_LEN
         } else if self.replaces.is_empty() && segments.iter().all(|s| **s == self.id) {
             1
         } else {
@@ -120,8 +142,11 @@ impl IndexFile {
                 put_varint(&mut out, c.max_ts);
                 put_uvarint(&mut out, c.raw_bytes);
                 put_uvarint(&mut out, c.metadata_bytes);
-                if version >= VERSION {
+                if version >= VERSION_TAIL_LEN {
                     put_uvarint(&mut out, u64::from(c.tail_len));
+                }
+                if version >= VERSION {
+                    put_uvarint(&mut out, c.tail_offset);
                 }
             }
         }
@@ -176,7 +201,7 @@ impl IndexFile {
                 } else {
                     id.clone()
                 };
-                chunks.push(ChunkRef {
+                let mut chunk = ChunkRef {
                     segment,
                     offset: r.uvarint().map_err(t)?,
                     len: r.uvarint().map_err(t)?,
@@ -185,12 +210,21 @@ impl IndexFile {
                     max_ts: r.varint().map_err(t)?,
                     raw_bytes: r.uvarint().map_err(t)?,
                     metadata_bytes: r.uvarint().map_err(t)?,
-                    tail_len: if version >= VERSION {
+                    tail_len: if version >= VERSION_TAIL_LEN {
                         r.len_at_most(u32::MAX as usize).map_err(t)? as u32
                     } else {
                         0
                     },
-                });
+                    tail_offset: 0,
+                };
+                chunk.tail_offset = if version >= VERSION {
+                    r.uvarint().map_err(t)?
+                } else {
+                    chunk
+                        .tail_after_body()
+                        .ok_or_else(|| corrupt("chunk ref overflows"))?
+                };
+                chunks.push(chunk);
             }
             streams.push((labels, chunks));
         }
@@ -220,6 +254,7 @@ mod tests {
             raw_bytes: 30,
             metadata_bytes: 0,
             tail_len: 0,
+            tail_offset: offset + 100,
         }
     }
 
@@ -239,9 +274,20 @@ mod tests {
         };
         assert!(f.is_compacted());
         let mut with_tails = f.clone();
-        with_tails.streams[0].1[0].tail_len = 77;
-        with_tails.streams[1].1[0].tail_len = 300;
-        for (f, version) in [(f, VERSION_SEGMENT_TABLE), (with_tails, VERSION)] {
+        for (stream, tail_len) in [(0, 77), (1, 30)] {
+            let c = &mut with_tails.streams[stream].1[0];
+            c.tail_len = tail_len;
+            c.tail_offset = c.offset + c.len - u64::from(tail_len);
+        }
+        assert!(!with_tails.streams[0].1[0].tail_apart());
+        let mut tails_apart = with_tails.clone();
+        tails_apart.streams[1].1[0].tail_offset = 5000;
+        assert!(tails_apart.streams[1].1[0].tail_apart());
+        for (f, version) in [
+            (f, VERSION_SEGMENT_TABLE),
+            (with_tails, VERSION_TAIL_LEN),
+            (tails_apart, VERSION),
+        ] {
             let data = f.encode();
             assert_eq!(data[4], version);
             assert_eq!(IndexFile::decode(&data).unwrap(), f);

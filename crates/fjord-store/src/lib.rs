@@ -20,7 +20,7 @@ pub mod store;
 pub use config::StorageConfig;
 pub use index::{IndexedStream, LiveFile, ReplacedFile};
 pub use index_file::{ChunkRef, IndexFile};
-pub use segment::FlushChunk;
+pub use segment::{FlushChunk, SegmentFormat};
 pub use store::{
     PeriodFiles, PeriodSnapshot, ReadPart, Store, StoredObject, WriteStats, WrittenSegment,
 };

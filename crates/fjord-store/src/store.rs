@@ -19,14 +19,12 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::{Mutex, RwLock};
 
-use fjord_chunk::ChunkFormat;
-
 use crate::StoreError;
 use crate::config::{Backend, StorageConfig};
 use crate::index::{IndexedStream, LiveFile, PeriodIndex, ReplacedFile};
 use crate::index_file::{ChunkRef, IndexFile};
 use crate::layout;
-use crate::segment::{FlushChunk, encode_segment};
+use crate::segment::{FlushChunk, SegmentFormat, encode_segment};
 
 mod fetch;
 
@@ -127,8 +125,11 @@ pub struct Store {
     chunk_cache: moka::sync::Cache<(Arc<str>, u64), CachedChunk>,
     /// Chunks at least this long are searched tail first (see [`Store::fetch_blocks`]).
     search_tails_from: u64,
-    /// The chunk version segments are written in (`storage.chunk_format`).
-    chunk_format: ChunkFormat,
+    /// How far apart ranges of a segment may lie and be read with one request
+    /// ([`fetch::merge_gap`]).
+    merge_gap: u64,
+    /// How segments are written (`storage.chunk_format`).
+    segment_format: SegmentFormat,
     reads: fetch::ReadMetrics,
     refresh_interval: Duration,
     /// Segments written but not yet published (see [`WrittenSegment`]).
@@ -169,7 +170,8 @@ impl Store {
                 .build(),
             refresh_interval: config.index_refresh_interval,
             search_tails_from: fetch::search_tails_from(config.backend),
-            chunk_format: config.write_format()?,
+            merge_gap: fetch::merge_gap(config.backend),
+            segment_format: config.write_format()?,
             reads: fetch::ReadMetrics::default(),
             pinned: Arc::default(),
             // A random part keeps ids apart between processes with the same instance name.
@@ -237,7 +239,7 @@ impl Store {
     ) -> Result<WrittenSegment, StoreError> {
         let segment: Arc<str> = Arc::from(self.next_object_id());
         let pin = SegmentPin::new(&self.pinned, segment.clone());
-        let (data, placements) = encode_segment(chunks, self.chunk_format)
+        let (data, placements) = encode_segment(chunks, self.segment_format)
             .map_err(|e| StoreError::Corrupt(format!("encoding a segment: {e}")))?;
         let bytes = data.len() as u64;
         self.put_durable(&layout::segment_path(tenant, &segment), Bytes::from(data))
@@ -255,6 +257,7 @@ impl Store {
                 raw_bytes: c.blocks.iter().map(|b| b.meta.raw_bytes).sum(),
                 metadata_bytes: c.blocks.iter().map(|b| b.meta.metadata_bytes).sum(),
                 tail_len: p.tail_len,
+                tail_offset: p.tail_offset,
             })
             .collect();
         Ok(WrittenSegment { refs, bytes, pin })

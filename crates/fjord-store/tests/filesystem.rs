@@ -3,7 +3,7 @@
 
 use fjord_chunk::{BlockBuilder, EncodeOptions};
 use fjord_model::{LabelMatcher, Labels, MatchOp, TenantId};
-use fjord_store::{FlushChunk, ReadPart, StorageConfig, Store};
+use fjord_store::{ChunkRef, FlushChunk, ReadPart, StorageConfig, Store};
 
 const DAY: i64 = 86_400 * 1_000_000_000;
 
@@ -211,33 +211,8 @@ fn store_as(data_dir: &std::path::Path, backend: fjord_store::config::Backend) -
 
 #[tokio::test]
 async fn searches_read_only_the_blocks_their_literals_may_be_in() {
-    let dir = tempfile::tempdir().unwrap();
     let tenant = TenantId::new("team-a").unwrap();
-    let store = Store::open(&StorageConfig::default(), dir.path(), "ingester-1").unwrap();
-    // Chunk "a" has three blocks, one per word; chunk "b" one block.
-    let words = ["alpha", "bravo", "charlie"];
-    let blocks = words
-        .iter()
-        .enumerate()
-        .map(|(i, word)| {
-            let mut b = BlockBuilder::new();
-            for t in 0..50 {
-                let ts = i as i64 * 1000 + t;
-                b.push(ts, format!("{word} request {ts} served").as_bytes(), &[]);
-            }
-            b.encode(&EncodeOptions::default())
-        })
-        .collect();
-    let a = FlushChunk {
-        labels: Labels::from_pairs([("app", "a")]),
-        blocks,
-    };
-    store
-        .write_chunks(&tenant, &[a, chunk("b", &[5, 1500])])
-        .await
-        .unwrap();
-    let mut refs = all_refs(&store, &tenant).await;
-    refs.sort_by_key(|r| r.offset);
+    let (dir, refs) = two_chunks_in_format(3).await;
     assert!(refs.iter().all(|r| r.tail_len > 0), "{refs:?}");
 
     let word = |w: &str| vec![vec![w.as_bytes().to_vec()]];
@@ -284,25 +259,6 @@ async fn searches_read_only_the_blocks_their_literals_may_be_in() {
             assert_eq!(lines_of_blocks(blocks), want);
         }
     }
-    // A ref without a tail length (a version 1 chunk's) is read whole.
-    let mut untailed = refs[0].clone();
-    untailed.tail_len = 0;
-    let fresh = Store::open(&StorageConfig::default(), dir.path(), "querier-3").unwrap();
-    let got = fresh
-        .fetch_blocks(&tenant, &[untailed], (0, DAY), &word("bravo"), 1)
-        .await
-        .unwrap();
-    assert_eq!(got[0].len(), 3);
-    assert_eq!(fresh.bytes_read(ReadPart::Chunk), refs[0].len);
-    assert_eq!(fresh.bytes_read(ReadPart::Tail), 0);
-    // On an object store a chunk this small is read whole too: its tail would cost a request.
-    let remote = store_as(dir.path(), fjord_store::config::Backend::S3);
-    let got = remote
-        .fetch_blocks(&tenant, &refs, (0, DAY), &word("bravo"), 1)
-        .await
-        .unwrap();
-    assert_eq!(lines_of_blocks(&got[0]).len(), 150);
-    assert_eq!(remote.bytes_read(ReadPart::Tail), 0);
     // Read range by range, as on object stores (no `get_ranges`): the same blocks.
     let ranged = store_as(dir.path(), fjord_store::config::Backend::Memory);
     let got = ranged
@@ -329,6 +285,136 @@ async fn searches_read_only_the_blocks_their_literals_may_be_in() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("corrupt"), "{err}");
+    // So is a tail offset that points elsewhere.
+    let mut misplaced = refs[1].clone();
+    misplaced.tail_offset -= 1;
+    let fresh = Store::open(&StorageConfig::default(), dir.path(), "querier-5").unwrap();
+    for clauses in [word("bravo"), Vec::new()] {
+        let err = fresh
+            .fetch_blocks(
+                &tenant,
+                std::slice::from_ref(&misplaced),
+                (0, DAY),
+                &clauses,
+                1,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("corrupt"), "{err}");
+    }
+}
+
+/// Writes the same two chunks ("a": three blocks, one word each, a second apart; "b": one
+/// block) with `storage.chunk_format: format` into a new data directory.
+async fn two_chunks_in_format(format: u8) -> (tempfile::TempDir, Vec<ChunkRef>) {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId::new("team-a").unwrap();
+    let config = StorageConfig {
+        chunk_format: format,
+        ..StorageConfig::default()
+    };
+    let store = Store::open(&config, dir.path(), "ingester-1").unwrap();
+    let blocks = ["alpha", "bravo", "charlie"]
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            let mut b = BlockBuilder::new();
+            for t in 0..50 {
+                let ts = i as i64 * 1000 + t;
+                b.push(ts, format!("{word} request {ts} served").as_bytes(), &[]);
+            }
+            b.encode(&EncodeOptions::default())
+        })
+        .collect();
+    let a = FlushChunk {
+        labels: Labels::from_pairs([("app", "a")]),
+        blocks,
+    };
+    store
+        .write_chunks(&tenant, &[a, chunk("b", &[5, 1500])])
+        .await
+        .unwrap();
+    let mut refs = all_refs(&store, &tenant).await;
+    refs.sort_by_key(|r| r.offset);
+    (dir, refs)
+}
+
+#[tokio::test]
+async fn object_stores_read_a_segments_gathered_tails_with_one_request() {
+    let tenant = TenantId::new("team-a").unwrap();
+    let bravo = [vec![b"bravo".to_vec()]];
+    let (gathered, refs) = two_chunks_in_format(3).await;
+    assert!(refs.iter().all(|r| r.tail_apart()), "{refs:?}");
+    let remote = store_as(gathered.path(), fjord_store::config::Backend::S3);
+    let got = remote
+        .fetch_blocks(&tenant, &refs, (0, DAY), &bravo, 1)
+        .await
+        .unwrap();
+    assert_eq!(lines_of_blocks(&got[0])[0], "bravo request 1000 served");
+    assert_eq!(got[0].len(), 1);
+    assert!(got[1].is_empty());
+    // Both tails with one request (they lie side by side), then the one block.
+    let tails: u64 = refs.iter().map(|r| u64::from(r.tail_len)).sum();
+    assert_eq!(remote.bytes_read(ReadPart::Tail), tails);
+    assert_eq!(remote.bytes_read(ReadPart::Chunk), 0);
+    assert_eq!(remote.read_requests(), 2);
+    // Whole chunks: the bodies and then the tails lie back to back, one request.
+    let whole = remote.fetch_chunks(&tenant, &refs, 1).await.unwrap();
+    assert_eq!(remote.read_requests(), 3);
+    let total: u64 = refs.iter().map(|r| r.len).sum();
+    assert_eq!(remote.bytes_read(ReadPart::Chunk), total);
+    for (r, c) in refs.iter().zip(&whole) {
+        assert_eq!(c.len_bytes() as u64, r.len);
+        assert_eq!(
+            lines_of(c),
+            lines_of(&remote.read_chunk(&tenant, r).await.unwrap())
+        );
+    }
+
+    // Chunk b alone: its body and its tail, with a's tail between them, in one request, but
+    // only their bytes count as read (and are kept).
+    let remote = store_as(gathered.path(), fjord_store::config::Backend::S3);
+    let got = remote.fetch_chunks(&tenant, &refs[1..], 1).await.unwrap();
+    assert_eq!(lines_of(&got[0]), lines_of(&whole[1]));
+    assert_eq!(remote.read_requests(), 1);
+    assert_eq!(remote.bytes_read(ReadPart::Chunk), refs[1].len);
+    assert_eq!(
+        remote.bytes_read(ReadPart::Gap),
+        u64::from(refs[0].tail_len)
+    );
+
+    // With tails after each chunk (format 2), chunks this small are read whole on an object
+    // store: each tail would cost a request of its own.
+    let (inline, refs) = two_chunks_in_format(2).await;
+    assert!(refs.iter().all(|r| r.tail_len > 0 && !r.tail_apart()));
+    let remote = store_as(inline.path(), fjord_store::config::Backend::S3);
+    let got = remote
+        .fetch_blocks(&tenant, &refs, (0, DAY), &bravo, 1)
+        .await
+        .unwrap();
+    assert_eq!(lines_of_blocks(&got[0]).len(), 150);
+    assert_eq!(remote.bytes_read(ReadPart::Tail), 0);
+    // On local storage their tails are read first.
+    let local = Store::open(&StorageConfig::default(), inline.path(), "querier").unwrap();
+    let got = local
+        .fetch_blocks(&tenant, &refs, (0, DAY), &bravo, 1)
+        .await
+        .unwrap();
+    assert_eq!(got[0].len(), 1);
+    assert_eq!(local.bytes_read(ReadPart::Chunk), 0);
+}
+
+/// The versions of tenant team-a's index files under `data_dir`, deduplicated.
+fn index_versions(data_dir: &std::path::Path) -> Vec<u8> {
+    let mut versions = Vec::new();
+    for day in std::fs::read_dir(data_dir.join("store/index/team-a")).unwrap() {
+        for file in std::fs::read_dir(day.unwrap().path()).unwrap() {
+            versions.push(std::fs::read(file.unwrap().path()).unwrap()[4]);
+        }
+    }
+    versions.sort_unstable();
+    versions.dedup();
+    versions
 }
 
 #[tokio::test]
@@ -347,13 +433,7 @@ async fn chunk_format_1_writes_chunks_without_tails_for_older_readers() {
     let refs = all_refs(&store, &tenant).await;
     assert!(refs.iter().all(|r| r.tail_len == 0), "{refs:?}");
     // Every index file is written in the version older binaries read (no tail lengths).
-    let index_dir = dir.path().join("store/index/team-a");
-    for day in std::fs::read_dir(&index_dir).unwrap() {
-        for file in std::fs::read_dir(day.unwrap().path()).unwrap() {
-            let bytes = std::fs::read(file.unwrap().path()).unwrap();
-            assert!(bytes[4] <= 2, "index file version {}", bytes[4]);
-        }
-    }
+    assert!(index_versions(dir.path()).iter().all(|&v| v <= 2));
     // A current reader searches them by reading whole chunks.
     let reader = Store::open(&StorageConfig::default(), dir.path(), "querier").unwrap();
     let got = reader
@@ -363,9 +443,17 @@ async fn chunk_format_1_writes_chunks_without_tails_for_older_readers() {
     let lines: Vec<String> = got.iter().flat_map(|b| lines_of_blocks(b)).collect();
     assert!(lines.contains(&"a at 2".to_string()), "{lines:?}");
     assert_eq!(reader.bytes_read(ReadPart::Tail), 0);
+    let total: u64 = refs.iter().map(|r| r.len).sum();
+    assert_eq!(reader.bytes_read(ReadPart::Chunk), total);
+
+    // Format 2 writes index files of version 3 at most (binaries before format 3 read them).
+    let (inline, _) = two_chunks_in_format(2).await;
+    assert_eq!(index_versions(inline.path()), vec![3]);
+    let (gathered, _) = two_chunks_in_format(3).await;
+    assert_eq!(index_versions(gathered.path()), vec![4]);
 
     let bad = StorageConfig {
-        chunk_format: 3,
+        chunk_format: 4,
         ..StorageConfig::default()
     };
     let err = Store::open(&bad, dir.path(), "x")
@@ -373,7 +461,7 @@ async fn chunk_format_1_writes_chunks_without_tails_for_older_readers() {
         .unwrap()
         .to_string();
     assert!(
-        err.contains("storage.chunk_format must be 1 or 2, not 3"),
+        err.contains("storage.chunk_format must be 1, 2 or 3, not 4"),
         "{err}"
     );
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Server, enc, protobuf_push};
+use common::{Server, enc, protobuf_push, sample_sum, store_read_bytes};
 
 fn fjord(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
@@ -209,13 +209,7 @@ fn operations_endpoints_answer_like_loki() {
     );
     assert_eq!(s.get_json(&search)["data"]["result"], serde_json::json!([]));
     let metrics = s.get("/metrics").unwrap().1;
-    let read = |part: &str| {
-        sample_sum(
-            &metrics,
-            "fjord_store_read_bytes_total{",
-            &[&format!("part=\"{part}\"")],
-        )
-    };
+    let read = |part: &str| store_read_bytes(&metrics, part);
     assert!(read("tail") > 0.0, "{metrics}");
     assert_eq!(read("block") + read("chunk"), 0.0, "{metrics}");
 
@@ -308,15 +302,6 @@ fn the_compactor_rewrites_a_quiet_day_by_itself() {
         Some(600),
         "{after}"
     );
-}
-
-/// Sum of the samples of `name` in Prometheus text whose labels include every one of `labels`.
-fn sample_sum(metrics: &str, name: &str, labels: &[&str]) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && labels.iter().all(|p| l.contains(p)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 fn wal_bytes(dir: &std::path::Path) -> u64 {

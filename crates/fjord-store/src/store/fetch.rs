@@ -32,6 +32,8 @@ pub enum ReadPart {
     Tail,
     /// Single blocks a search's tails showed may match.
     Block,
+    /// Bytes between wanted ranges, read to save a request ([`merge_gap`]).
+    Gap,
 }
 
 impl ReadPart {
@@ -41,6 +43,7 @@ impl ReadPart {
                 ReadPart::Chunk => "chunk",
                 ReadPart::Tail => "tail",
                 ReadPart::Block => "block",
+                ReadPart::Gap => "gap",
             },
         }
     }
@@ -62,12 +65,6 @@ impl ReadMetrics {
     fn count(&self, part: ReadPart, bytes: usize) {
         self.bytes.get_or_create(&part.label()).inc_by(bytes as u64);
     }
-
-    /// Counts one request that read `data`, all of it `part`.
-    fn request(&self, part: ReadPart, data: &Bytes) {
-        self.requests.inc();
-        self.count(part, data.len());
-    }
 }
 
 /// On object stores a request costs about as much as transferring this many bytes (which is
@@ -77,9 +74,16 @@ const OBJECT_STORE_REQUEST_BYTES: u64 = 1 << 20;
 /// GETs a store issues at once for one [`Store::read_ranges`] call.
 const RANGE_READS_AT_ONCE: usize = 8;
 
-/// The smallest chunk worth searching tail first on `backend`: any on local storage, where a
-/// read costs its bytes; on object stores only chunks long enough that skipping their blocks
-/// saves more than the extra request for the tail costs.
+/// The longest read that ranges are merged into across gaps: one request for a whole segment
+/// of tens of MiB would transfer it over one connection, where several requests in parallel
+/// go faster.
+const MAX_MERGED_READ: u64 = 8 << 20;
+
+/// The smallest chunk whose tail, when it follows the chunk's body, is worth reading first for
+/// a search on `backend`: any on local storage, where a read costs its bytes; on object stores
+/// only chunks long enough that skipping their blocks saves more than the extra request for
+/// the tail costs. (Tails a segment gathers are read together, one request for all of them,
+/// so they are always read first.)
 pub(super) fn search_tails_from(backend: Backend) -> u64 {
     match backend {
         Backend::Filesystem | Backend::Memory => 0,
@@ -87,18 +91,42 @@ pub(super) fn search_tails_from(backend: Backend) -> u64 {
     }
 }
 
-/// Whether chunk `next` starts in the same segment where chunk `prev` ends, or is `prev` again.
-fn follows(prev: &ChunkRef, next: &ChunkRef) -> bool {
-    prev.segment == next.segment
-        && (next.offset == prev.offset || Some(next.offset) == prev.offset.checked_add(prev.len))
+/// How far apart two ranges of one segment may lie on `backend` and still be read with one
+/// request: on object stores, where a request costs about as much as 1 MiB of transfer, up to
+/// a quarter of that (a query over some of a segment's streams wants chunks, or tails, a few
+/// KiB apart); none on local storage, where a read costs its bytes.
+pub(super) fn merge_gap(backend: Backend) -> u64 {
+    match backend {
+        Backend::Filesystem | Backend::Memory => 0,
+        Backend::S3 | Backend::Gcs | Backend::Azure => OBJECT_STORE_REQUEST_BYTES / 4,
+    }
 }
 
-/// The byte range of chunk `r` in its segment at `path`.
-fn chunk_range(path: &Path, r: &ChunkRef) -> Result<Range<u64>, StoreError> {
-    let end = r.offset.checked_add(r.len).ok_or_else(|| {
-        StoreError::Corrupt(format!("{path}: chunk ref at {} overflows", r.offset))
-    })?;
-    Ok(r.offset..end)
+/// Bytes of chunk `r` lying in one piece at its offset: all of it, or its body when its tail
+/// lies apart (a segment of version 2 gathers the tails after all the bodies).
+fn piece_len(r: &ChunkRef) -> u64 {
+    if r.tail_apart() {
+        r.len.saturating_sub(u64::from(r.tail_len))
+    } else {
+        r.len
+    }
+}
+
+/// The byte range of chunk `r`'s piece at its offset ([`piece_len`]) in its segment at `path`.
+fn piece_range(path: &Path, r: &ChunkRef) -> Result<Range<u64>, StoreError> {
+    checked_range(path, r.offset, piece_len(r))
+}
+
+/// The byte range of chunk `r`'s tail in its segment at `path`.
+fn tail_range(path: &Path, r: &ChunkRef) -> Result<Range<u64>, StoreError> {
+    checked_range(path, r.tail_offset, u64::from(r.tail_len))
+}
+
+fn checked_range(path: &Path, start: u64, len: u64) -> Result<Range<u64>, StoreError> {
+    let end = start
+        .checked_add(len)
+        .ok_or_else(|| StoreError::Corrupt(format!("{path}: chunk ref at {start} overflows")))?;
+    Ok(start..end)
 }
 
 /// The error for chunk `r` of the segment at `path` being unreadable.
@@ -198,7 +226,8 @@ impl Store {
     pub fn register_metrics(&self, registry: &mut Registry) {
         registry.register(
             "fjord_store_read_bytes",
-            "Bytes read from the object store, by part: whole chunks, chunk tails, single blocks",
+            "Bytes read from the object store, by part: whole chunks, chunk tails, single blocks, \
+             and gaps between them read to save requests",
             self.reads.bytes.clone(),
         );
         registry.register(
@@ -213,16 +242,24 @@ impl Store {
         self.reads.bytes.get_or_create(&part.label()).get()
     }
 
-    /// Reads `ranges` of the object at `path`, merging only adjacent ones: on the filesystem
-    /// with one `get_ranges` call (one open, one read per run of adjacent ranges), elsewhere
-    /// with one GET per run, a few at a time. `object_store`'s `get_ranges` on object stores
-    /// would also merge ranges up to 1 MiB apart, reading bytes nobody asked for and keeping
-    /// them alive in the returned slices (and a range past the object's end panics there).
-    /// Counts requests, not bytes.
+    /// Read requests this store has sent (what `fjord_store_read_requests_total` reports).
+    pub fn read_requests(&self) -> u64 {
+        self.reads.requests.get()
+    }
+
+    /// Reads `ranges` of the object at `path`: on the filesystem with one `get_ranges` call
+    /// (one open, one read per run of adjacent ranges), elsewhere with one GET per run of
+    /// ranges that follow each other at most `gap` bytes apart (across a gap only up to
+    /// [`MAX_MERGED_READ`]), a few at a time. The slices of a run with gaps are copied out, so
+    /// the bytes between them are not kept alive.
+    /// `object_store`'s `get_ranges` on object stores would merge ranges up to 1 MiB apart and
+    /// keep every merged byte alive in the returned slices (and a range past the object's end
+    /// panics there). Counts requests, not bytes.
     async fn read_ranges(
         &self,
         path: &Path,
         ranges: &[Range<u64>],
+        gap: u64,
     ) -> Result<Vec<Bytes>, StoreError> {
         if ranges.is_empty() {
             return Ok(Vec::new());
@@ -230,7 +267,12 @@ impl Store {
         let mut runs: Vec<(Range<u64>, Vec<usize>)> = Vec::new();
         for (i, r) in ranges.iter().enumerate() {
             match runs.last_mut() {
-                Some((run, members)) if run.end == r.start => {
+                Some((run, members))
+                    if r.start == run.end
+                        || (r.start > run.end
+                            && r.start - run.end <= gap
+                            && r.end - run.start <= MAX_MERGED_READ) =>
+                {
                     run.end = r.end;
                     members.push(i);
                 }
@@ -250,17 +292,29 @@ impl Store {
         self.reads.requests.inc_by(runs.len() as u64);
         let mut out = vec![Bytes::new(); ranges.len()];
         for ((run, members), data) in runs.iter().zip(fetched) {
+            let wanted: u64 = members
+                .iter()
+                .map(|&i| ranges[i].end - ranges[i].start)
+                .sum();
+            let gaps = (run.end - run.start).saturating_sub(wanted);
+            self.reads.count(ReadPart::Gap, gaps as usize);
+            let tiled = gaps == 0;
             for &i in members {
-                out[i] = slice_read(path, &data, run.start, &ranges[i])?;
+                let slice = slice_read(path, &data, run.start, &ranges[i])?;
+                out[i] = if tiled {
+                    slice
+                } else {
+                    Bytes::copy_from_slice(&slice)
+                };
             }
         }
         Ok(out)
     }
 
-    /// Reads chunks (through the cache), in the order of `refs`. Chunks the cache lacks that lie
-    /// back to back in one segment (a flush writes a segment's chunks contiguously, so a query
-    /// over many streams wants long runs of them) are read with one request per run,
-    /// `concurrency` requests at a time; scattered chunks are read one request each.
+    /// Reads chunks (through the cache), in the order of `refs`. The chunks the cache lacks are
+    /// read segment by segment, `concurrency` segments at a time, with one [`Store::read_ranges`]
+    /// call each ([`Store::read_whole`]): a flush writes a segment's chunks back to back, so a
+    /// query over many streams wants long runs of them, read with one request per run.
     pub async fn fetch_chunks(
         &self,
         tenant: &TenantId,
@@ -276,22 +330,15 @@ impl Store {
                 },
             )
             .collect();
-        let mut missing: Vec<usize> = (0..refs.len()).filter(|&i| found[i].is_none()).collect();
-        missing.sort_by(|&a, &b| {
-            (&refs[a].segment, refs[a].offset).cmp(&(&refs[b].segment, refs[b].offset))
-        });
-        let mut runs: Vec<Vec<usize>> = Vec::new();
-        for i in missing {
-            match runs.last_mut() {
-                Some(run) if follows(&refs[run[run.len() - 1]], &refs[i]) => run.push(i),
-                _ => runs.push(vec![i]),
-            }
-        }
-        let read: Vec<Vec<(usize, Chunk)>> = futures_util::stream::iter(runs)
-            .map(|run| self.read_run(tenant, refs, run))
-            .buffer_unordered(concurrency.max(1))
-            .try_collect()
-            .await?;
+        let missing = (0..refs.len()).filter(|&i| found[i].is_none());
+        let read: Vec<Vec<(usize, Chunk)>> =
+            futures_util::stream::iter(by_segment(missing.map(|i| (refs[i].segment.clone(), i))))
+                .map(|(segment, chunks)| {
+                    self.read_whole(layout::segment_path(tenant, &segment), refs, chunks)
+                })
+                .buffer_unordered(concurrency.max(1))
+                .try_collect()
+                .await?;
         for (i, chunk) in read.into_iter().flatten() {
             let r = &refs[i];
             self.chunk_cache.insert(
@@ -311,14 +358,16 @@ impl Store {
     /// blocks ruled out may be left out, and without clauses none are.
     ///
     /// A search does not need the blocks its filters rule out. For each segment, the tails of
-    /// its chunks (version 2) are read first, or taken from the cache, which holds them like
-    /// chunks so a repeated search reads them from memory; then the blocks that may match, and
-    /// whole (then cached) the chunks whose every block in the range may match, as any query
-    /// reading all of a chunk does ([`Store::read_ranges`]: on the filesystem one call per
-    /// segment and step). Segments are read `concurrency` at a time. Chunks cached whole,
-    /// chunks without a tail, chunks on an object store too short to be worth a request of
-    /// their own ([`search_tails_from`]), and every chunk of a query without clauses are read
-    /// whole ([`Store::fetch_chunks`]).
+    /// its chunks (version 2) are read first (where the segment gathers them, with one request
+    /// for all of them), or taken from the cache, which holds them like chunks so a repeated
+    /// search reads them from memory; then the blocks that may match, and whole (then cached)
+    /// the chunks whose every block in the range may match, as any query reading all of a
+    /// chunk does ([`Store::read_ranges`]: on the filesystem one call per segment and step).
+    /// Segments are read `concurrency` at a time. Chunks cached whole, chunks without a tail,
+    /// chunks on an object store whose tail follows their body (in segments of version 1, or
+    /// alone in theirs) and that are too short to be worth a request of their own
+    /// ([`search_tails_from`]), and every chunk of a query without clauses are read whole
+    /// ([`Store::fetch_chunks`]).
     pub async fn fetch_blocks(
         &self,
         tenant: &TenantId,
@@ -340,7 +389,9 @@ impl Store {
         for (i, r) in refs.iter().enumerate() {
             match self.chunk_cache.get(&(r.segment.clone(), r.offset)) {
                 Some(CachedChunk::Whole(chunk)) => out[i] = blocks_overlapping(&chunk, start, end),
-                _ if r.tail_len == 0 || r.len < self.search_tails_from => whole.push(i),
+                _ if r.tail_len == 0 || (!r.tail_apart() && r.len < self.search_tails_from) => {
+                    whole.push(i)
+                }
                 Some(CachedChunk::Summary(s)) if s.describes(r.len, r.tail_len) => {
                     planned.push((r.segment.clone(), (i, Some(s))))
                 }
@@ -391,15 +442,9 @@ impl Store {
             .collect();
         let tail_ranges = missing
             .iter()
-            .map(|&i| {
-                let range = chunk_range(path, &refs[i])?;
-                Ok(range
-                    .end
-                    .saturating_sub(u64::from(refs[i].tail_len))
-                    .max(range.start)..range.end)
-            })
+            .map(|&i| tail_range(path, &refs[i]))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let tails = self.read_ranges(path, &tail_ranges).await?;
+        let tails = self.read_ranges(path, &tail_ranges, self.merge_gap).await?;
         self.reads
             .count(ReadPart::Tail, tails.iter().map(Bytes::len).sum());
         let mut tails = tails.into_iter();
@@ -441,7 +486,10 @@ impl Store {
                 reads.push((i, summary, Some(wanted)));
             }
         }
-        let mut data = self.read_ranges(path, &ranges).await?.into_iter();
+        let mut data = self
+            .read_ranges(path, &ranges, self.merge_gap)
+            .await?
+            .into_iter();
         let mut next = |part: ReadPart| {
             let bytes = data
                 .next()
@@ -475,29 +523,46 @@ impl Store {
         Ok(out)
     }
 
-    /// Reads the chunks `refs[i]` for each `i` of `run`, which lie back to back in one segment
-    /// (or are one chunk asked for more than once), with one ranged request.
-    async fn read_run(
+    /// Reads the chunks `refs[i]` for each `i` of `chunks`, all in the segment at `path`, with
+    /// one [`Store::read_ranges`] call: each chunk's bytes at its offset, and its tail where
+    /// the segment gathers tails apart. Bodies of consecutive chunks lie back to back, and so
+    /// do their tails, so a query over many of a segment's streams reads a few long runs.
+    async fn read_whole(
         &self,
-        tenant: &TenantId,
+        path: Path,
         refs: &[ChunkRef],
-        run: Vec<usize>,
+        mut chunks: Vec<usize>,
     ) -> Result<Vec<(usize, Chunk)>, StoreError> {
-        let (Some(&first), Some(&last)) = (run.first(), run.last()) else {
-            return Ok(Vec::new());
-        };
-        let path = layout::segment_path(tenant, &refs[first].segment);
-        let start = refs[first].offset;
-        let data = self
-            .objects
-            .get_range(&path, start..chunk_range(&path, &refs[last])?.end)
-            .await?;
-        self.reads.request(ReadPart::Chunk, &data);
-        run.into_iter()
-            .map(|i| {
+        let path = &path;
+        chunks.sort_unstable_by_key(|&i| refs[i].offset);
+        let mut ranges = chunks
+            .iter()
+            .map(|&i| piece_range(path, &refs[i]))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // The tails of a segment follow all its bodies, in the same order.
+        for &i in &chunks {
+            if refs[i].tail_apart() {
+                ranges.push(tail_range(path, &refs[i])?);
+            }
+        }
+        let read = self.read_ranges(path, &ranges, self.merge_gap).await?;
+        self.reads
+            .count(ReadPart::Chunk, read.iter().map(Bytes::len).sum());
+        let (pieces, mut tails) = (read[..chunks.len()].iter(), read[chunks.len()..].iter());
+        chunks
+            .iter()
+            .zip(pieces)
+            .map(|(&i, piece)| {
                 let r = &refs[i];
-                let bytes = slice_read(&path, &data, start, &chunk_range(&path, r)?)?;
-                open_read_chunk(&path, r, bytes).map(|chunk| (i, chunk))
+                let chunk = if r.tail_apart() {
+                    let tail = tails.next().cloned().unwrap_or_default();
+                    ChunkSummary::parse(tail, usize::try_from(r.len).unwrap_or(usize::MAX))
+                        .and_then(|summary| summary.open_chunk(piece.clone()))
+                        .map_err(|e| corrupt_chunk(path, r, e))?
+                } else {
+                    open_read_chunk(path, r, piece.clone())?
+                };
+                Ok((i, chunk))
             })
             .collect()
     }
@@ -506,11 +571,11 @@ impl Store {
     /// the compactor, which would only evict what queries need).
     pub async fn read_chunk(&self, tenant: &TenantId, r: &ChunkRef) -> Result<Chunk, StoreError> {
         let path = layout::segment_path(tenant, &r.segment);
-        let data = self
-            .objects
-            .get_range(&path, chunk_range(&path, r)?)
+        let mut read = self
+            .read_whole(path, std::slice::from_ref(r), vec![0])
             .await?;
-        self.reads.request(ReadPart::Chunk, &data);
-        open_read_chunk(&path, r, data)
+        read.pop()
+            .map(|(_, chunk)| chunk)
+            .ok_or_else(|| StoreError::Corrupt("a chunk was not read".into()))
     }
 }

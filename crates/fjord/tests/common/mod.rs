@@ -139,11 +139,16 @@ impl Server {
     /// Pushes `lines` of `stream` as protobuf and flushes them, so they land in one segment of
     /// the store; both must succeed.
     pub fn push_and_flush(&self, stream: &str, lines: Vec<(i64, String)>) {
+        self.push_streams_and_flush(&[(stream, lines)]);
+    }
+
+    /// [`Server::push_and_flush`] for several streams, all in one segment.
+    pub fn push_streams_and_flush(&self, streams: &[(&str, Vec<(i64, String)>)]) {
         let (st, body) = self
             .post(
                 "/loki/api/v1/push",
                 &[("Content-Type", "application/x-protobuf")],
-                &protobuf_push(&[(stream, lines)]),
+                &protobuf_push(streams),
             )
             .unwrap();
         assert_eq!(st, 204, "{body}");
@@ -462,4 +467,22 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Sum of the samples of `name` in Prometheus text whose labels include every one of `labels`.
+pub fn sample_sum(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|p| l.contains(p)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `fjord_store_read_bytes_total` of `part` (`chunk`, `tail`, `block`, `gap`) in Prometheus text.
+pub fn store_read_bytes(metrics: &str, part: &str) -> f64 {
+    sample_sum(
+        metrics,
+        "fjord_store_read_bytes_total{",
+        &[&format!("part=\"{part}\"")],
+    )
 }
