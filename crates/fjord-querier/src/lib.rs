@@ -30,7 +30,8 @@ pub struct QuerierConfig {
     /// (the right choice for a single process, whose ingester may hold old, backfilled data).
     #[serde(with = "serde_duration")]
     pub query_ingesters_within: Duration,
-    /// Chunks fetched from the store at once per query.
+    /// Store segments read at once per query (on object stores each with up to 8 ranged
+    /// requests at a time).
     pub max_concurrent_fetches: usize,
     /// Byte budget of decoded blocks kept between queries, so repeated queries skip
     /// decompression.

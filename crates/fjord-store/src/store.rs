@@ -123,7 +123,8 @@ pub struct Store {
     local_root: Option<PathBuf>,
     periods: Mutex<HashMap<(TenantId, i64), Arc<PeriodState>>>,
     chunk_cache: moka::sync::Cache<(Arc<str>, u64), CachedChunk>,
-    /// Chunks at least this long are searched tail first (see [`Store::fetch_blocks`]).
+    /// Chunks whose tail follows their body are searched tail first from this length (see
+    /// [`Store::fetch_blocks`]); a tail a segment gathers apart always is.
     search_tails_from: u64,
     /// How far apart ranges of a segment may lie and be read with one request
     /// ([`fetch::merge_gap`]).

@@ -285,22 +285,22 @@ async fn searches_read_only_the_blocks_their_literals_may_be_in() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("corrupt"), "{err}");
-    // So is a tail offset that points elsewhere.
+    // So is a tail offset that points elsewhere, and a chunk offset that overflows (its tail
+    // read and valid).
     let mut misplaced = refs[1].clone();
     misplaced.tail_offset -= 1;
-    let fresh = Store::open(&StorageConfig::default(), dir.path(), "querier-5").unwrap();
-    for clauses in [word("bravo"), Vec::new()] {
-        let err = fresh
-            .fetch_blocks(
-                &tenant,
-                std::slice::from_ref(&misplaced),
-                (0, DAY),
-                &clauses,
-                1,
-            )
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("corrupt"), "{err}");
+    let mut overflowing = refs[0].clone();
+    overflowing.offset = u64::MAX - 10;
+    for (i, bad) in [misplaced, overflowing].into_iter().enumerate() {
+        for clauses in [word("bravo"), Vec::new()] {
+            let fresh = Store::open(&StorageConfig::default(), dir.path(), &format!("q-{i}"));
+            let err = fresh
+                .unwrap()
+                .fetch_blocks(&tenant, std::slice::from_ref(&bad), (0, DAY), &clauses, 1)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("corrupt"), "{err}");
+        }
     }
 }
 

@@ -74,9 +74,9 @@ const OBJECT_STORE_REQUEST_BYTES: u64 = 1 << 20;
 /// GETs a store issues at once for one [`Store::read_ranges`] call.
 const RANGE_READS_AT_ONCE: usize = 8;
 
-/// The longest read that ranges are merged into across gaps: one request for a whole segment
-/// of tens of MiB would transfer it over one connection, where several requests in parallel
-/// go faster.
+/// The longest read that ranges are merged into on object stores: one request for a whole
+/// segment of tens of MiB would transfer it over one connection, where several requests in
+/// parallel go faster. (A single range longer than this is still read with one request.)
 const MAX_MERGED_READ: u64 = 8 << 20;
 
 /// The smallest chunk whose tail, when it follows the chunk's body, is worth reading first for
@@ -249,12 +249,13 @@ impl Store {
 
     /// Reads `ranges` of the object at `path`: on the filesystem with one `get_ranges` call
     /// (one open, one read per run of adjacent ranges), elsewhere with one GET per run of
-    /// ranges that follow each other at most `gap` bytes apart (across a gap only up to
-    /// [`MAX_MERGED_READ`]), a few at a time. The slices of a run with gaps are copied out, so
-    /// the bytes between them are not kept alive.
+    /// ranges that follow each other at most `gap` bytes apart, up to [`MAX_MERGED_READ`] per
+    /// run, a few at a time. The slices of a run with gaps are copied out, so the bytes between
+    /// them are not kept alive.
     /// `object_store`'s `get_ranges` on object stores would merge ranges up to 1 MiB apart and
     /// keep every merged byte alive in the returned slices (and a range past the object's end
-    /// panics there). Counts requests, not bytes.
+    /// panics there). Counts requests and the bytes of gaps; callers count the bytes they
+    /// asked for, by part.
     async fn read_ranges(
         &self,
         path: &Path,
@@ -268,10 +269,9 @@ impl Store {
         for (i, r) in ranges.iter().enumerate() {
             match runs.last_mut() {
                 Some((run, members))
-                    if r.start == run.end
-                        || (r.start > run.end
-                            && r.start - run.end <= gap
-                            && r.end - run.start <= MAX_MERGED_READ) =>
+                    if r.start >= run.end
+                        && r.start - run.end <= gap
+                        && r.end.saturating_sub(run.start) <= MAX_MERGED_READ =>
                 {
                     run.end = r.end;
                     members.push(i);
@@ -473,15 +473,16 @@ impl Store {
             if wanted.is_empty() {
                 continue;
             }
+            // The summary describes this ref (parsed for it, or checked against it), so the
+            // tail is no longer than the chunk and every block lies within the body.
+            let body = checked_range(path, r.offset, r.len - summary.tail_len() as u64)?;
             if wanted.len() == overlapping {
-                // The summary describes this ref (parsed for it, or checked against it), so
-                // the tail lies within the chunk.
-                ranges.push(r.offset..r.offset + (r.len - summary.tail_len() as u64));
+                ranges.push(body);
                 reads.push((i, summary, None));
             } else {
                 ranges.extend(wanted.iter().map(|&b| {
                     let within = &summary.blocks()[b].range;
-                    r.offset + within.start as u64..r.offset + within.end as u64
+                    body.start + within.start as u64..body.start + within.end as u64
                 }));
                 reads.push((i, summary, Some(wanted)));
             }
