@@ -978,6 +978,24 @@ fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
         return Err(ChunkError::Corrupt("block too short".into()));
     }
     let body = &data[..data.len() - 4];
+    let (header, end) = parse_header_in(body)?;
+    if end != body.len() {
+        return Err(ChunkError::Corrupt("block sections do not add up".into()));
+    }
+    Ok(header)
+}
+
+/// The length of the block that starts `data` (its header, sections and checksum), from its
+/// header alone: how a chunk's blocks are found without the chunk's tail. The bytes are not
+/// verified; [`EncodedBlock::from_bytes`] does that.
+pub(crate) fn block_len(data: &[u8]) -> Result<usize, ChunkError> {
+    let (_, end) = parse_header_in(data)?;
+    Ok(end + 4)
+}
+
+/// Parses the header at the start of `body` (a block without its checksum, or more bytes),
+/// each section bounded by `body`'s length; returns it and where the block's last section ends.
+fn parse_header_in(body: &[u8]) -> Result<(Header, usize), ChunkError> {
     let mut r = Reader::new(body);
     let version = r.u8()?;
     if version != BLOCK_VERSION && version != BLOCK_VERSION_FIELDS {
@@ -1013,13 +1031,16 @@ fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
     }
     let filter_off = off;
     off += filter_len;
-    if off + fields_len != body.len() {
-        return Err(ChunkError::Corrupt("block sections do not add up".into()));
+    let end = off + fields_len;
+    if end > body.len() {
+        return Err(ChunkError::Corrupt(
+            "block sections overrun the block".into(),
+        ));
     }
     if min_ts > max_ts {
         return Err(ChunkError::Corrupt("block min time after max time".into()));
     }
-    Ok(Header {
+    let header = Header {
         version,
         codec,
         meta: BlockMeta {
@@ -1032,7 +1053,8 @@ fn parse_header(data: &[u8]) -> Result<Header, ChunkError> {
         sections,
         filter: (filter_off, filter_len),
         fields: (off, fields_len, fields_raw),
-    })
+    };
+    Ok((header, end))
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use bytes::Bytes;
 use fjord_model::varint::{Reader, put_uvarint, put_varint};
 
 use crate::ChunkError;
-use crate::block::{BlockMeta, EncodedBlock};
+use crate::block::{BlockMeta, EncodedBlock, block_len};
 use crate::filter::block_may_match;
 
 const MAGIC: &[u8; 4] = b"FJCK";
@@ -356,6 +356,27 @@ impl ChunkSummary {
     }
 }
 
+/// The blocks of a version 2 chunk's `body` (its bytes before the tail), found by reading
+/// each block's header in turn: for a reader that decodes every block and does not need the
+/// tail (the compactor), whose tail a segment may keep elsewhere. The blocks carry no trigram
+/// filter (it lives in the tail); each one's checksum is verified.
+pub fn open_body_blocks(body: Bytes) -> Result<Vec<EncodedBlock>, ChunkError> {
+    if body.len() < HEADER || &body[..4] != MAGIC || body[4] != CHUNK_VERSION {
+        return Err(ChunkError::Corrupt("not a version 2 chunk".into()));
+    }
+    let mut blocks = Vec::new();
+    let mut pos = HEADER;
+    while pos < body.len() {
+        let end = block_len(&body[pos..])?
+            .checked_add(pos)
+            .filter(|&end| end <= body.len())
+            .ok_or_else(|| ChunkError::Corrupt("a block extends past the chunk body".into()))?;
+        blocks.push(EncodedBlock::from_bytes(body.slice(pos..end))?);
+        pos = end;
+    }
+    Ok(blocks)
+}
+
 /// An opened chunk: its blocks, each a view of the chunk's bytes.
 #[derive(Debug, Clone)]
 pub struct Chunk {
@@ -539,6 +560,31 @@ mod tests {
             summary.open_chunk(body).unwrap().blocks(),
             Chunk::open(whole).unwrap().blocks()
         );
+    }
+
+    #[test]
+    fn a_body_alone_gives_the_chunks_blocks() {
+        let bs = blocks();
+        let (mut body, mut tail) = (Vec::new(), Vec::new());
+        encode_chunk_apart(&bs, &mut body, &mut tail).unwrap();
+        let body = Bytes::from(body);
+        let found = open_body_blocks(body.clone()).unwrap();
+        assert_eq!(found.len(), 3);
+        assert_eq!(decoded(&found), decoded(&bs));
+        for (f, b) in found.iter().zip(&bs) {
+            assert_eq!(f.meta, b.meta);
+            assert_eq!(f.filter().unwrap(), None);
+        }
+        // Cut short, extended, or with any byte changed: an error, never a panic.
+        assert!(open_body_blocks(body.slice(..body.len() - 1)).is_err());
+        assert!(open_body_blocks(Bytes::from([&body[..], b"x"].concat())).is_err());
+        for i in 0..body.len() {
+            let mut bad = body.to_vec();
+            bad[i] ^= 0x41;
+            assert!(open_body_blocks(Bytes::from(bad)).is_err(), "byte {i}");
+        }
+        // A whole chunk (with its tail) is not a body.
+        assert!(open_body_blocks(Bytes::from(encode_chunk(&bs).unwrap())).is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub use block::{
 };
 pub use chunk::{
     BlockSummary, Chunk, ChunkFormat, ChunkSummary, encode_chunk, encode_chunk_apart,
-    encode_chunk_into, encode_chunk_version,
+    encode_chunk_into, encode_chunk_version, open_body_blocks,
 };
 pub use codec::Codec;
 pub use fields::{FieldColumn, FieldColumns, FieldColumnsBuilder, FieldParser, TextColumn};

@@ -160,16 +160,13 @@ async fn read_blocks(
     let reads: Vec<_> = chunks
         .iter()
         .cloned()
-        .map(|c| async move { store.read_chunk(tenant, &c).await })
+        .map(|c| async move { store.read_chunk_blocks(tenant, &c).await })
         .collect();
-    let read: Vec<fjord_chunk::Chunk> = futures_util::stream::iter(reads)
+    let read: Vec<Vec<EncodedBlock>> = futures_util::stream::iter(reads)
         .buffered(8)
         .try_collect()
         .await?;
-    Ok(read
-        .iter()
-        .flat_map(|c| c.blocks().iter().cloned())
-        .collect())
+    Ok(read.into_iter().flatten().collect())
 }
 
 /// Builds one stream's rewritten chunks from its entries in time order.

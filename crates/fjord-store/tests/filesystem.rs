@@ -383,6 +383,16 @@ async fn object_stores_read_a_segments_gathered_tails_with_one_request() {
         u64::from(refs[0].tail_len)
     );
 
+    // A reader that decodes every block (the compactor) reads a body alone, one request.
+    let remote = store_as(gathered.path(), fjord_store::config::Backend::S3);
+    for (r, c) in refs.iter().zip(&whole) {
+        let blocks = remote.read_chunk_blocks(&tenant, r).await.unwrap();
+        assert_eq!(lines_of_blocks(&blocks), lines_of(c));
+    }
+    assert_eq!(remote.read_requests(), 2);
+    let bodies: u64 = refs.iter().map(|r| r.len - u64::from(r.tail_len)).sum();
+    assert_eq!(remote.bytes_read(ReadPart::Chunk), bodies);
+
     // With tails after each chunk (format 2), chunks this small are read whole on an object
     // store: each tail would cost a request of its own.
     let (inline, refs) = two_chunks_in_format(2).await;

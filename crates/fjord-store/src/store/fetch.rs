@@ -568,8 +568,28 @@ impl Store {
             .collect()
     }
 
-    /// Reads one chunk from the object store, bypassing the cache (for one-off readers such as
-    /// the compactor, which would only evict what queries need).
+    /// The blocks of one chunk, read from the object store bypassing the cache, for a reader
+    /// that decodes them all once (the compactor, which would only evict what queries need).
+    /// A chunk whose tail lies apart is read without it, with one request for its body
+    /// ([`fjord_chunk::open_body_blocks`]); its blocks then carry no trigram filter.
+    pub async fn read_chunk_blocks(
+        &self,
+        tenant: &TenantId,
+        r: &ChunkRef,
+    ) -> Result<Vec<EncodedBlock>, StoreError> {
+        if !r.tail_apart() {
+            return Ok(self.read_chunk(tenant, r).await?.blocks().to_vec());
+        }
+        let path = layout::segment_path(tenant, &r.segment);
+        let mut read = self
+            .read_ranges(&path, &[piece_range(&path, r)?], 0)
+            .await?;
+        let body = read.pop().unwrap_or_default();
+        self.reads.count(ReadPart::Chunk, body.len());
+        fjord_chunk::open_body_blocks(body).map_err(|e| corrupt_chunk(&path, r, e))
+    }
+
+    /// Reads one chunk from the object store, bypassing the cache.
     pub async fn read_chunk(&self, tenant: &TenantId, r: &ChunkRef) -> Result<Chunk, StoreError> {
         let path = layout::segment_path(tenant, &r.segment);
         let mut read = self
