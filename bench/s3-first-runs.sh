@@ -4,7 +4,8 @@
 # `fjord server` whose data lives only in the bucket, then the server's store read counters
 # (`fjord_store_read_bytes_total` by part, `fjord_store_read_requests_total`) are printed.
 #
-#   bench/s3-first-runs.sh load FJORD_BINARY BUCKET DATASET_DIR    push the dataset and flush
+#   bench/s3-first-runs.sh load FJORD_BINARY BUCKET DATASET_DIR [flags]   push it, flush; flags
+#                                                 go to `fjord-bench ingest` (e.g. --compact)
 #   bench/s3-first-runs.sh first FJORD_BINARY BUCKET DATASET_DIR QUERY...
 #
 # Environment: WEED (the `weed` binary; default target/test-tools/venv/bin/weed, which
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 if [ $# -lt 4 ]; then
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 cmd=$1 fjord=$2 bucket=$3 data=$4
@@ -61,7 +62,7 @@ case $cmd in
 load)
     until [ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$s3/$bucket")" = 200 ]; do sleep 1; done
     serve
-    $bench ingest "http://127.0.0.1:$port" --data "$data" --flush
+    $bench ingest "http://127.0.0.1:$port" --data "$data" --pid "$pid" --flush "$@"
     stop
     ;;
 first)

@@ -1023,19 +1023,18 @@ fn parse_header_in(body: &[u8]) -> Result<(Header, usize), ChunkError> {
     } else {
         (0, 0)
     };
+    let overrun = || ChunkError::Corrupt("block sections overrun the block".into());
     let mut off = r.position();
     let mut sections = [(0, 0, 0); 3];
     for (s, (len, raw)) in sections.iter_mut().zip(lens) {
         *s = (off, len, raw);
-        off += len;
+        off = off.checked_add(len).ok_or_else(overrun)?;
     }
     let filter_off = off;
-    off += filter_len;
-    let end = off + fields_len;
+    off = off.checked_add(filter_len).ok_or_else(overrun)?;
+    let end = off.checked_add(fields_len).ok_or_else(overrun)?;
     if end > body.len() {
-        return Err(ChunkError::Corrupt(
-            "block sections overrun the block".into(),
-        ));
+        return Err(overrun());
     }
     if min_ts > max_ts {
         return Err(ChunkError::Corrupt("block min time after max time".into()));

@@ -392,6 +392,12 @@ async fn object_stores_read_a_segments_gathered_tails_with_one_request() {
     assert_eq!(remote.read_requests(), 2);
     let bodies: u64 = refs.iter().map(|r| r.len - u64::from(r.tail_len)).sum();
     assert_eq!(remote.bytes_read(ReadPart::Chunk), bodies);
+    // Nothing but the index says where a body ends: a ref short by a whole block is an error,
+    // not two blocks of three.
+    let mut short = refs[0].clone();
+    short.len -= whole[0].blocks()[2].data.len() as u64;
+    let err = remote.read_chunk_blocks(&tenant, &short).await.unwrap_err();
+    assert!(err.to_string().contains("disagree"), "{err}");
 
     // With tails after each chunk (format 2), chunks this small are read whole on an object
     // store: each tail would cost a request of its own.

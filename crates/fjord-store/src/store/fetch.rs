@@ -460,7 +460,8 @@ impl Store {
                         StoreError::Corrupt(format!("{path}: a chunk tail was not read"))
                     })?;
                     let summary = Arc::new(
-                        ChunkSummary::parse(tail, r.len as usize).map_err(|e| corrupt(i, e))?,
+                        ChunkSummary::parse(tail, usize::try_from(r.len).unwrap_or(usize::MAX))
+                            .map_err(|e| corrupt(i, e))?,
                     );
                     self.chunk_cache.insert(
                         (r.segment.clone(), r.offset),
@@ -586,7 +587,22 @@ impl Store {
             .await?;
         let body = read.pop().unwrap_or_default();
         self.reads.count(ReadPart::Chunk, body.len());
-        fjord_chunk::open_body_blocks(body).map_err(|e| corrupt_chunk(&path, r, e))
+        let blocks = fjord_chunk::open_body_blocks(body).map_err(|e| corrupt_chunk(&path, r, e))?;
+        // Without the tail nothing else says where the body ends: a ref too short by whole
+        // blocks would read as fewer blocks, so they must add up to what the index recorded.
+        let sum = |f: fn(&EncodedBlock) -> u64| blocks.iter().map(f).sum::<u64>();
+        let recorded = sum(|b| u64::from(b.meta.count)) == u64::from(r.entries)
+            && sum(|b| b.meta.raw_bytes) == r.raw_bytes
+            && sum(|b| b.meta.metadata_bytes) == r.metadata_bytes
+            && blocks.iter().map(|b| b.meta.min_ts).min() == Some(r.min_ts)
+            && blocks.iter().map(|b| b.meta.max_ts).max() == Some(r.max_ts);
+        if !recorded {
+            return Err(StoreError::Corrupt(format!(
+                "{path} at {}: the chunk's blocks disagree with its index entry",
+                r.offset
+            )));
+        }
+        Ok(blocks)
     }
 
     /// Reads one chunk from the object store, bypassing the cache.
