@@ -57,6 +57,7 @@ fn has_lossy_filter(f: &LabelFilter) -> bool {
             has_lossy_filter(l) || has_lossy_filter(r)
         }
         LabelFilter::Bytes { .. } => true,
+        LabelFilter::Number { value, .. } => *value == 0.0 && value.is_sign_negative(),
         LabelFilter::String(m) => !m
             .name
             .chars()
@@ -78,6 +79,9 @@ fn sample_nodes(e: &Expr) -> Vec<&SampleExpr> {
 ///   read back;
 /// * `ignoring ()` prints as nothing, taking a following `group_left`/`group_right` with it;
 /// * bytes label filters print in rounded SI units (`1KiB` prints `1.0kB`);
+/// * a numeric label filter of negative zero (`x < -00`, `x < -0.0`) prints `-0`, which reads
+///   back as a duration filter (Go's `time.ParseDuration` takes a signed bare `0` without a
+///   unit);
 /// * `NaN`/`Inf` literals (e.g. folded `1/0`) print as words the lexer reads as identifiers;
 /// * `vector(x)` prints six decimals.
 fn print_is_lossy(e: &Expr) -> bool {
@@ -154,6 +158,22 @@ fn check_roundtrip(q: &str, e: &Expr) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[test]
+fn a_numeric_negative_zero_filter_prints_as_loki_prints_it() {
+    let e = parse_expr_syntax(r#"{a="b"} | x < -00"#).unwrap();
+    assert_eq!(e.to_string(), r#"{a="b"} | x<-0"#);
+    assert!(print_is_lossy(&e));
+    // `-0` reads back as a duration filter, as it does in Loki; a positive zero stays a number.
+    let back = parse_expr_syntax(&e.to_string()).unwrap();
+    assert!(matches!(
+        label_filters_of(&back)[..],
+        [LabelFilter::Duration { .. }]
+    ));
+    let zero = parse_expr_syntax(r#"{a="b"} | x > 0.0"#).unwrap();
+    assert!(!print_is_lossy(&zero));
+    assert!(check_roundtrip("x > 0.0", &zero).is_ok());
 }
 
 #[test]
