@@ -72,6 +72,22 @@ pub struct BlockMeta {
 }
 
 impl BlockMeta {
+    /// The summary of several blocks together (a chunk's, from its blocks'): counts and bytes
+    /// added, the widest time range. `None` without blocks, or when a sum overflows.
+    pub fn total<'a>(metas: impl IntoIterator<Item = &'a BlockMeta>) -> Option<BlockMeta> {
+        let mut metas = metas.into_iter();
+        let first = *metas.next()?;
+        metas.try_fold(first, |m, b| {
+            Some(BlockMeta {
+                count: m.count.checked_add(b.count)?,
+                min_ts: m.min_ts.min(b.min_ts),
+                max_ts: m.max_ts.max(b.max_ts),
+                raw_bytes: m.raw_bytes.checked_add(b.raw_bytes)?,
+                metadata_bytes: m.metadata_bytes.checked_add(b.metadata_bytes)?,
+            })
+        })
+    }
+
     /// Whether any entry may fall in `[start, end)`.
     pub fn overlaps(&self, start: i64, end: i64) -> bool {
         self.count > 0 && self.max_ts >= start && self.min_ts < end
@@ -1066,6 +1082,30 @@ mod tests {
             b.push(*t, l.as_bytes(), &[]);
         }
         b
+    }
+
+    #[test]
+    fn block_meta_totals_add_counts_and_bytes_and_widen_the_time_range() {
+        let meta = |count, min_ts, max_ts, raw_bytes| BlockMeta {
+            count,
+            min_ts,
+            max_ts,
+            raw_bytes,
+            metadata_bytes: 2,
+        };
+        let total = BlockMeta::total(&[meta(3, 10, 20, 30), meta(4, 5, 15, 40)]).unwrap();
+        assert_eq!(
+            total,
+            BlockMeta {
+                metadata_bytes: 4,
+                ..meta(7, 5, 20, 70)
+            }
+        );
+        assert_eq!(BlockMeta::total(&[]), None);
+        assert_eq!(
+            BlockMeta::total(&[meta(u32::MAX, 0, 0, 0), meta(1, 0, 0, 0)]),
+            None
+        );
     }
 
     #[test]

@@ -421,21 +421,13 @@ impl Chunk {
         &self.blocks
     }
 
-    /// Summary over all blocks.
+    /// Summary over all blocks ([`BlockMeta::total`]; an empty time range without blocks).
     pub fn meta(&self) -> BlockMeta {
-        let mut m = BlockMeta {
+        BlockMeta::total(self.block_metas()).unwrap_or(BlockMeta {
             min_ts: i64::MAX,
             max_ts: i64::MIN,
             ..Default::default()
-        };
-        for b in self.block_metas() {
-            m.count += b.count;
-            m.min_ts = m.min_ts.min(b.min_ts);
-            m.max_ts = m.max_ts.max(b.max_ts);
-            m.raw_bytes += b.raw_bytes;
-            m.metadata_bytes += b.metadata_bytes;
-        }
-        m
+        })
     }
 
     pub fn len_bytes(&self) -> usize {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use fjord_chunk::BlockMeta;
 use fjord_model::{LabelMatcher, Labels, TenantId};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -248,17 +249,20 @@ impl Store {
         let refs = chunks
             .iter()
             .zip(&placements)
-            .map(|(c, p)| ChunkRef {
-                segment: segment.clone(),
-                offset: p.offset,
-                len: p.len,
-                entries: c.blocks.iter().map(|b| b.meta.count).sum(),
-                min_ts: c.blocks.iter().map(|b| b.meta.min_ts).min().unwrap_or(0),
-                max_ts: c.blocks.iter().map(|b| b.meta.max_ts).max().unwrap_or(0),
-                raw_bytes: c.blocks.iter().map(|b| b.meta.raw_bytes).sum(),
-                metadata_bytes: c.blocks.iter().map(|b| b.meta.metadata_bytes).sum(),
-                tail_len: p.tail_len,
-                tail_offset: p.tail_offset,
+            .map(|(c, p)| {
+                let total = BlockMeta::total(c.blocks.iter().map(|b| &b.meta)).unwrap_or_default();
+                ChunkRef {
+                    segment: segment.clone(),
+                    offset: p.offset,
+                    len: p.len,
+                    entries: total.count,
+                    min_ts: total.min_ts,
+                    max_ts: total.max_ts,
+                    raw_bytes: total.raw_bytes,
+                    metadata_bytes: total.metadata_bytes,
+                    tail_len: p.tail_len,
+                    tail_offset: p.tail_offset,
+                }
             })
             .collect();
         Ok(WrittenSegment { refs, bytes, pin })

@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fjord_chunk::{Chunk, ChunkSummary, EncodedBlock};
+use fjord_chunk::{BlockMeta, Chunk, ChunkSummary, EncodedBlock};
 use fjord_model::TenantId;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
@@ -132,6 +132,11 @@ fn checked_range(path: &Path, start: u64, len: u64) -> Result<Range<u64>, StoreE
 /// The error for chunk `r` of the segment at `path` being unreadable.
 fn corrupt_chunk(path: &Path, r: &ChunkRef, e: fjord_chunk::ChunkError) -> StoreError {
     StoreError::Corrupt(format!("{path} at {}: {e}", r.offset))
+}
+
+/// Parses `tail`, read for chunk `r`, against the chunk's length.
+fn parse_tail(r: &ChunkRef, tail: Bytes) -> Result<ChunkSummary, fjord_chunk::ChunkError> {
+    ChunkSummary::parse(tail, usize::try_from(r.len).unwrap_or(usize::MAX))
 }
 
 /// Opens the bytes read for chunk `r` of the segment at `path`.
@@ -459,10 +464,7 @@ impl Store {
                     let tail = tails.next().ok_or_else(|| {
                         StoreError::Corrupt(format!("{path}: a chunk tail was not read"))
                     })?;
-                    let summary = Arc::new(
-                        ChunkSummary::parse(tail, usize::try_from(r.len).unwrap_or(usize::MAX))
-                            .map_err(|e| corrupt(i, e))?,
-                    );
+                    let summary = Arc::new(parse_tail(r, tail).map_err(|e| corrupt(i, e))?);
                     self.chunk_cache.insert(
                         (r.segment.clone(), r.offset),
                         CachedChunk::Summary(summary.clone()),
@@ -558,7 +560,7 @@ impl Store {
                 let r = &refs[i];
                 let chunk = if r.tail_apart() {
                     let tail = tails.next().cloned().unwrap_or_default();
-                    ChunkSummary::parse(tail, usize::try_from(r.len).unwrap_or(usize::MAX))
+                    parse_tail(r, tail)
                         .and_then(|summary| summary.open_chunk(piece.clone()))
                         .map_err(|e| corrupt_chunk(path, r, e))?
                 } else {
@@ -590,12 +592,12 @@ impl Store {
         let blocks = fjord_chunk::open_body_blocks(body).map_err(|e| corrupt_chunk(&path, r, e))?;
         // Without the tail nothing else says where the body ends: a ref too short by whole
         // blocks would read as fewer blocks, so they must add up to what the index recorded.
-        let sum = |f: fn(&EncodedBlock) -> u64| blocks.iter().map(f).sum::<u64>();
-        let recorded = sum(|b| u64::from(b.meta.count)) == u64::from(r.entries)
-            && sum(|b| b.meta.raw_bytes) == r.raw_bytes
-            && sum(|b| b.meta.metadata_bytes) == r.metadata_bytes
-            && blocks.iter().map(|b| b.meta.min_ts).min() == Some(r.min_ts)
-            && blocks.iter().map(|b| b.meta.max_ts).max() == Some(r.max_ts);
+        let recorded = BlockMeta::total(blocks.iter().map(|b| &b.meta)).is_some_and(|m| {
+            m.count == r.entries
+                && m.raw_bytes == r.raw_bytes
+                && m.metadata_bytes == r.metadata_bytes
+                && (m.min_ts, m.max_ts) == (r.min_ts, r.max_ts)
+        });
         if !recorded {
             return Err(StoreError::Corrupt(format!(
                 "{path} at {}: the chunk's blocks disagree with its index entry",
