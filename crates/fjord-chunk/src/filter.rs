@@ -12,8 +12,8 @@
 //! by bytes alone left nine tenths of the bits unset. Halving is exact because a slot is the
 //! top bits of the trigram's hash: dropping one bit of the slot ORs neighbouring bit pairs, and
 //! the result equals a filter built at half the size.
-//! Because of that, the build first tries a quarter of the configured size and only builds the
-//! full size when the quarter is too full; the result is the same filter.
+//! Because of that, the build of a large filter first tries a quarter of the configured size
+//! and only builds the full size when the quarter is too full; the result is the same filter.
 //!
 //! Searches test a filter in place, over its encoded bytes ([`FilterView`]), without copying it.
 //!
@@ -29,6 +29,10 @@ const MAX_FILL: f64 = 1.0 / 3.0;
 
 /// Smallest filter, in bits.
 const MIN_BITS: u64 = 512;
+
+/// The smallest first build, in bits: its 32 KiB of flags fit a core's first-level cache.
+/// Blocks of up to 128 KiB at the default 0.25 bits per byte are built once at their full size.
+const FIRST_BUILD_BITS: u64 = 1 << 15;
 
 /// Largest filter built, in bits (4 MiB; the format reads up to 2^28). The build sets one byte
 /// per bit first, so this also bounds its scratch memory to 32 MiB for any block size and
@@ -108,14 +112,16 @@ impl TrigramFilter {
     /// most [`MAX_FILL`] full, folding from the full size would have passed through it: the
     /// quarter-size build is tried first (it suffices for most blocks of log text, and its
     /// flags stay in the first-level cache), and the full size is built only when it is too
-    /// full. The result is the same either way.
+    /// full. The result is the same either way. A filter of at most [`FIRST_BUILD_BITS`] is
+    /// built at its full size at once: its flags fit the cache anyway, and the quarter of a
+    /// small block's filter is mostly too full, which cost two builds.
     pub fn build<'a>(
         texts: impl Iterator<Item = &'a [u8]> + Clone,
         total_bytes: usize,
         bits_per_byte: f64,
     ) -> Self {
         let full = Self::size_for(total_bytes, bits_per_byte);
-        let guess = (full / 4).max(MIN_BITS);
+        let guess = (full / 4).max(FIRST_BUILD_BITS).min(full);
         let mut f = Self::at_size(texts.clone(), guess);
         if guess < full && f.fill() > MAX_FILL {
             f = Self::at_size(texts, full);
@@ -271,8 +277,9 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Trying a quarter of the size first gives the filter that folding from the full size
-        /// gives, whether the text repeats (the guess holds) or not (the full size is built).
+        /// Trying a quarter of the size first (for filters above `FIRST_BUILD_BITS`) gives the
+        /// filter that folding from the full size gives, whether the text repeats (the guess
+        /// holds) or not (the full size is built).
         #[test]
         fn build_equals_folding_from_the_full_size(
             seed in 0u64..1_000,
