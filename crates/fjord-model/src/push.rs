@@ -2,7 +2,8 @@
 //! JSON forms (v1 `{"streams":[{"stream":{…},"values":[…]}]}` and legacy v0).
 //!
 //! Decoding never trusts sizes from the wire: the snappy header's declared length is checked
-//! against the caller's limit before any buffer is allocated. Lines are kept as [`Bytes`]
+//! against the caller's limit, and against the most the body's bytes can expand to, before any
+//! buffer is allocated. Lines are kept as [`Bytes`]
 //! slices of the decompressed body, so decoding a protobuf push copies no line text; the
 //! protobuf decoder is written out by hand (`push/protobuf.rs`) for the ingest hot path.
 
@@ -134,6 +135,14 @@ pub fn decode_protobuf_snappy(
             limit: max_decompressed,
         });
     }
+    // The buffer is zeroed at its declared length, so a few bytes declaring gigabytes would
+    // make the server write gigabytes of memory before finding out they were lies.
+    if len > body.len() as u64 * SNAPPY_MAX_EXPANSION {
+        return Err(DecodeError::Snappy(format!(
+            "corrupt input: {} bytes cannot decompress to the {len} bytes their header declares",
+            body.len()
+        )));
+    }
     let mut raw = BODY_BUFFERS.take_filled(len as usize);
     let n = snap::raw::Decoder::new()
         .decompress(body, &mut raw)
@@ -141,6 +150,10 @@ pub fn decode_protobuf_snappy(
     raw.truncate(n);
     decode_protobuf(BODY_BUFFERS.bytes(raw))
 }
+
+/// More than any snappy block can expand per byte of input: a 3-byte copy tag writes at most 64
+/// bytes, a 5-byte one 64 and a 2-byte one 11, and a literal writes its own bytes.
+const SNAPPY_MAX_EXPANSION: u64 = 22;
 
 /// Decompressed push bodies; entries' lines are slices of them until the push is done. The
 /// budget holds about three 1 MiB pushes.
@@ -439,6 +452,32 @@ mod tests {
             Err(DecodeError::TooLarge { .. })
         ));
         assert!(decode_protobuf_snappy(b"\xff\xff\xff\xff\x0fgarbage", 1 << 30).is_err());
+    }
+
+    #[test]
+    fn snappy_length_beyond_what_the_input_can_hold_is_refused_before_allocating() {
+        // Header: a declared length of 4e9 bytes (LEB128), then a one-byte literal.
+        let mut body = Vec::new();
+        crate::varint::put_uvarint(&mut body, 4_000_000_000);
+        body.extend_from_slice(&[0x00, b'A']);
+        let err = decode_protobuf_snappy(&body, 5000 << 20).unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Snappy(m) if m.contains("4000000000")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn snappy_at_its_highest_ratio_still_decodes() {
+        let mut req = sample();
+        req.streams[0].entries[0].line = Bytes::from(vec![b'a'; 4 << 20]);
+        let body = req.encode_protobuf_snappy();
+        let ratio = snap::raw::decompress_len(&body).unwrap() as f64 / body.len() as f64;
+        assert!(
+            ratio > 20.0,
+            "the test needs a body near the bound, got {ratio:.1}"
+        );
+        assert_eq!(decode_protobuf_snappy(&body, 1 << 30).unwrap(), req);
     }
 
     #[test]

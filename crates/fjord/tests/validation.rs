@@ -199,6 +199,16 @@ fn every_validation_error_has_lokis_status_and_message() {
         .unwrap();
     assert_eq!(st, 413, "{body}");
     assert!(body.contains("limit: 8192 bytes"), "{body}");
+    // A snappy header declaring more than its few bytes can expand to: 400 before the
+    // declared length is allocated (8000 bytes here; the same check refuses gigabytes).
+    let (st, body) = s
+        .post("/loki/api/v1/push", &[PROTO], b"\xc0\x3e\x00A")
+        .unwrap();
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.contains("4 bytes cannot decompress to the 8000 bytes"),
+        "{body}"
+    );
 
     // A push mixing good and bad streams: 400 naming the bad one, the good one is stored.
     let body = json_push(&[
