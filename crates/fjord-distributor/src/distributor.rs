@@ -3,7 +3,8 @@
 //!
 //! Status precedence follows Loki: an empty request is 422; a tenant over its rate gets 429 and
 //! nothing is ingested; otherwise valid entries are ingested, and the answer is the ingester's
-//! refusal if any (429 or 400), else the validation errors (400), else 204.
+//! refusal if any (429 or 400), else the validation errors (400), else 204. Validation errors are
+//! grouped by message as Loki groups them (`grouped_errors`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use fjord_model::{Entry, PushRequest, TenantId};
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
 
+use crate::grouped_errors::GroupedErrors;
 use crate::levels;
 use crate::metrics::{DistributorMetrics, ReceivedBytesLabels, ReceivedLinesLabels};
 use crate::validation::{self, TimeBounds};
@@ -40,6 +42,11 @@ impl PushReply {
             status,
             body: body.into(),
         }
+    }
+
+    /// A 400 with `message`, newline terminated.
+    fn invalid(message: String) -> Self {
+        PushReply::error(400, message + "\n")
     }
 }
 
@@ -84,7 +91,7 @@ impl Distributor {
         }
         let limits = &*self.limits;
         let bounds = TimeBounds::new(Self::now_ns(), limits);
-        let mut errors: Vec<String> = Vec::new();
+        let mut errors = GroupedErrors::default();
         let mut valid: Vec<ValidatedStream> = Vec::with_capacity(req.streams.len());
         let (mut valid_bytes, mut valid_lines, mut valid_md_bytes) = (0usize, 0usize, 0usize);
         let discover_levels = limits.discover_log_levels && limits.allow_structured_metadata;
@@ -101,7 +108,7 @@ impl Distributor {
                             inv.entries,
                             inv.bytes,
                         );
-                        errors.push(inv.message);
+                        errors.add(inv.message);
                         continue;
                     }
                 };
@@ -121,7 +128,7 @@ impl Distributor {
                         inv.entries,
                         inv.bytes,
                     );
-                    errors.push(inv.message);
+                    errors.add(inv.message);
                     continue;
                 }
                 if let Some(levels) = &levels {
@@ -148,10 +155,9 @@ impl Distributor {
             }
         }
 
-        let validation_error =
-            (!errors.is_empty()).then(|| PushReply::error(400, errors.join("\n") + "\n"));
+        let validation_error = errors.message();
         if valid.is_empty() {
-            return validation_error.unwrap_or_else(PushReply::ok);
+            return validation_error.map_or_else(PushReply::ok, PushReply::invalid);
         }
 
         if !self.take_rate(tenant, valid_bytes) {
@@ -198,11 +204,13 @@ impl Distributor {
             return PushReply::error(429, format!("{}\n", r.message));
         }
         if !outcome.rejections.is_empty() {
-            let mut msgs: Vec<String> = errors;
-            msgs.extend(outcome.rejections.into_iter().map(|r| r.message));
-            return PushReply::error(400, msgs.join("\n") + "\n");
+            let msgs: Vec<String> = validation_error
+                .into_iter()
+                .chain(outcome.rejections.into_iter().map(|r| r.message))
+                .collect();
+            return PushReply::invalid(msgs.join("\n"));
         }
-        validation_error.unwrap_or_else(PushReply::ok)
+        validation_error.map_or_else(PushReply::ok, PushReply::invalid)
     }
 
     fn take_rate(&self, tenant: &TenantId, bytes: usize) -> bool {

@@ -6,6 +6,7 @@
 //! from rate-limit buckets.
 
 pub mod distributor;
+mod grouped_errors;
 pub mod levels;
 pub mod metrics;
 pub mod validation;

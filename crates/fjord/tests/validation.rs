@@ -231,6 +231,18 @@ fn every_validation_error_has_lokis_status_and_message() {
     assert_eq!(result[0]["stream"]["app"], "good");
     assert_eq!(result[0]["values"][0][1], "kept line");
 
+    // Several errors are grouped by message, as Loki's `GroupedErrors` writes them.
+    let long = |n: usize| (now, "w".repeat(n));
+    let (st, msg) = push_proto(&s, r#"{app="api"}"#, vec![long(101), long(101), long(102)]);
+    assert_eq!(
+        (st, msg.as_str()),
+        (
+            400,
+            "2 errors like: max entry size '100' bytes exceeded for stream '{app=\"api\"}' while adding an entry with length '101' bytes; \
+             1 errors like: max entry size '100' bytes exceeded for stream '{app=\"api\"}' while adding an entry with length '102' bytes\n"
+        )
+    );
+
     // Every refusal was counted under Loki's discard metric and reason.
     for reason in [
         "line_too_long",

@@ -1,0 +1,107 @@
+//! A push's validation errors, grouped by message as Loki groups them: a single error is its
+//! message; otherwise every distinct message is written once as `N errors like: <message>`, the
+//! groups joined by `; `. Loki orders the groups as a Go map iterates (at random); Fjord keeps
+//! the order in which each message was first seen.
+//!
+//! At most [`MAX_DISTINCT`] distinct messages are kept. A push of millions of bad entries, each
+//! with its own timestamp and so its own message, then costs bounded memory and gets a bounded
+//! answer: the messages past the cap are counted in a last group, `N more errors not listed`
+//! (Fjord's own wording; Loki lists every one).
+
+use std::collections::HashMap;
+
+/// Most distinct messages kept, about 150 KB of answer at Loki's message lengths.
+const MAX_DISTINCT: usize = 1000;
+
+/// The validation errors of one push.
+#[derive(Debug, Default)]
+pub(crate) struct GroupedErrors {
+    /// Message → (order first seen, occurrences).
+    groups: HashMap<String, (usize, usize)>,
+    /// Errors whose message was new once [`MAX_DISTINCT`] were kept.
+    not_listed: usize,
+}
+
+impl GroupedErrors {
+    pub(crate) fn add(&mut self, message: String) {
+        let seen = self.groups.len();
+        if let Some((_, n)) = self.groups.get_mut(&message) {
+            *n += 1;
+        } else if seen < MAX_DISTINCT {
+            self.groups.insert(message, (seen, 1));
+        } else {
+            self.not_listed += 1;
+        }
+    }
+
+    /// The answer's text, Loki's `GroupedErrors` format; `None` without errors.
+    pub(crate) fn message(&self) -> Option<String> {
+        let mut groups: Vec<(&str, usize, usize)> = self
+            .groups
+            .iter()
+            .map(|(m, &(order, n))| (m.as_str(), order, n))
+            .collect();
+        groups.sort_unstable_by_key(|&(_, order, _)| order);
+        let single = groups.len() == 1 && self.not_listed == 0;
+        let mut out = String::new();
+        for (i, (m, _, n)) in groups.into_iter().enumerate() {
+            if i > 0 {
+                out.push_str("; ");
+            }
+            if !single || n > 1 {
+                out.push_str(&format!("{n} errors like: "));
+            }
+            out.push_str(m);
+        }
+        if self.not_listed > 0 {
+            out.push_str(&format!("; {} more errors not listed", self.not_listed));
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grouped(messages: &[&str]) -> Option<String> {
+        let mut e = GroupedErrors::default();
+        for m in messages {
+            e.add(m.to_string());
+        }
+        e.message()
+    }
+
+    #[test]
+    fn grouped_like_lokis_grouped_errors() {
+        assert_eq!(grouped(&[]), None);
+        assert_eq!(grouped(&["a"]).as_deref(), Some("a"));
+        assert_eq!(
+            grouped(&["a", "a", "a"]).as_deref(),
+            Some("3 errors like: a")
+        );
+        assert_eq!(
+            grouped(&["b", "a", "b"]).as_deref(),
+            Some("2 errors like: b; 1 errors like: a")
+        );
+    }
+
+    #[test]
+    fn distinct_messages_past_the_cap_are_counted_not_kept() {
+        let mut e = GroupedErrors::default();
+        for i in 0..MAX_DISTINCT + 5 {
+            e.add(format!("m{i}"));
+        }
+        e.add("m0".to_string());
+        assert_eq!(e.groups.len(), MAX_DISTINCT);
+        let m = e.message().unwrap();
+        assert!(
+            m.starts_with("2 errors like: m0; 1 errors like: m1; "),
+            "{m}"
+        );
+        assert!(
+            m.ends_with("; 1 errors like: m999; 5 more errors not listed"),
+            "{m}"
+        );
+    }
+}
