@@ -745,6 +745,10 @@ fn json_walk(
                 json_label(key, value, t, path, lbs, hints)?
             }
             ValueType::Object => {
+                // Objects open: the line's own, each entered one, and this one.
+                if path.key_ends.len() + 2 > jsonscan::MAX_OBJECT_DEPTH {
+                    return Err(JsonError::TooDeep.into());
+                }
                 let mark = path.enter(key);
                 let res = if hints.should_extract_prefix(&path.joined) {
                     json_walk(value, path, lbs, hints)
@@ -1367,6 +1371,32 @@ pub(crate) mod tests {
         let (_, labels) = run(&Stage::Json, "not json");
         assert!(labels.contains(r#"__error__="JSONParserErr""#), "{labels}");
         assert!(labels.contains("Value looks like object"), "{labels}");
+    }
+
+    #[test]
+    fn json_nested_past_the_depth_cap_is_a_parser_error_not_a_stack_overflow() {
+        let nested = |depth: usize| format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+        let (_, labels) = run(&Stage::Json, &nested(jsonscan::MAX_OBJECT_DEPTH));
+        let flattened = vec!["a"; jsonscan::MAX_OBJECT_DEPTH].join("_");
+        assert!(labels.contains(&format!("{flattened}=\"1\"")), "{labels}");
+        let (_, labels) = run(&Stage::Json, &nested(jsonscan::MAX_OBJECT_DEPTH + 1));
+        assert!(labels.contains(r#"__error__="JSONParserErr""#), "{labels}");
+        assert!(
+            labels.contains("Objects nest more than 128 deep"),
+            "{labels}"
+        );
+        // 40,000 levels overflowed a 2 MiB worker stack and aborted the server.
+        let deep = nested(40_000);
+        let on_a_small_stack = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || run(&Stage::Json, &deep).1)
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(
+            on_a_small_stack.contains("Objects nest more than"),
+            "{on_a_small_stack}"
+        );
     }
 
     #[test]

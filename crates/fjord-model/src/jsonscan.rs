@@ -22,7 +22,14 @@ pub enum ValueType {
     Unknown,
 }
 
-/// The library's errors; `Display` gives its exact messages.
+/// How deep a walk that descends into nested objects (`| json`, which flattens them) may go:
+/// the library's Go callers recurse on a stack that grows, Rust's does not, so deeper lines get
+/// [`JsonError::TooDeep`] instead of the flattened label. Log lines nest a handful deep; a cap
+/// of 128 (serde_json's default) also bounds the rescanning of nested blocks, which costs the
+/// line's length at every level.
+pub const MAX_OBJECT_DEPTH: usize = 128;
+
+/// The library's errors; `Display` gives its exact messages. `TooDeep` is Fjord's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsonError {
     KeyPathNotFound,
@@ -33,6 +40,7 @@ pub enum JsonError {
     MalformedObject,
     MalformedValue,
     MalformedStringEscape,
+    TooDeep,
 }
 
 impl fmt::Display for JsonError {
@@ -51,6 +59,9 @@ impl fmt::Display for JsonError {
             }
             JsonError::MalformedStringEscape => {
                 "Encountered an invalid escape sequence in a string"
+            }
+            JsonError::TooDeep => {
+                return write!(f, "Objects nest more than {MAX_OBJECT_DEPTH} deep");
             }
         })
     }
