@@ -1,6 +1,7 @@
 //! End to end: the real `fjord` binary takes pushes in protobuf+snappy and JSON, answers log
 //! queries exactly (directions, limits, bounds, selectors, filters), keeps every acknowledged
-//! line through `kill -9`, and flushes everything to the store on a clean shutdown.
+//! line through `kill -9`, and flushes everything to the store on a clean shutdown; hostile
+//! lines are stored, queried and compacted without taking the server down.
 
 mod common;
 
@@ -350,4 +351,39 @@ fn pushes_are_queryable_exactly_and_survive_kill_and_restart() {
         s.log()
     );
     check_queries(&s, &both, base);
+}
+
+/// A line whose JSON nests 40,000 objects deep (240 KB, under the default line limit) overflowed
+/// the stack of whichever thread walked it with `| json`: a query worker, or the compactor
+/// building field columns, which then aborted again after every restart.
+#[test]
+fn deeply_nested_json_is_a_parser_error_in_queries_and_compaction() {
+    let dir = data_dir();
+    let s = Server::start(dir.path(), PLAIN);
+    let base = now_ns() - 2 * 86_400_000_000_000;
+    let depth = 40_000;
+    let deep = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+    let stream = r#"{app="hostile"}"#;
+    s.push_and_flush(
+        stream,
+        vec![(base, r#"{"msg":"fine"}"#.to_string()), (base + 1, deep)],
+    );
+    let (st, body) = s.post("/compactor/run", &[], b"").unwrap();
+    assert_eq!(st, 200, "{body}; log:\n{}", s.log());
+    assert!(body.contains(r#""periods_compacted":1"#), "{body}");
+    let q = s.get_json(&format!(
+        "/loki/api/v1/query_range?query={}&start={}&end={}&direction=forward",
+        enc(r#"{app="hostile"} | json"#),
+        base,
+        base + 2
+    ));
+    let streams = q["data"]["result"].as_array().unwrap();
+    let parsed = |key: &str| streams.iter().find(|r| r["stream"].get(key).is_some());
+    assert_eq!(parsed("msg").unwrap()["stream"]["msg"], "fine", "{q}");
+    let failed = parsed("__error__").unwrap_or_else(|| panic!("{q}"));
+    assert_eq!(failed["stream"]["__error__"], "JSONParserErr");
+    assert_eq!(
+        failed["stream"]["__error_details__"],
+        "Objects nest more than 128 deep"
+    );
 }
