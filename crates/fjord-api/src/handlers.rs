@@ -233,17 +233,7 @@ pub async fn query_range(
         }
         let limit = params.limit()?;
         let forward = params.forward()?;
-        let step = params.step(start, end)?;
-        if step <= 0 {
-            return Err(crate::params::ParamError(
-                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
-            ));
-        }
-        if (end - start) / step > 11000 {
-            return Err(crate::params::ParamError(
-                "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter".into(),
-            ));
-        }
+        let step = params.range_step(start, end)?;
         let interval = params.interval()?;
         if interval < 0 {
             return Err(crate::params::ParamError("interval must be >= 0".into()));
@@ -517,13 +507,11 @@ async fn volume(
         .collect();
     let source = querier.source(tenant);
     let buckets = if range {
-        let step = match params.step(start, end) {
-            Ok(s) if s > 0 => s,
-            Ok(_) => {
-                return bad_request(
-                    "zero or negative query resolution step widths are not accepted. Try a positive integer",
-                );
-            }
+        if end < start {
+            return bad_request("end timestamp must not be before or equal to start time");
+        }
+        let step = match params.range_step(start, end) {
+            Ok(s) => s,
             Err(e) => return bad_request(e.0),
         };
         volume::volume_range(&source, &matchers, start, end, step, &targets, by, limit).await

@@ -112,6 +112,24 @@ impl Params {
         }
     }
 
+    /// The `step` of a range query over `[start, end]`, validated as Loki validates a range
+    /// query's: positive, and at most 11,000 points per series. Without the cap a step of a
+    /// microsecond asks for billions of points.
+    pub fn range_step(&self, start: i64, end: i64) -> Result<i64, ParamError> {
+        let step = self.step(start, end)?;
+        if step <= 0 {
+            return Err(err(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer",
+            ));
+        }
+        if end.saturating_sub(start) / step > 11000 {
+            return Err(err(
+                "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter",
+            ));
+        }
+        Ok(step)
+    }
+
     /// `interval` in ns, default 0.
     pub fn interval(&self) -> Result<i64, ParamError> {
         match self.get("interval") {
@@ -234,5 +252,38 @@ mod tests {
         let p = Params::parse(None, None);
         assert_eq!(p.step(0, 1000 * NS_PER_SEC).unwrap(), 4 * NS_PER_SEC);
         assert_eq!(p.limit().unwrap(), 100);
+    }
+
+    #[test]
+    fn range_steps_are_positive_and_at_most_11000_points() {
+        let hour = 3600 * NS_PER_SEC;
+        let step =
+            |q: &str, start: i64, end: i64| Params::parse(Some(q), None).range_step(start, end);
+        assert_eq!(step("step=1", 0, 11000 * NS_PER_SEC).unwrap(), NS_PER_SEC);
+        assert!(
+            step("step=1", 0, 11001 * NS_PER_SEC)
+                .unwrap_err()
+                .0
+                .starts_with("exceeded maximum resolution of 11,000 points")
+        );
+        assert!(
+            step("step=0.000001", 0, hour)
+                .unwrap_err()
+                .0
+                .contains("11,000 points")
+        );
+        assert!(
+            step("step=1", i64::MIN, i64::MAX)
+                .unwrap_err()
+                .0
+                .contains("11,000 points")
+        );
+        assert!(
+            step("step=0", 0, hour)
+                .unwrap_err()
+                .0
+                .starts_with("zero or negative")
+        );
+        assert_eq!(step("", 0, hour).unwrap(), 14 * NS_PER_SEC);
     }
 }

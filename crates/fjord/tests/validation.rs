@@ -392,6 +392,29 @@ fn query_limits_are_refused_with_lokis_messages() {
         body.contains("maximum number of series (2) reached for a single query"),
         "{body}"
     );
+
+    // A step of a microsecond asks for 3.6 billion points an hour: volume_range allocated its
+    // buckets and was killed for running out of memory. Both range endpoints refuse it.
+    for path in [
+        "/loki/api/v1/query_range",
+        "/loki/api/v1/index/volume_range",
+    ] {
+        let url = |step: &str| {
+            format!(
+                "{path}?query={}&start={}&end={now}&step={step}",
+                enc(r#"{app=~".+"}"#),
+                now - 60 * minute
+            )
+        };
+        let (st, body) = s.get(&url("0.000001")).unwrap();
+        assert_eq!(st, 400, "{path}: {body}");
+        assert!(
+            body.contains("exceeded maximum resolution of 11,000 points per time series"),
+            "{path}: {body}"
+        );
+        let (st, body) = s.get(&url("60")).unwrap();
+        assert_eq!(st, 200, "{path}: {body}");
+    }
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
