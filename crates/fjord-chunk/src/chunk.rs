@@ -51,17 +51,6 @@ pub enum ChunkFormat {
     FiltersInTail,
 }
 
-impl ChunkFormat {
-    /// The format of chunk version `v` (1 or 2).
-    pub fn from_version(v: u8) -> Option<ChunkFormat> {
-        match v {
-            CHUNK_VERSION_INLINE_FILTERS => Some(ChunkFormat::InlineFilters),
-            CHUNK_VERSION => Some(ChunkFormat::FiltersInTail),
-            _ => None,
-        }
-    }
-}
-
 /// Serializes blocks (in time order) into one chunk of the current version.
 pub fn encode_chunk(blocks: &[EncodedBlock]) -> Result<Vec<u8>, ChunkError> {
     encode_chunk_version(blocks, ChunkFormat::FiltersInTail)
