@@ -13,6 +13,7 @@ pub mod labels;
 pub mod limits;
 pub mod logfmt;
 pub mod matcher;
+pub mod memory_budget;
 pub mod push;
 pub mod rate;
 pub mod service;

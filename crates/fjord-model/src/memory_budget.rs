@@ -1,0 +1,224 @@
+//! A byte budget that concurrent work draws on as it learns how much memory it needs, and gives
+//! back when it is done: the bound on the memory of pushes in flight.
+//!
+//! Each piece of work holds a [`Reservation`], which starts empty and grows step by step. A step
+//! is taken *before* the memory it stands for is allocated, so the budget bounds the peak and
+//! not merely the total after the fact. A step that would take the budget past its limit fails
+//! at once rather than waiting, and the caller refuses the work: a push gets 429, which clients
+//! retry with backoff. Work that alone needs more than the whole limit can never succeed, and
+//! the error says so ([`OverBudget::Never`], a 413 for a push). Dropping the reservation gives
+//! its bytes back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A shared limit on the bytes that live reservations hold together.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: u64,
+    in_use: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl MemoryBudget {
+    /// A budget of `limit` bytes; `u64::MAX` never refuses.
+    pub fn new(limit: u64) -> Arc<Self> {
+        Arc::new(MemoryBudget {
+            limit,
+            in_use: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    /// An empty reservation on this budget.
+    pub fn reservation(self: &Arc<Self>) -> Reservation {
+        Reservation {
+            budget: self.clone(),
+            bytes: 0,
+        }
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes the live reservations hold.
+    pub fn in_use(&self) -> u64 {
+        self.in_use.load(Ordering::Relaxed)
+    }
+
+    /// How many steps were refused since the budget was made.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    fn refuse(&self, error: OverBudget) -> Result<(), OverBudget> {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Err(error)
+    }
+}
+
+/// Why a reservation could not grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OverBudget {
+    /// The work alone needs more than the whole budget.
+    #[error("needs at least {needed} bytes of memory, more than the whole limit of {limit} bytes")]
+    Never { needed: u64, limit: u64 },
+    /// Other work holds too much of the budget right now.
+    #[error(
+        "needs at least {needed} bytes of memory, but only {free} of the limit of {limit} bytes are free"
+    )]
+    Busy { needed: u64, free: u64, limit: u64 },
+}
+
+/// Bytes held on a [`MemoryBudget`] for one piece of work, given back when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    budget: Arc<MemoryBudget>,
+    bytes: u64,
+}
+
+impl Reservation {
+    /// A reservation on a budget of its own without a limit: for decoding where nothing
+    /// competes for memory (tools, tests).
+    pub fn unbounded() -> Self {
+        MemoryBudget::new(u64::MAX).reservation()
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Holds `more` bytes besides those already held, if the budget has them free.
+    pub fn grow(&mut self, more: u64) -> Result<(), OverBudget> {
+        let budget = &*self.budget;
+        let needed = self.bytes.saturating_add(more);
+        if needed > budget.limit {
+            return budget.refuse(OverBudget::Never {
+                needed,
+                limit: budget.limit,
+            });
+        }
+        let taken = budget
+            .in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |in_use| {
+                in_use
+                    .checked_add(more)
+                    .filter(|&after| after <= budget.limit)
+            });
+        match taken {
+            Ok(_) => {
+                self.bytes = needed;
+                Ok(())
+            }
+            Err(in_use) => budget.refuse(OverBudget::Busy {
+                needed,
+                // What this reservation already holds counts as free to it.
+                free: (budget.limit - in_use.min(budget.limit)).saturating_add(self.bytes),
+                limit: budget.limit,
+            }),
+        }
+    }
+
+    /// Gives back what is held beyond `bytes`, once the work knows it needs less than it took.
+    pub fn shrink_to(&mut self, bytes: u64) {
+        if bytes < self.bytes {
+            self.budget
+                .in_use
+                .fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+            self.bytes = bytes;
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.shrink_to(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_share_the_limit_and_give_back_on_drop() {
+        let budget = MemoryBudget::new(100);
+        let mut a = budget.reservation();
+        a.grow(60).unwrap();
+        let mut b = budget.reservation();
+        assert_eq!(
+            b.grow(50),
+            Err(OverBudget::Busy {
+                needed: 50,
+                free: 40,
+                limit: 100
+            })
+        );
+        b.grow(40).unwrap();
+        assert_eq!(budget.in_use(), 100);
+        drop(a);
+        assert_eq!(budget.in_use(), 40);
+        b.grow(50).unwrap();
+        assert_eq!((b.bytes(), budget.in_use(), budget.refused()), (90, 90, 1));
+        b.shrink_to(10);
+        assert_eq!(budget.in_use(), 10);
+        drop(b);
+        assert_eq!(budget.in_use(), 0);
+    }
+
+    #[test]
+    fn work_larger_than_the_whole_limit_is_told_it_never_fits() {
+        let budget = MemoryBudget::new(100);
+        let mut a = budget.reservation();
+        a.grow(70).unwrap();
+        assert_eq!(
+            a.grow(31),
+            Err(OverBudget::Never {
+                needed: 101,
+                limit: 100
+            })
+        );
+        assert_eq!(
+            a.grow(u64::MAX),
+            Err(OverBudget::Never {
+                needed: u64::MAX,
+                limit: 100
+            })
+        );
+        // A refused step holds nothing more.
+        assert_eq!((a.bytes(), budget.in_use(), budget.refused()), (70, 70, 2));
+    }
+
+    #[test]
+    fn an_unlimited_budget_counts_without_refusing() {
+        let budget = MemoryBudget::new(u64::MAX);
+        let mut a = budget.reservation();
+        a.grow(u64::MAX - 1).unwrap();
+        assert_eq!(budget.in_use(), u64::MAX - 1);
+        let mut b = budget.reservation();
+        assert!(matches!(b.grow(2), Err(OverBudget::Busy { .. })));
+        b.grow(1).unwrap();
+    }
+
+    #[test]
+    fn concurrent_reservations_never_exceed_the_limit() {
+        let budget = MemoryBudget::new(1000);
+        let peak = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..10_000 {
+                        let mut r = budget.reservation();
+                        if r.grow(300).is_ok() {
+                            peak.fetch_max(budget.in_use(), Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(peak.load(Ordering::Relaxed) <= 1000);
+        assert_eq!(budget.in_use(), 0);
+    }
+}
