@@ -674,7 +674,12 @@ mod tests {
         let (mut lines, mut raw) = (0u64, 0u64);
         for conn in &per_conn {
             for b in conn {
-                let req = fjord_model::push::decode_protobuf_snappy(&b.body, 1 << 30).unwrap();
+                let req = fjord_model::push::decode_protobuf_snappy(
+                    &b.body,
+                    1 << 30,
+                    &mut fjord_model::memory_budget::Reservation::unbounded(),
+                )
+                .unwrap();
                 assert_eq!(req.entry_count() as u64, b.lines);
                 for s in &req.streams {
                     for e in &s.entries {

@@ -96,7 +96,11 @@ struct Pushed {
 }
 
 async fn push(State(p): State<Arc<Pushed>>, body: Bytes) -> StatusCode {
-    match fjord_model::push::decode_protobuf_snappy(&body, 64 << 20) {
+    match fjord_model::push::decode_protobuf_snappy(
+        &body,
+        64 << 20,
+        &mut fjord_model::memory_budget::Reservation::unbounded(),
+    ) {
         Ok(req) => {
             let mut s = p.streams.lock();
             for st in req.streams {

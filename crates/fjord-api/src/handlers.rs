@@ -9,17 +9,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use fjord_engine::{EngineError, QueryRequest};
-use fjord_model::push::{self, Inflate};
+use fjord_model::memory_budget::Reservation;
 use fjord_model::{LabelMatcher, TenantId};
 use http_body_util::BodyExt;
 
 use crate::params::{Params, now_ns};
+use crate::push;
 use crate::render;
 use crate::state::ApiState;
 
@@ -40,7 +41,7 @@ pub fn text_error(status: StatusCode, msg: impl AsRef<str>) -> Response {
         .into_response()
 }
 
-fn bad_request(msg: impl AsRef<str>) -> Response {
+pub(crate) fn bad_request(msg: impl AsRef<str>) -> Response {
     text_error(StatusCode::BAD_REQUEST, msg)
 }
 
@@ -62,7 +63,7 @@ fn engine_error(e: EngineError) -> Response {
 }
 
 /// The request's tenant: `fake` without auth, else the `X-Scope-OrgID` header.
-fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<TenantId, Response> {
+pub(crate) fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<TenantId, Response> {
     if !state.auth_enabled {
         return Ok(state.default_tenant.clone());
     }
@@ -76,19 +77,51 @@ fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<TenantId, Response> {
     TenantId::from_header_single(h).map_err(|e| text_error(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-/// Reads a body up to `limit` bytes; 413 with Loki's message beyond it.
-async fn read_body(body: Body, limit: u64) -> Result<Bytes, Response> {
-    match http_body_util::Limited::new(body, limit as usize)
-        .collect()
-        .await
-    {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(text_error(
+/// Reads a body of up to `limit` bytes (413 with Loki's message beyond it), charging its buffer
+/// to `memory`, if given, before allocating it: once at its `Content-Length`, or as it doubles
+/// while a chunked body arrives.
+pub(crate) async fn read_body(
+    mut body: Body,
+    limit: u64,
+    mut memory: Option<&mut Reservation>,
+) -> Result<Bytes, Response> {
+    let too_large = || {
+        text_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body too large: more than {limit} bytes, limit: {limit} bytes"),
-        )),
-        Err(e) => Err(bad_request(format!("reading request body: {e}"))),
+        )
+    };
+    let mut grow = |buf: &mut Vec<u8>, capacity: usize| {
+        if let Some(m) = memory.as_deref_mut() {
+            m.grow((capacity - buf.capacity()) as u64)
+                .map_err(|e| push::refused("reading the body", e))?;
+        }
+        buf.reserve_exact(capacity - buf.len());
+        Ok(())
+    };
+    let mut buf = Vec::new();
+    if let Some(length) = body.size_hint().exact() {
+        if length > limit {
+            return Err(too_large());
+        }
+        grow(&mut buf, length as usize)?;
     }
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| bad_request(format!("reading request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let size = buf.len() + data.len();
+        if size as u64 > limit {
+            return Err(too_large());
+        }
+        if size > buf.capacity() {
+            let capacity = size.max(buf.capacity() * 2).min(limit as usize);
+            grow(&mut buf, capacity)?;
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Merges the query string with a form body (POST).
@@ -104,110 +137,11 @@ async fn read_params(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
     {
-        Some(read_body(body, 10 << 20).await?)
+        Some(read_body(body, 10 << 20, None).await?)
     } else {
         None
     };
     Ok(Params::parse(query.as_deref(), form.as_deref()))
-}
-
-// ---------------------------------------------------------------- push
-
-pub async fn push_v1(
-    State(state): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    push(state, headers, body, false).await
-}
-
-pub async fn push_legacy(
-    State(state): State<Arc<ApiState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    push(state, headers, body, true).await
-}
-
-async fn push(state: Arc<ApiState>, headers: HeaderMap, body: Body, legacy: bool) -> Response {
-    let Some(distributor) = state.distributor.clone() else {
-        return text_error(
-            StatusCode::NOT_FOUND,
-            "this process does not run the distributor",
-        );
-    };
-    let tenant = match tenant(&state, &headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let body = match read_body(body, state.max_recv_msg_size).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let inflate = match encoding.as_str() {
-        "" | "snappy" => None,
-        "gzip" => Some(Inflate::Gzip),
-        "deflate" => Some(Inflate::Deflate),
-        other => return bad_request(format!("Content-Encoding {other:?} not supported")),
-    };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if media.is_empty() {
-        return bad_request("mime: no media type");
-    }
-    let body = match inflate {
-        Some(kind) => match push::inflate(&body, kind, state.max_decompressed_size) {
-            Ok(b) => Bytes::from(b),
-            Err(push::DecodeError::TooLarge { size, limit }) => {
-                return text_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("request body too large: {size} bytes, limit: {limit} bytes"),
-                );
-            }
-            Err(e) => return bad_request(e.to_string()),
-        },
-        None => body,
-    };
-    let decoded = if media == "application/json" {
-        if legacy {
-            push::decode_json_v0(&body)
-        } else {
-            push::decode_json(&body)
-        }
-    } else {
-        push::decode_protobuf_snappy(&body, state.max_decompressed_size)
-    };
-    let req = match decoded {
-        Ok(r) => r,
-        Err(push::DecodeError::TooLarge { size, limit }) => {
-            return text_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body too large: {size} bytes, limit: {limit} bytes"),
-            );
-        }
-        Err(e) => return bad_request(e.to_string()),
-    };
-    let reply = distributor.push(&tenant, req).await;
-    if reply.status == 204 {
-        return StatusCode::NO_CONTENT.into_response();
-    }
-    text_error(
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        reply.body,
-    )
 }
 
 // ---------------------------------------------------------------- queries

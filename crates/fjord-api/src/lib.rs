@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod http_metrics;
 pub mod json;
 pub mod params;
+pub mod push;
 pub mod render;
 pub mod state;
 
@@ -21,14 +22,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 pub use http_metrics::HttpMetrics;
+pub use push::PushLimits;
 pub use state::{ApiState, BuildInfo};
 
 /// Builds the router. `request_metrics` must be registered in `state.registry` already.
 pub fn router(state: Arc<ApiState>, request_metrics: HttpMetrics) -> Router {
     use handlers::*;
     let api = Router::new()
-        .route("/loki/api/v1/push", post(push_v1))
-        .route("/api/prom/push", post(push_legacy))
+        .route("/loki/api/v1/push", post(push::push_v1))
+        .route("/api/prom/push", post(push::push_legacy))
         .route(
             "/loki/api/v1/query_range",
             get(query_range).post(query_range),

@@ -12,6 +12,8 @@ use fjord_model::limits::Limits;
 use fjord_querier::Querier;
 use prometheus_client::registry::Registry;
 
+use crate::push::PushLimits;
+
 /// Version facts served at `/loki/api/v1/status/buildinfo`.
 #[derive(Debug, Clone)]
 pub struct BuildInfo {
@@ -40,8 +42,6 @@ pub struct ApiState {
     pub services: Vec<String>,
     /// Set when shutdown begins; `/ready` then answers 503.
     pub stopping: AtomicBool,
-    /// Largest accepted (compressed) push body.
-    pub max_recv_msg_size: u64,
-    /// Largest accepted push body after decompression.
-    pub max_decompressed_size: u64,
+    /// What a push may take: body sizes and the memory of pushes in flight.
+    pub push: PushLimits,
 }

@@ -141,6 +141,7 @@ async fn answers(store: Arc<Store>, tenant: &TenantId) -> Vec<QueryValue> {
     let querier = Querier::new(
         QuerierConfig::default(),
         None,
+        None,
         store,
         &mut Registry::default(),
     );

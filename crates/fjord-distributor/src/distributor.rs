@@ -12,7 +12,7 @@ use std::sync::Arc;
 use fjord_model::limits::Limits;
 use fjord_model::rate::TokenBucket;
 use fjord_model::service::{IngesterService, ValidatedStream};
-use fjord_model::{Entry, PushRequest, TenantId};
+use fjord_model::{PushRequest, TenantId};
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
 
@@ -113,14 +113,18 @@ impl Distributor {
                     }
                 };
             validation::discover_service_name(&mut labels, limits);
-            let mut entries: Vec<Entry> = Vec::with_capacity(stream.entries.len());
+            // Valid entries are moved to the front of the decoded vector and the rest cut off,
+            // so validation allocates nothing (the push's memory was charged as decoded).
+            let mut entries = stream.entries;
+            let mut kept = 0;
             // Loki's increment_duplicate_timestamp compares with the original timestamp of
             // the previous entry as well as its (possibly incremented) stored one.
             let mut prev_original_ts = i64::MIN;
             let levels = discover_levels.then(|| levels::LevelDetector::new(&labels));
-            for mut e in stream.entries {
-                if let Err(inv) = validation::validate_entry(&mut e, &stream.labels, bounds, limits)
-                {
+            for i in 0..entries.len() {
+                let (done, rest) = entries.split_at_mut(i);
+                let e = &mut rest[0];
+                if let Err(inv) = validation::validate_entry(e, &stream.labels, bounds, limits) {
                     self.metrics.discard(
                         inv.reason,
                         tenant.as_str(),
@@ -132,10 +136,10 @@ impl Distributor {
                     continue;
                 }
                 if let Some(levels) = &levels {
-                    levels.add(&mut e);
+                    levels.add(e);
                 }
                 if limits.increment_duplicate_timestamp {
-                    if let Some(prev) = entries.last() {
+                    if let Some(prev) = done[..kept].last() {
                         if prev.line != e.line && (e.ts == prev_original_ts || e.ts == prev.ts) {
                             e.ts = prev.ts + 1;
                         } else {
@@ -147,8 +151,10 @@ impl Distributor {
                 }
                 valid_bytes += e.accounted_bytes();
                 valid_md_bytes += e.metadata_bytes();
-                entries.push(e);
+                entries.swap(kept, i);
+                kept += 1;
             }
+            entries.truncate(kept);
             if !entries.is_empty() {
                 valid_lines += entries.len();
                 valid.push(ValidatedStream { labels, entries });

@@ -20,8 +20,6 @@ use fjord_store::Store;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-mod memory_limit;
-
 /// The `querier` config section.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -49,11 +47,11 @@ pub enum BlockCacheSize {
 }
 
 impl BlockCacheSize {
-    /// The budget in bytes on this machine.
-    pub fn bytes(self) -> u64 {
+    /// The budget in bytes for a process that may use `memory_limit` bytes (`None`: unknown).
+    pub fn bytes(self, memory_limit: Option<u64>) -> u64 {
         match self {
             BlockCacheSize::Mib(mib) => mib.saturating_mul(1 << 20),
-            BlockCacheSize::Auto => auto_block_cache_bytes(memory_limit::memory_limit()),
+            BlockCacheSize::Auto => auto_block_cache_bytes(memory_limit),
         }
     }
 }
@@ -119,14 +117,17 @@ fn now_ns() -> i64 {
 }
 
 impl Querier {
-    /// A querier over an optional ingester and the store; its metrics go to `registry`.
+    /// A querier over an optional ingester and the store, in a process that may use
+    /// `memory_limit` bytes (`None`: unknown), which sizes an `auto` block cache; its metrics go
+    /// to `registry`.
     pub fn new(
         cfg: QuerierConfig,
+        memory_limit: Option<u64>,
         ingester: Option<Arc<dyn IngesterService>>,
         store: Arc<Store>,
         registry: &mut Registry,
     ) -> Self {
-        let budget = cfg.block_cache_size_mb.bytes();
+        let budget = cfg.block_cache_size_mb.bytes(memory_limit);
         tracing::info!(
             budget_mib = budget >> 20,
             setting = ?cfg.block_cache_size_mb,
@@ -354,9 +355,9 @@ mod tests {
         assert_eq!(auto_block_cache_bytes(Some(256 << 20)), 64 << 20);
         assert_eq!(auto_block_cache_bytes(Some(256 << 30)), 4 << 30);
         assert_eq!(auto_block_cache_bytes(None), 256 << 20);
-        assert_eq!(BlockCacheSize::Mib(0).bytes(), 0);
-        assert_eq!(BlockCacheSize::Mib(3).bytes(), 3 << 20);
-        assert!(BlockCacheSize::Auto.bytes() >= 64 << 20);
+        assert_eq!(BlockCacheSize::Mib(0).bytes(Some(16 << 30)), 0);
+        assert_eq!(BlockCacheSize::Mib(3).bytes(None), 3 << 20);
+        assert_eq!(BlockCacheSize::Auto.bytes(Some(1 << 30)), 128 << 20);
     }
 
     #[test]

@@ -107,6 +107,9 @@ pub(crate) struct DistributorConfig {
     pub(crate) max_recv_msg_size: ByteSize,
     /// Largest push body after decompression: 413 beyond it. Checked before inflating.
     pub(crate) max_decompressed_size: ByteSize,
+    /// Memory all pushes in flight may take together: bodies, decompressed bodies, decoded
+    /// requests. A push that finds it full gets 429.
+    pub(crate) max_inflight_push_bytes: PushMemoryLimit,
 }
 
 impl Default for DistributorConfig {
@@ -114,6 +117,68 @@ impl Default for DistributorConfig {
         DistributorConfig {
             max_recv_msg_size: ByteSize(100 << 20),
             max_decompressed_size: ByteSize(5000 << 20),
+            max_inflight_push_bytes: PushMemoryLimit::Auto,
+        }
+    }
+}
+
+impl DistributorConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.max_inflight_push_bytes == PushMemoryLimit::Bytes(ByteSize(0)) {
+            return Err("distributor.max_inflight_push_bytes must be above 0 (or auto)".into());
+        }
+        Ok(())
+    }
+}
+
+/// `distributor.max_inflight_push_bytes`: a size, or `auto`: a quarter of the memory the
+/// process may use (its cgroup's limit, else physical memory), at least 32 MiB; 1 GiB where
+/// that memory cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum PushMemoryLimit {
+    #[default]
+    Auto,
+    Bytes(ByteSize),
+}
+
+impl PushMemoryLimit {
+    /// The limit in bytes for a process that may use `memory_limit` bytes (`None`: unknown).
+    pub(crate) fn bytes(self, memory_limit: Option<u64>) -> u64 {
+        match self {
+            PushMemoryLimit::Bytes(b) => b.0,
+            PushMemoryLimit::Auto => memory_limit.map_or(1 << 30, |l| (l / 4).max(32 << 20)),
+        }
+    }
+}
+
+impl Serialize for PushMemoryLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PushMemoryLimit::Auto => s.serialize_str("auto"),
+            PushMemoryLimit::Bytes(b) => b.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PushMemoryLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Auto(AutoWord),
+            Bytes(ByteSize),
+        }
+        #[derive(Deserialize)]
+        enum AutoWord {
+            #[serde(rename = "auto")]
+            Auto,
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Auto(AutoWord::Auto)) => Ok(PushMemoryLimit::Auto),
+            Ok(Raw::Bytes(b)) => Ok(PushMemoryLimit::Bytes(b)),
+            Err(_) => Err(serde::de::Error::custom(
+                "invalid distributor.max_inflight_push_bytes: a byte size (examples: 512MB, 2GB) or auto",
+            )),
         }
     }
 }
@@ -166,6 +231,7 @@ impl Config {
     /// Checks values that serde cannot; returns warnings to log.
     pub(crate) fn validate(&self) -> anyhow::Result<Vec<String>> {
         self.targets()?;
+        self.distributor.validate().map_err(anyhow::Error::msg)?;
         self.ingester.validate().map_err(anyhow::Error::msg)?;
         self.compactor.validate().map_err(anyhow::Error::msg)?;
         let inert = self.limits_config.validate().map_err(anyhow::Error::msg)?;

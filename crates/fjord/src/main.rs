@@ -7,6 +7,7 @@
 #[cfg(feature = "mimalloc")]
 mod allocator;
 mod config;
+mod memory_limit;
 mod process_metrics;
 mod server;
 

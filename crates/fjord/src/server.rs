@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use anyhow::Context;
-use fjord_api::{ApiState, BuildInfo, HttpMetrics};
+use fjord_api::{ApiState, BuildInfo, HttpMetrics, PushLimits};
 use fjord_compactor::Compactor;
 use fjord_distributor::Distributor;
 use fjord_ingester::Ingester;
 use fjord_model::TenantId;
+use fjord_model::memory_budget::MemoryBudget;
 use fjord_model::service::IngesterService;
 use fjord_querier::Querier;
 use fjord_store::Store;
@@ -120,6 +121,7 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
         cfg.common.instance_id.clone()
     };
     let mut registry = Registry::default();
+    let memory_limit = crate::memory_limit::memory_limit();
     let limits = Arc::new(cfg.limits_config.clone());
 
     let store =
@@ -152,6 +154,7 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
     let querier = targets.querier.then(|| {
         Arc::new(Querier::new(
             cfg.querier.clone(),
+            memory_limit,
             ingester_service.clone(),
             store.clone(),
             &mut registry,
@@ -204,6 +207,19 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
     if compactor.is_some() {
         services.push("compactor".to_string());
     }
+    let push = PushLimits {
+        max_recv_msg_size: cfg.distributor.max_recv_msg_size.0,
+        max_decompressed_size: cfg.distributor.max_decompressed_size.0,
+        memory: MemoryBudget::new(cfg.distributor.max_inflight_push_bytes.bytes(memory_limit)),
+    };
+    if distributor.is_some() {
+        tracing::info!(
+            limit_mib = push.memory.limit() >> 20,
+            setting = ?cfg.distributor.max_inflight_push_bytes,
+            "memory of pushes in flight"
+        );
+        push.register_metrics(&mut registry);
+    }
     let state = Arc::new(ApiState {
         auth_enabled: cfg.auth_enabled,
         default_tenant: TenantId::new(fjord_model::tenant::DEFAULT_TENANT)?,
@@ -217,8 +233,7 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
         build,
         services,
         stopping: std::sync::atomic::AtomicBool::new(false),
-        max_recv_msg_size: cfg.distributor.max_recv_msg_size.0,
-        max_decompressed_size: cfg.distributor.max_decompressed_size.0,
+        push,
     });
     let app = fjord_api::router(state.clone(), http_metrics);
     let addr = (

@@ -423,3 +423,137 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
+
+#[test]
+fn pushes_in_flight_share_a_memory_budget() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        &["--set", "distributor.max_inflight_push_bytes=1MB"],
+    );
+    let now = now_ns();
+    let inflight = |s: &Server| metric(s, "fjord_distributor_inflight_push_bytes ");
+    assert_eq!(
+        metric(&s, "fjord_distributor_inflight_push_bytes_limit "),
+        1048576.0
+    );
+
+    // 100,000 empty lines: a 400 KB protobuf body that decodes to 6.4 MB of entries.
+    let empty: Vec<(i64, String)> = (0..100_000).map(|i| (now + i, String::new())).collect();
+    let (st, body) = push_proto(&s, r#"{app="empty"}"#, empty);
+    assert_eq!(st, 413, "{body}");
+    assert!(
+        body.starts_with("push refused: decoding needs at least ")
+            && body.ends_with(
+                "bytes of memory, more than the whole limit of 1048576 bytes for pushes in flight (distributor.max_inflight_push_bytes)\n"
+            ),
+        "{body}"
+    );
+
+    // A push held in flight: 800,000 of its 1,000,000 bytes sent.
+    let addr = s.url.strip_prefix("http://").unwrap().to_string();
+    let mut held = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        held,
+        "POST /loki/api/v1/push HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000000\r\n\r\n"
+    )
+    .unwrap();
+    held.write_all(&vec![0u8; 800_000]).unwrap();
+    common::wait_for(30, "the held body to be charged", || {
+        (inflight(&s) >= 800_000.0).then_some(())
+    });
+
+    // What fits beside it is taken; what does not gets 429 until it is done.
+    let lines = |n: i64, app: &str| {
+        let entries = (0..n).map(|i| (now + i, "x".repeat(100))).collect();
+        push_proto(&s, &format!(r#"{{app="{app}"}}"#), entries)
+    };
+    assert_eq!(lines(100, "small"), (204, String::new()));
+    let (st, body) = lines(2_000, "large");
+    assert_eq!(st, 429, "{body}");
+    assert!(
+        body.starts_with("push refused: ")
+            && body.contains(" of the limit of 1048576 bytes are free"),
+        "{body}"
+    );
+    held.write_all(&vec![0u8; 200_000]).unwrap();
+    let mut answer = String::new();
+    held.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert_eq!(inflight(&s), 0.0);
+    assert_eq!(lines(2_000, "large"), (204, String::new()));
+    assert_eq!(
+        metric(&s, "fjord_distributor_push_memory_refused_total "),
+        2.0
+    );
+
+    // Nothing of the refused pushes was stored; everything acknowledged was.
+    let count = |app: &str| {
+        let q = enc(&format!(r#"sum(count_over_time({{app="{app}"}}[1h]))"#));
+        let v = s.get_json(&format!(
+            "/loki/api/v1/query?query={q}&time={}",
+            now + 1_800_000_000_000
+        ));
+        v["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(|n| n.parse::<u64>().unwrap())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        (count("empty"), count("small"), count("large")),
+        (0, 100, 2_000)
+    );
+}
+
+#[test]
+fn increment_duplicate_timestamp_skips_refused_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        &[
+            "--set",
+            "limits_config.increment_duplicate_timestamp=true",
+            "--set",
+            "limits_config.max_line_size=100",
+        ],
+    );
+    let t = now_ns();
+    let entries = vec![
+        (t, "a".to_string()),
+        (t, "b".to_string()),
+        (t, "x".repeat(101)),
+        (t, "c".to_string()),
+        (t + 10, "d".to_string()),
+    ];
+    let (st, body) = push_proto(&s, r#"{app="dup"}"#, entries);
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.starts_with("max entry size '100' bytes exceeded"),
+        "{body}"
+    );
+    let v = s.get_json(&format!(
+        "/loki/api/v1/query_range?query={}&direction=forward&limit=100&start={}&end={}",
+        enc(r#"{app="dup"}"#),
+        t - 1_000_000_000,
+        t + 1_000_000_000
+    ));
+    let got: Vec<(i64, String)> = v["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().parse::<i64>().unwrap() - t,
+                p[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Each duplicate of a timestamp moves one past the entry before it, and the refused line
+    // is not "the entry before".
+    let want: Vec<(i64, String)> = [(0, "a"), (1, "b"), (2, "c"), (10, "d")]
+        .iter()
+        .map(|&(d, l)| (d, l.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}

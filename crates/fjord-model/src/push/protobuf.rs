@@ -15,11 +15,17 @@
 //! type is an error. Groups (a deprecated wire type no Loki client sends) in unknown fields are
 //! skipped too, nested at most 64 deep (prost allows 100 levels of messages and groups together,
 //! so everything accepted here it accepts too).
+//!
+//! Every allocation is charged to the push's memory [`Reservation`] before it is made: a vector
+//! at its counted size, a stream's label string, an entry's metadata (bounded by the entry's own
+//! bytes). An entry can take 64 bytes decoded for 2 on the wire, so without the charges a small
+//! body of empty entries would take memory no limit on body sizes foresees.
 
 use bytes::Bytes;
 
 use super::{Entry, PushRequest, PushStream};
 use crate::labels::Label;
+use crate::memory_budget::{OverBudget, Reservation};
 use crate::varint::Reader;
 
 /// Why a protobuf body could not be decoded.
@@ -42,6 +48,8 @@ pub enum ProtobufError {
     MalformedGroup,
     #[error("{0} is not valid UTF-8")]
     Utf8(&'static str),
+    #[error("decoding {0}")]
+    Memory(#[from] OverBudget),
 }
 
 impl From<crate::varint::Truncated> for ProtobufError {
@@ -174,15 +182,27 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Decodes an uncompressed `logproto.PushRequest`; lines are slices of `body`.
-pub(super) fn decode_push_request(body: &Bytes) -> Result<PushRequest, ProtobufError> {
+/// Bytes of `count` values of `T`, to charge before allocating them.
+fn size_of_n<T>(count: usize) -> u64 {
+    (count as u64).saturating_mul(size_of::<T>() as u64)
+}
+
+/// Decodes an uncompressed `logproto.PushRequest`; lines are slices of `body`. What it
+/// allocates is charged to `memory` first.
+pub(super) fn decode_push_request(
+    body: &Bytes,
+    memory: &mut Reservation,
+) -> Result<PushRequest, ProtobufError> {
     let mut fields = Fields::new("PushRequest", body);
-    let mut streams = Vec::with_capacity(fields.count(1)?);
+    let count = fields.count(1)?;
+    memory.grow(size_of_n::<PushStream>(count))?;
+    let mut streams = Vec::with_capacity(count);
     while let Some((number, wire_type)) = fields.next_key()? {
         match number {
             1 => streams.push(decode_stream(
                 body,
                 fields.len_delimited(number, wire_type)?,
+                memory,
             )?),
             2 => {
                 fields.string(number, wire_type, "the push format")?;
@@ -193,22 +213,28 @@ pub(super) fn decode_push_request(body: &Bytes) -> Result<PushRequest, ProtobufE
     Ok(PushRequest { streams })
 }
 
-fn decode_stream(body: &Bytes, message: &[u8]) -> Result<PushStream, ProtobufError> {
+fn decode_stream(
+    body: &Bytes,
+    message: &[u8],
+    memory: &mut Reservation,
+) -> Result<PushStream, ProtobufError> {
     let mut fields = Fields::new("StreamAdapter", message);
+    let count = fields.count(2)?;
+    memory.grow(size_of_n::<Entry>(count))?;
     let mut stream = PushStream {
         labels: String::new(),
-        entries: Vec::with_capacity(fields.count(2)?),
+        entries: Vec::with_capacity(count),
     };
     while let Some((number, wire_type)) = fields.next_key()? {
         match number {
             1 => {
-                stream.labels = fields
-                    .string(number, wire_type, "stream labels")?
-                    .to_owned()
+                let labels = fields.string(number, wire_type, "stream labels")?;
+                memory.grow(labels.len() as u64)?;
+                stream.labels = labels.to_owned();
             }
             2 => {
                 let entry = fields.len_delimited(number, wire_type)?;
-                stream.entries.push(decode_entry(body, entry)?);
+                stream.entries.push(decode_entry(body, entry, memory)?);
             }
             3 => {
                 fields.varint(number, wire_type)?;
@@ -219,7 +245,11 @@ fn decode_stream(body: &Bytes, message: &[u8]) -> Result<PushStream, ProtobufErr
     Ok(stream)
 }
 
-fn decode_entry(body: &Bytes, message: &[u8]) -> Result<Entry, ProtobufError> {
+fn decode_entry(
+    body: &Bytes,
+    message: &[u8],
+    memory: &mut Reservation,
+) -> Result<Entry, ProtobufError> {
     let mut fields = Fields::new("EntryAdapter", message);
     let (mut seconds, mut nanos) = (0i64, 0i32);
     let mut line: &[u8] = &[];
@@ -235,8 +265,11 @@ fn decode_entry(body: &Bytes, message: &[u8]) -> Result<Entry, ProtobufError> {
             3 => {
                 let pair = decode_label_pair(fields.len_delimited(number, wire_type)?)?;
                 if metadata.capacity() == 0 {
-                    // This pair and the ones after it.
-                    metadata.reserve_exact(1 + fields.count(3)?);
+                    // This pair and the ones after it; their names and values that do not
+                    // fit inline take at most the entry's own bytes.
+                    let count = 1 + fields.count(3)?;
+                    memory.grow(size_of_n::<Label>(count).saturating_add(message.len() as u64))?;
+                    metadata.reserve_exact(count);
                 }
                 metadata.push(pair);
             }
@@ -294,6 +327,10 @@ mod tests {
 
     use super::super::proto;
     use super::*;
+
+    fn decode(body: &Bytes) -> Result<PushRequest, ProtobufError> {
+        decode_push_request(body, &mut Reservation::unbounded())
+    }
 
     /// What the generated decoder makes of `raw`, in Fjord's types.
     fn reference(raw: &Bytes) -> Result<PushRequest, prost::DecodeError> {
@@ -368,7 +405,7 @@ mod tests {
         #[test]
         fn decodes_what_the_generated_decoder_decodes(req in request()) {
             let raw = Bytes::from(req.encode_to_vec());
-            prop_assert_eq!(decode_push_request(&raw).unwrap(), reference(&raw).unwrap());
+            prop_assert_eq!(decode(&raw).unwrap(), reference(&raw).unwrap());
         }
 
         /// Corrupted input never panics, and whatever is accepted is what the generated
@@ -389,7 +426,7 @@ mod tests {
             }
             raw.truncate(cut.index(raw.len() + 1));
             let raw = Bytes::from(raw);
-            if let Ok(ours) = decode_push_request(&raw) {
+            if let Ok(ours) = decode(&raw) {
                 prop_assert_eq!(Ok(ours), reference(&raw).map_err(|e| e.to_string()));
             }
         }
@@ -423,7 +460,7 @@ mod tests {
         let mut req = Vec::new();
         len_field(&mut req, 1, &stream);
         let raw = Bytes::from(req);
-        let got = decode_push_request(&raw).unwrap();
+        let got = decode(&raw).unwrap();
         assert_eq!(got, reference(&raw).unwrap());
         assert_eq!(got.streams[0].entries[0].line, "the line");
     }
@@ -447,7 +484,7 @@ mod tests {
         let mut req = group;
         len_field(&mut req, 1, &stream);
         let raw = Bytes::from(req);
-        let got = decode_push_request(&raw).unwrap();
+        let got = decode(&raw).unwrap();
         assert_eq!(got, reference(&raw).unwrap());
         assert_eq!(got.streams[0].entries[0].line, "the line");
 
@@ -463,16 +500,13 @@ mod tests {
             Bytes::from(b)
         };
         assert_eq!(
-            decode_push_request(&nested(64)),
+            decode(&nested(64)),
             Ok(PushRequest {
                 streams: Vec::new()
             })
         );
         assert!(reference(&nested(64)).is_ok());
-        assert_eq!(
-            decode_push_request(&nested(65)),
-            Err(ProtobufError::MalformedGroup)
-        );
+        assert_eq!(decode(&nested(65)), Err(ProtobufError::MalformedGroup));
     }
 
     #[test]
@@ -481,9 +515,7 @@ mod tests {
         key(&mut req, 1, VARINT);
         req.push(1);
         assert_eq!(
-            decode_push_request(&Bytes::from(req))
-                .unwrap_err()
-                .to_string(),
+            decode(&Bytes::from(req)).unwrap_err().to_string(),
             "field 1 of PushRequest has wire type 0, expected 2"
         );
 
@@ -492,34 +524,31 @@ mod tests {
         let mut req = Vec::new();
         len_field(&mut req, 1, &stream);
         assert_eq!(
-            decode_push_request(&Bytes::from(req)),
+            decode(&Bytes::from(req)),
             Err(ProtobufError::Utf8("stream labels"))
         );
 
         let mut req = Vec::new();
         len_field(&mut req, 1, b"");
         req.pop();
-        assert_eq!(
-            decode_push_request(&Bytes::from(req)),
-            Err(ProtobufError::Truncated)
-        );
+        assert_eq!(decode(&Bytes::from(req)), Err(ProtobufError::Truncated));
 
         assert_eq!(
-            decode_push_request(&Bytes::from_static(&[0x03])),
+            decode(&Bytes::from_static(&[0x03])),
             Err(ProtobufError::InvalidKey)
         );
         // A group of an unknown field that never ends, or ends with another field's key.
         assert_eq!(
-            decode_push_request(&Bytes::from_static(&[0x7b])),
+            decode(&Bytes::from_static(&[0x7b])),
             Err(ProtobufError::MalformedGroup)
         );
         assert_eq!(
-            decode_push_request(&Bytes::from_static(&[0x7b, 0x84, 0x01])),
+            decode(&Bytes::from_static(&[0x7b, 0x84, 0x01])),
             Err(ProtobufError::MalformedGroup)
         );
         // An end-group key without a group.
         assert_eq!(
-            decode_push_request(&Bytes::from_static(&[0x7c])),
+            decode(&Bytes::from_static(&[0x7c])),
             Err(ProtobufError::UnsupportedWireType(4))
         );
     }
