@@ -50,6 +50,17 @@ impl PushReply {
     }
 }
 
+/// A validated push: the streams that go on to the ingester, and the grouped message about the
+/// entries that did not.
+#[derive(Debug)]
+pub struct ValidatedPush {
+    streams: Vec<ValidatedStream>,
+    validation_error: Option<String>,
+    bytes: usize,
+    lines: usize,
+    metadata_bytes: usize,
+}
+
 pub struct Distributor {
     limits: Arc<Limits>,
     ingester: Arc<dyn IngesterService>,
@@ -81,13 +92,19 @@ impl Distributor {
             .unwrap_or(0)
     }
 
-    /// Validates and ingests one push request.
-    pub async fn push(&self, tenant: &TenantId, req: PushRequest) -> PushReply {
+    /// Validates a push: the first half of handling it, CPU work in proportion to its entries
+    /// (seconds for millions) with no waiting, so callers run it where it stalls no other
+    /// request. `Err` is the whole answer when nothing goes on to the ingester.
+    pub fn validate(
+        &self,
+        tenant: &TenantId,
+        req: PushRequest,
+    ) -> Result<ValidatedPush, PushReply> {
         if req.streams.is_empty() {
-            return PushReply::error(
+            return Err(PushReply::error(
                 422,
                 "error at least one valid stream is required for ingestion",
-            );
+            ));
         }
         let limits = &*self.limits;
         let bounds = TimeBounds::new(Self::now_ns(), limits);
@@ -163,9 +180,28 @@ impl Distributor {
 
         let validation_error = errors.message();
         if valid.is_empty() {
-            return validation_error.map_or_else(PushReply::ok, PushReply::invalid);
+            return Err(validation_error.map_or_else(PushReply::ok, PushReply::invalid));
         }
+        Ok(ValidatedPush {
+            streams: valid,
+            validation_error,
+            bytes: valid_bytes,
+            lines: valid_lines,
+            metadata_bytes: valid_md_bytes,
+        })
+    }
 
+    /// The second half of handling a push: applies the tenant's ingestion rate to its valid
+    /// entries and hands them to the ingester. Its work is bounded by the rate's burst.
+    pub async fn ingest(&self, tenant: &TenantId, push: ValidatedPush) -> PushReply {
+        let limits = &*self.limits;
+        let ValidatedPush {
+            streams: valid,
+            validation_error,
+            bytes: valid_bytes,
+            lines: valid_lines,
+            metadata_bytes: valid_md_bytes,
+        } = push;
         if !self.take_rate(tenant, valid_bytes) {
             self.metrics.discard(
                 "rate_limited",

@@ -11,4 +11,4 @@ pub mod levels;
 pub mod metrics;
 pub mod validation;
 
-pub use distributor::{Distributor, PushReply};
+pub use distributor::{Distributor, PushReply, ValidatedPush};

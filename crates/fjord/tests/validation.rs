@@ -557,3 +557,28 @@ fn increment_duplicate_timestamp_skips_refused_entries() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_push_of_many_entries_is_validated_off_the_request_thread_with_the_same_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &["--set", "limits_config.max_line_size=100"]);
+    let t = now_ns();
+    // More entries than are validated inline (64K), one of them too long.
+    let mut entries: Vec<(i64, String)> =
+        (0..70_000).map(|i| (t + i, format!("line {i}"))).collect();
+    entries[12_345].1 = "x".repeat(101);
+    let (st, body) = push_proto(&s, r#"{app="many"}"#, entries);
+    assert_eq!(
+        (st, body.as_str()),
+        (
+            400,
+            "max entry size '100' bytes exceeded for stream '{app=\"many\"}' while adding an entry with length '101' bytes\n"
+        )
+    );
+    let q = enc(r#"sum(count_over_time({app="many"}[1h]))"#);
+    let v = s.get_json(&format!(
+        "/loki/api/v1/query?query={q}&time={}",
+        t + 1_800_000_000_000
+    ));
+    assert_eq!(v["data"]["result"][0]["value"][1], "69999");
+}
