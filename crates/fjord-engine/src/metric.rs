@@ -67,6 +67,46 @@ pub struct MetricLimits {
     pub max_series: usize,
     /// Longest `[range]`, ns; 0 for no limit.
     pub max_range: i64,
+    /// Most values (series × steps) a range aggregation may hold: see [`MAX_VALUES`].
+    pub max_values: usize,
+}
+
+/// The default of [`MetricLimits::max_values`]. A range aggregation holds a value per series
+/// per step while it is evaluated (16 bytes of totals, and then a labelled sample), so a
+/// pipeline that extracts a label from every line (`| regexp "(?P<l>.*)"`) would otherwise
+/// take memory in proportion to lines × steps: one such query over 1.3 M lines at a 1 s step
+/// took a server past 24 GB. 8 M values are Loki's most a query may answer (500 series at 11,000
+/// steps) with room to spare, 8,000 series at 1,000 steps; past them the query is refused.
+pub const MAX_VALUES: usize = 8 << 20;
+
+/// The most series a range aggregation over some number of steps may hold, and its refusal
+/// of a query that meets more.
+#[derive(Debug, Clone)]
+struct SeriesCap {
+    max: usize,
+    refusal: EngineError,
+}
+
+impl SeriesCap {
+    fn new(limits: &MetricLimits, steps: usize) -> Self {
+        let max = (limits.max_values / steps.max(1)).max(1);
+        SeriesCap {
+            max,
+            refusal: EngineError::BadRequest(format!(
+                "maximum number of values ({}) held for a single query reached: more than {max} series at {steps} steps; consider reducing query cardinality by adding more specific stream selectors, using a larger step, or aggregating results with functions like sum() by (...)",
+                limits.max_values
+            )),
+        }
+    }
+
+    /// The refusal when `series` is more than the cap.
+    fn check(&self, series: usize) -> Result<(), EngineError> {
+        if series > self.max {
+            Err(self.refusal.clone())
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// How a range aggregation groups its samples.
@@ -401,6 +441,7 @@ fn extract_stream(
     stream: &StreamData,
     lo: i64,
     hi: i64,
+    cap: &SeriesCap,
     out: &mut SeriesSamples,
     stats: &mut QueryStats,
 ) -> Result<(), EngineError> {
@@ -408,9 +449,12 @@ fn extract_stream(
     let mut hints = plan.hints.clone();
     let hash = stable_hash(&stream.labels);
     // The stream's series by slot, found through the group-key memo where it applies.
-    let mut series: SeriesSlots<Samples> = SeriesSlots::default();
+    let mut series: SeriesSlots<Samples> = SeriesSlots::with_max(cap.max);
     let mut by_memo = GroupKeyMemo::default();
     for unit in &stream.units {
+        if series.overflowed() {
+            return Err(cap.refusal.clone());
+        }
         if !unit_in_play(plan, unit, lo, hi, stats) {
             continue;
         }
@@ -432,6 +476,9 @@ fn extract_stream(
                 slot
             },
         )?;
+    }
+    if series.overflowed() {
+        return Err(cap.refusal.clone());
     }
     for (labels, mut samples) in series.into_series() {
         out.entry(labels).or_default().append(&mut samples);
@@ -471,6 +518,9 @@ fn total_stream(
     let mut memo = SlotMemo::default();
     let mut by_memo = GroupKeyMemo::default();
     for unit in &stream.units {
+        if out.overflowed() {
+            return Ok(()); // the caller refuses the query
+        }
         if !unit_in_play(plan, unit, lo, hi, stats) {
             continue;
         }
@@ -656,29 +706,36 @@ async fn eval_range(
             offset,
             range,
         };
-        return eval_additive(op, plan, streams, windows, times, stats).await;
+        let cap = SeriesCap::new(limits, times.len());
+        return eval_additive(op, plan, streams, windows, times, cap, stats).await;
     }
     let task_plan = plan.clone();
+    let cap = SeriesCap::new(limits, times.len());
     let (series, task_stats) = tokio::task::spawn_blocking(
         move || -> Result<(SeriesSamples, QueryStats), EngineError> {
-            let parts: Vec<Result<(SeriesSamples, QueryStats), EngineError>> = streams
+            // Streams fold into one partial result per worker, merged pairwise, so memory
+            // follows the series, not the streams; a result past the cap stops the query.
+            let (mut all, stats) = streams
                 .par_iter()
-                .map(|s| {
-                    let mut out = SeriesSamples::new();
-                    let mut st = QueryStats::default();
-                    extract_stream(&task_plan, s, lo, hi, &mut out, &mut st)?;
-                    Ok((out, st))
-                })
-                .collect();
-            let mut all = SeriesSamples::new();
-            let mut stats = QueryStats::default();
-            for p in parts {
-                let (part, st) = p?;
-                stats.add_scan(&st);
-                for (k, mut v) in part {
-                    all.entry(k).or_default().append(&mut v);
-                }
-            }
+                .try_fold(
+                    || (SeriesSamples::new(), QueryStats::default()),
+                    |(mut out, mut st), s| {
+                        extract_stream(&task_plan, s, lo, hi, &cap, &mut out, &mut st)?;
+                        cap.check(out.len())?;
+                        Ok((out, st))
+                    },
+                )
+                .try_reduce(
+                    || (SeriesSamples::new(), QueryStats::default()),
+                    |(mut a, mut sa), (b, sb)| {
+                        sa.add_scan(&sb);
+                        for (k, mut v) in b {
+                            a.entry(k).or_default().append(&mut v);
+                        }
+                        cap.check(a.len())?;
+                        Ok((a, sa))
+                    },
+                )?;
             for v in all.values_mut() {
                 // Time order; equal times ordered by stream hash, as Loki's sample merge does.
                 v.sort_by_key(|&(t, h, _)| (t, h));
@@ -744,27 +801,36 @@ async fn eval_additive(
     streams: Vec<StreamData>,
     windows: Windows,
     times: Vec<i64>,
+    cap: SeriesCap,
     stats: &mut QueryStats,
 ) -> Result<Steps, EngineError> {
     let (totals, task_stats) =
         tokio::task::spawn_blocking(move || -> Result<(SeriesTotals, QueryStats), EngineError> {
-            let parts: Vec<Result<(SeriesTotals, QueryStats), EngineError>> = streams
+            // As in `eval_range`: one partial result per worker, merged pairwise, each refused
+            // past the cap.
+            let empty = || {
+                (
+                    SeriesTotals::new(windows.count, cap.max),
+                    QueryStats::default(),
+                )
+            };
+            streams
                 .par_iter()
-                .map(|s| {
-                    let mut out = SeriesTotals::new(windows.count);
-                    let mut st = QueryStats::default();
+                .try_fold(empty, |(mut out, mut st), s| {
                     total_stream(&plan, s, &windows, &mut out, &mut st)?;
+                    if out.overflowed() {
+                        return Err(cap.refusal.clone());
+                    }
                     Ok((out, st))
                 })
-                .collect();
-            let mut all = SeriesTotals::new(windows.count);
-            let mut stats = QueryStats::default();
-            for p in parts {
-                let (part, st) = p?;
-                stats.add_scan(&st);
-                all.merge(part);
-            }
-            Ok((all, stats))
+                .try_reduce(empty, |(mut a, mut sa), (b, sb)| {
+                    sa.add_scan(&sb);
+                    a.merge(b);
+                    if a.overflowed() {
+                        return Err(cap.refusal.clone());
+                    }
+                    Ok((a, sa))
+                })
         })
         .await
         .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;

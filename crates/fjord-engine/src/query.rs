@@ -135,6 +135,7 @@ pub async fn execute(
             let mlimits = MetricLimits {
                 max_series: limits.max_query_series,
                 max_range: ns(limits.max_query_range),
+                max_values: metric::MAX_VALUES,
             };
             let steps = metric::eval(&s, source, timing, &mlimits, &mut stats).await?;
             let value = if req.instant {

@@ -121,26 +121,40 @@ impl Totals {
 
 /// Values per series key. Callers look a key up once ([`SeriesSlots::slot`]) and then reach
 /// the value by its slot, so the per-entry work hashes nothing.
+///
+/// At most `max` series are kept. Keys met after that all share one overflow slot, so the
+/// memory stays bounded whatever a pipeline extracts, and [`SeriesSlots::overflowed`] tells
+/// the caller to stop and refuse the query.
 #[derive(Debug)]
 pub struct SeriesSlots<T> {
     index: HashMap<Labels, usize>,
     series: Vec<(Labels, T)>,
-}
-
-impl<T> Default for SeriesSlots<T> {
-    fn default() -> Self {
-        SeriesSlots {
-            index: HashMap::new(),
-            series: Vec::new(),
-        }
-    }
+    max: usize,
+    /// The slot shared by keys past `max`, once one was met; the last of `series`.
+    overflow: Option<usize>,
 }
 
 impl<T> SeriesSlots<T> {
+    /// Room for `max` series.
+    pub fn with_max(max: usize) -> Self {
+        SeriesSlots {
+            index: HashMap::new(),
+            series: Vec::new(),
+            max,
+            overflow: None,
+        }
+    }
+
     /// The slot of a series, created with `make` on first use.
     pub fn slot(&mut self, key: &Labels, make: impl FnOnce() -> T) -> usize {
         if let Some(&i) = self.index.get(key) {
             return i;
+        }
+        if self.index.len() >= self.max {
+            return *self.overflow.get_or_insert_with(|| {
+                self.series.push((Labels::empty(), make()));
+                self.series.len() - 1
+            });
         }
         let i = self.series.len();
         self.series.push((key.clone(), make()));
@@ -152,25 +166,39 @@ impl<T> SeriesSlots<T> {
         &mut self.series[slot].1
     }
 
-    /// The series, in the order they were first met.
-    pub fn into_series(self) -> Vec<(Labels, T)> {
+    /// Whether a key was met past the `max` series.
+    pub fn overflowed(&self) -> bool {
+        self.overflow.is_some()
+    }
+
+    /// The series kept, in the order they were first met.
+    pub fn into_series(mut self) -> Vec<(Labels, T)> {
+        if self.overflow.is_some() {
+            self.series.pop();
+        }
         self.series
     }
 }
 
 /// Totals per series key, each series reached by its slot ([`SeriesTotals::slot`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SeriesTotals {
     slots: SeriesSlots<Totals>,
     steps: usize,
 }
 
 impl SeriesTotals {
-    pub fn new(steps: usize) -> Self {
+    /// Totals over `steps` steps for at most `max_series` series (see [`SeriesSlots`]).
+    pub fn new(steps: usize, max_series: usize) -> Self {
         SeriesTotals {
-            slots: SeriesSlots::default(),
+            slots: SeriesSlots::with_max(max_series),
             steps,
         }
+    }
+
+    /// Whether more series were met than the totals keep.
+    pub fn overflowed(&self) -> bool {
+        self.slots.overflowed()
     }
 
     /// The slot of a series, created empty on first use.
@@ -183,7 +211,7 @@ impl SeriesTotals {
         self.slots.at(slot)
     }
 
-    /// Folds another partial result into this one.
+    /// Folds another partial result into this one; callers check both for overflow.
     pub fn merge(&mut self, other: SeriesTotals) {
         for (k, o) in other.slots.into_series() {
             let slot = self.slot(&k);
@@ -319,7 +347,7 @@ mod tests {
 
     #[test]
     fn group_key_memo_finds_the_slot_of_each_key_and_builds_labels_only_on_a_miss() {
-        let mut totals = SeriesTotals::new(1);
+        let mut totals = SeriesTotals::new(1, usize::MAX);
         let mut memo = GroupKeyMemo::default();
         let mut built = 0;
         let mut slot_of = |memo: &mut GroupKeyMemo, status: Option<&str>, path: &str| {
@@ -402,10 +430,10 @@ mod tests {
     fn totals_add_and_merge() {
         let win = w(0, 10, 5, 20);
         let key = Labels::from_pairs([("a", "b")]);
-        let mut a = SeriesTotals::new(5);
+        let mut a = SeriesTotals::new(5, 10);
         let slot = a.slot(&key);
         a.at(slot).add_entry(&win, 15, 3);
-        let mut b = SeriesTotals::new(5);
+        let mut b = SeriesTotals::new(5, 10);
         let slot = b.slot(&key);
         b.at(slot).add_span(1..3, 2, 10);
         a.merge(b);
@@ -418,5 +446,21 @@ mod tests {
             value(RangeOp::BytesRate, 3, 13, 20_000_000_000),
             13.0 / 20.0
         );
+    }
+
+    #[test]
+    fn series_past_the_limit_share_one_slot_and_are_not_returned() {
+        let mut slots: SeriesSlots<u32> = SeriesSlots::with_max(2);
+        let key = |v: &str| Labels::from_pairs([("k", v)]);
+        let (a, b) = (slots.slot(&key("a"), || 0), slots.slot(&key("b"), || 0));
+        assert!(!slots.overflowed());
+        let c = slots.slot(&key("c"), || 0);
+        assert_eq!(slots.slot(&key("d"), || 0), c);
+        assert_eq!(slots.slot(&key("a"), || 0), a);
+        *slots.at(a) += 1;
+        *slots.at(b) += 2;
+        *slots.at(c) += 5;
+        assert!(slots.overflowed());
+        assert_eq!(slots.into_series(), vec![(key("a"), 1), (key("b"), 2)]);
     }
 }

@@ -582,3 +582,55 @@ fn a_push_of_many_entries_is_validated_off_the_request_thread_with_the_same_answ
     ));
     assert_eq!(v["data"]["result"][0]["value"][1], "69999");
 }
+
+#[test]
+fn metric_queries_whose_series_would_outgrow_memory_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), &[]);
+    let t0 = now_ns() - 3_600_000_000_000;
+    // 10,000 distinct lines over the last hour.
+    let lines: Vec<(i64, String)> = (0..10_000)
+        .map(|i| (t0 + i * 360_000_000, format!("v{i} {i}")))
+        .collect();
+    let (st, body) = push_proto(&s, r#"{app="many"}"#, lines);
+    assert_eq!(st, 204, "{body}");
+    let range = |q: &str, step: &str| {
+        s.get(&format!(
+            "/loki/api/v1/query_range?query={}&start={t0}&end={}&step={step}",
+            enc(q),
+            t0 + 3_600_000_000_000
+        ))
+        .unwrap()
+    };
+    // A series per line at 3,601 steps: past the 8 M values a query may hold. Both the
+    // per-step totals (count_over_time) and the samples (avg_over_time) paths refuse it.
+    for q in [
+        r#"count_over_time({app="many"} | regexp "(?P<l>.*)" [1m])"#,
+        r#"sum by (l) (count_over_time({app="many"} | regexp "(?P<l>.*)" [1m]))"#,
+        r#"avg_over_time({app="many"} | regexp "(?P<l>\\w+) (?P<n>\\d+)" | unwrap n [1m])"#,
+    ] {
+        let (st, body) = range(q, "1s");
+        assert_eq!(st, 400, "{q}: {body}");
+        assert!(
+            body.starts_with(
+                "maximum number of values (8388608) held for a single query reached: more than 2329 series at 3601 steps"
+            ),
+            "{q}: {body}"
+        );
+    }
+    // Aggregated away, or at a coarser step, the same extraction answers.
+    let (st, body) = range(
+        r#"sum(count_over_time({app="many"} | regexp "(?P<l>.*)" [1h]))"#,
+        "1s",
+    );
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = range(
+        r#"count_over_time({app="many"} | regexp "(?P<l>.*)" [1m])"#,
+        "60s",
+    );
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.starts_with("maximum number of series (500) reached for a single query"),
+        "{body}"
+    );
+}
