@@ -14,9 +14,11 @@
 //!    with no per-entry sample stored and no sort.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::ops::Range;
 
 use fjord_model::{Label, Labels};
+use hashbrown::HashTable;
 
 use crate::range_fns::RangeOp;
 
@@ -124,10 +126,12 @@ impl Totals {
 ///
 /// At most `max` series are kept. Keys met after that all share one overflow slot, so the
 /// memory stays bounded whatever a pipeline extracts, and [`SeriesSlots::overflowed`] tells
-/// the caller to stop and refuse the query.
+/// the caller to stop and refuse the query. Each key is kept once, in `series`; the index holds
+/// slots, hashed by their keys.
 #[derive(Debug)]
 pub struct SeriesSlots<T> {
-    index: HashMap<Labels, usize>,
+    index: HashTable<usize>,
+    hasher: RandomState,
     series: Vec<(Labels, T)>,
     max: usize,
     /// The slot shared by keys past `max`, once one was met; the last of `series`.
@@ -138,7 +142,8 @@ impl<T> SeriesSlots<T> {
     /// Room for `max` series.
     pub fn with_max(max: usize) -> Self {
         SeriesSlots {
-            index: HashMap::new(),
+            index: HashTable::new(),
+            hasher: RandomState::new(),
             series: Vec::new(),
             max,
             overflow: None,
@@ -147,7 +152,9 @@ impl<T> SeriesSlots<T> {
 
     /// The slot of a series, created with `make` on first use.
     pub fn slot(&mut self, key: &Labels, make: impl FnOnce() -> T) -> usize {
-        if let Some(&i) = self.index.get(key) {
+        let (series, hasher) = (&self.series, &self.hasher);
+        let hash = hasher.hash_one(key);
+        if let Some(&i) = self.index.find(hash, |&i| series[i].0 == *key) {
             return i;
         }
         if self.index.len() >= self.max {
@@ -158,7 +165,9 @@ impl<T> SeriesSlots<T> {
         }
         let i = self.series.len();
         self.series.push((key.clone(), make()));
-        self.index.insert(key.clone(), i);
+        let (series, hasher) = (&self.series, &self.hasher);
+        self.index
+            .insert_unique(hash, i, |&j| hasher.hash_one(&series[j].0));
         i
     }
 
