@@ -69,6 +69,31 @@ pub struct MetricLimits {
     pub max_range: i64,
     /// Most values (series × steps) a range aggregation may hold: see [`MAX_VALUES`].
     pub max_values: usize,
+    /// Whether the expression's one range aggregation makes its result's series
+    /// ([`range_is_result`]), so that holding too many of them is Loki's series limit.
+    pub range_is_result: bool,
+}
+
+/// Whether the series of `e`'s range aggregation are the series of its result: `e` is a range
+/// aggregation, or a `sum` evaluated inside one (see [`eval`]).
+pub fn range_is_result(e: &SampleExpr) -> bool {
+    match e {
+        SampleExpr::RangeAggregation(_) => true,
+        SampleExpr::VectorAggregation(v) => sum_pushed_into(v).is_some(),
+        _ => false,
+    }
+}
+
+/// The range aggregation a `sum` is evaluated inside of, grouping its series as it goes.
+fn sum_pushed_into(v: &ast::VectorAggregation) -> Option<&ast::RangeAggregation> {
+    match &*v.inner {
+        SampleExpr::RangeAggregation(r)
+            if v.op == VectorOp::Sum && r.grouping.is_none() && can_inject(r.op) =>
+        {
+            Some(r)
+        }
+        _ => None,
+    }
 }
 
 /// The default of [`MetricLimits::max_values`]. A range aggregation holds a value per series
@@ -90,13 +115,17 @@ struct SeriesCap {
 impl SeriesCap {
     fn new(limits: &MetricLimits, steps: usize) -> Self {
         let max = (limits.max_values / steps.max(1)).max(1);
-        SeriesCap {
-            max,
-            refusal: EngineError::BadRequest(format!(
+        // Past `max` series the result has more than Loki's limit too: say it as Loki does.
+        let refusal = if limits.range_is_result && limits.max_series > 0 && max >= limits.max_series
+        {
+            crate::query::series_limit_error(limits.max_series)
+        } else {
+            EngineError::BadRequest(format!(
                 "maximum number of values ({}) held for a single query reached: more than {max} series at {steps} steps; consider reducing query cardinality by adding more specific stream selectors, using a larger step, or aggregating results with functions like sum() by (...)",
                 limits.max_values
-            )),
-        }
+            ))
+        };
+        SeriesCap { max, refusal }
     }
 
     /// The refusal when `series` is more than the cap.
@@ -1185,13 +1214,11 @@ pub fn eval<'a>(
                 eval_range(r, None, source, timing, limits, stats).await
             }
             SampleExpr::VectorAggregation(v) => {
-                let inner = match &*v.inner {
-                    SampleExpr::RangeAggregation(r)
-                        if v.op == VectorOp::Sum && r.grouping.is_none() && can_inject(r.op) =>
-                    {
+                let inner = match sum_pushed_into(v) {
+                    Some(r) => {
                         eval_range(r, Some(&v.grouping), source, timing, limits, stats).await?
                     }
-                    other => eval(other, source, timing, limits, stats).await?,
+                    None => eval(&v.inner, source, timing, limits, stats).await?,
                 };
                 let vectors = inner
                     .vectors

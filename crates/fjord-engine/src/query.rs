@@ -136,6 +136,7 @@ pub async fn execute(
                 max_series: limits.max_query_series,
                 max_range: ns(limits.max_query_range),
                 max_values: metric::MAX_VALUES,
+                range_is_result: metric::range_is_result(&s),
             };
             let steps = metric::eval(&s, source, timing, &mlimits, &mut stats).await?;
             let value = if req.instant {
@@ -181,9 +182,14 @@ pub async fn execute(
 fn check_series(n: usize, limits: &Limits) -> Result<(), EngineError> {
     let max = limits.max_query_series;
     if max > 0 && n > max {
-        return Err(EngineError::BadRequest(format!(
-            "maximum number of series ({max}) reached for a single query; consider reducing query cardinality by adding more specific stream selectors, reducing the time range, or aggregating results with functions like sum(), count() or topk()"
-        )));
+        return Err(series_limit_error(max));
     }
     Ok(())
+}
+
+/// Loki's refusal of a query whose result has more than `max` series.
+pub(crate) fn series_limit_error(max: usize) -> EngineError {
+    EngineError::BadRequest(format!(
+        "maximum number of series ({max}) reached for a single query; consider reducing query cardinality by adding more specific stream selectors, reducing the time range, or aggregating results with functions like sum(), count() or topk()"
+    ))
 }
