@@ -78,12 +78,12 @@ pub(crate) fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<TenantId, 
 }
 
 /// Reads a body of up to `limit` bytes (413 with Loki's message beyond it), charging its buffer
-/// to `memory`, if given, before allocating it: once at its `Content-Length`, or as it doubles
-/// while a chunked body arrives.
+/// to `memory` before allocating it: once at its `Content-Length`, or as it doubles while a
+/// chunked body arrives.
 pub(crate) async fn read_body(
     mut body: Body,
     limit: u64,
-    mut memory: Option<&mut Reservation>,
+    memory: &mut Reservation,
 ) -> Result<Bytes, Response> {
     let too_large = || {
         text_error(
@@ -91,34 +91,27 @@ pub(crate) async fn read_body(
             format!("request body too large: more than {limit} bytes, limit: {limit} bytes"),
         )
     };
-    let mut grow = |buf: &mut Vec<u8>, capacity: usize| {
-        if let Some(m) = memory.as_deref_mut() {
-            m.grow((capacity - buf.capacity()) as u64)
-                .map_err(|e| push::refused("reading the body", e))?;
-        }
-        buf.reserve_exact(capacity - buf.len());
-        Ok(())
-    };
+    let refused = |e| push::refused("reading the body", e);
     let mut buf = Vec::new();
     if let Some(length) = body.size_hint().exact() {
         if length > limit {
             return Err(too_large());
         }
-        grow(&mut buf, length as usize)?;
+        memory
+            .reserve_in(&mut buf, length as usize, length as usize)
+            .map_err(refused)?;
     }
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| bad_request(format!("reading request body: {e}")))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
-        let size = buf.len() + data.len();
-        if size as u64 > limit {
+        if (buf.len() + data.len()) as u64 > limit {
             return Err(too_large());
         }
-        if size > buf.capacity() {
-            let capacity = size.max(buf.capacity() * 2).min(limit as usize);
-            grow(&mut buf, capacity)?;
-        }
+        memory
+            .reserve_in(&mut buf, data.len(), limit as usize)
+            .map_err(refused)?;
         buf.extend_from_slice(&data);
     }
     Ok(Bytes::from(buf))
@@ -137,7 +130,8 @@ async fn read_params(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
     {
-        Some(read_body(body, 10 << 20, None).await?)
+        // Form bodies of queries are small; they draw on no shared budget.
+        Some(read_body(body, 10 << 20, &mut Reservation::unbounded()).await?)
     } else {
         None
     };

@@ -79,7 +79,7 @@ async fn push(state: Arc<ApiState>, headers: HeaderMap, body: Body, legacy: bool
     };
     // Held until the distributor is done with the request: its lines are slices of the body.
     let mut memory = state.push.memory.reservation();
-    let body = match read_body(body, state.push.max_recv_msg_size, Some(&mut memory)).await {
+    let body = match read_body(body, state.push.max_recv_msg_size, &mut memory).await {
         Ok(b) => b,
         Err(r) => return r,
     };

@@ -121,6 +121,29 @@ impl Reservation {
         }
     }
 
+    /// Makes room in `buf` for `additional` more bytes as a vector grows, to twice its capacity
+    /// (but not past `max_capacity` unless more is needed), charging the new capacity before it
+    /// is allocated.
+    pub fn reserve_in(
+        &mut self,
+        buf: &mut Vec<u8>,
+        additional: usize,
+        max_capacity: usize,
+    ) -> Result<(), OverBudget> {
+        let needed = buf.len().saturating_add(additional);
+        if needed <= buf.capacity() {
+            return Ok(());
+        }
+        let capacity = buf
+            .capacity()
+            .saturating_mul(2)
+            .min(max_capacity)
+            .max(needed);
+        self.grow((capacity - buf.capacity()) as u64)?;
+        buf.reserve_exact(capacity - buf.len());
+        Ok(())
+    }
+
     /// Gives back what is held beyond `bytes`, once the work knows it needs less than it took.
     pub fn shrink_to(&mut self, bytes: u64) {
         if bytes < self.bytes {
@@ -189,6 +212,28 @@ mod tests {
         );
         // A refused step holds nothing more.
         assert_eq!((a.bytes(), budget.in_use(), budget.refused()), (70, 70, 2));
+    }
+
+    #[test]
+    fn buffers_grow_by_doubling_up_to_their_cap_and_are_charged_first() {
+        let budget = MemoryBudget::new(100);
+        let mut r = budget.reservation();
+        let mut buf = Vec::new();
+        r.reserve_in(&mut buf, 10, 100).unwrap();
+        buf.extend_from_slice(&[0; 10]);
+        assert_eq!((buf.capacity(), r.bytes()), (10, 10));
+        r.reserve_in(&mut buf, 1, 100).unwrap();
+        assert_eq!((buf.capacity(), r.bytes()), (20, 20));
+        buf.extend_from_slice(&[0; 10]);
+        // Doubling would pass the cap of 30; what is needed fits under it.
+        r.reserve_in(&mut buf, 5, 30).unwrap();
+        assert_eq!((buf.capacity(), r.bytes()), (30, 30));
+        // Room already there costs nothing.
+        r.reserve_in(&mut buf, 10, 30).unwrap();
+        assert_eq!(r.bytes(), 30);
+        // A refused step allocates nothing.
+        assert!(r.reserve_in(&mut buf, 100, 1000).is_err());
+        assert_eq!((buf.capacity(), r.bytes()), (30, 30));
     }
 
     #[test]

@@ -215,12 +215,7 @@ pub fn inflate(
                 limit: max_decompressed,
             });
         }
-        if out.len() + n > out.capacity() {
-            // Double, as a vector would, but charge the new capacity before allocating it.
-            let capacity = (out.len() + n).max(out.capacity() * 2);
-            memory.grow((capacity - out.capacity()) as u64)?;
-            out.reserve_exact(capacity - out.len());
-        }
+        memory.reserve_in(&mut out, n, max_decompressed as usize)?;
         out.extend_from_slice(&piece[..n]);
     }
 }
