@@ -4,7 +4,7 @@
 //! The memory a push takes while it is in flight (its body as sent, the body decompressed, and
 //! the decoded request) is charged to one [`MemoryBudget`] shared by all pushes, before it is
 //! allocated (`distributor.max_inflight_push_bytes`). Body sizes alone do not bound it: many
-//! pushes arrive at once, and a decoded entry takes 64 bytes for as few as 4 on the wire. A
+//! pushes arrive at once, and a decoded entry takes 64 bytes for as few as 2 on the wire. A
 //! push that finds the budget full gets 429, which every Loki client retries with backoff; one
 //! that alone needs more than the whole budget gets 413. Loki has no such bound.
 //!
