@@ -154,11 +154,7 @@ pub async fn query_range(
     let now = now_ns();
     let parsed = (|| {
         let (start, end) = params.bounds(now)?;
-        if end < start {
-            return Err(crate::params::ParamError(
-                "end timestamp must not be before or equal to start time".into(),
-            ));
-        }
+        crate::params::check_range_order(start, end)?;
         let limit = params.limit()?;
         let forward = params.forward()?;
         let step = params.range_step(start, end)?;
@@ -435,10 +431,9 @@ async fn volume(
         .collect();
     let source = querier.source(tenant);
     let buckets = if range {
-        if end < start {
-            return bad_request("end timestamp must not be before or equal to start time");
-        }
-        let step = match params.range_step(start, end) {
+        let step = match crate::params::check_range_order(start, end)
+            .and_then(|()| params.range_step(start, end))
+        {
             Ok(s) => s,
             Err(e) => return bad_request(e.0),
         };

@@ -31,6 +31,16 @@ pub fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
+/// A range query's `end` may not come before its `start`; Loki's message.
+pub fn check_range_order(start: i64, end: i64) -> Result<(), ParamError> {
+    if end < start {
+        return Err(err(
+            "end timestamp must not be before or equal to start time",
+        ));
+    }
+    Ok(())
+}
+
 impl Params {
     /// Parses a query string and an optional `application/x-www-form-urlencoded` body.
     pub fn parse(query: Option<&str>, form_body: Option<&[u8]>) -> Params {
