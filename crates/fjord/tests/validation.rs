@@ -414,6 +414,22 @@ fn query_limits_are_refused_with_lokis_messages() {
         );
         let (st, body) = s.get(&url("60")).unwrap();
         assert_eq!(st, 200, "{path}: {body}");
+        // Both refuse an end before the start with Loki's message.
+        let (st, body) = s
+            .get(&format!(
+                "{path}?query={}&start={now}&end={}&step=60",
+                enc(r#"{app=~".+"}"#),
+                now - 60 * minute
+            ))
+            .unwrap();
+        assert_eq!(
+            (st, body.as_str()),
+            (
+                400,
+                "end timestamp must not be before or equal to start time\n"
+            ),
+            "{path}"
+        );
     }
 }
 
