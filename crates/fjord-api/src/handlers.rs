@@ -57,6 +57,7 @@ fn engine_error(e: EngineError) -> Response {
     let status = match e {
         EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
         EngineError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        EngineError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
         EngineError::Execution(_) | EngineError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     text_error(status, e.to_string())

@@ -21,12 +21,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use fjord_model::memory_budget::{MemoryBudget, OverBudget, Reservation};
+use fjord_model::memory_budget::{BudgetMetricNames, MemoryBudget, OverBudget, Reservation};
 use fjord_model::push::{self as decode, DecodeError, Inflate};
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::handlers::{bad_request, read_body, tenant, text_error};
@@ -46,7 +42,23 @@ pub struct PushLimits {
 impl PushLimits {
     /// Registers the memory budget's gauges and refusal counter in `registry`.
     pub fn register_metrics(&self, registry: &mut Registry) {
-        registry.register_collector(Box::new(BudgetCollector(self.memory.clone())));
+        self.memory.register_metrics(
+            registry,
+            BudgetMetricNames {
+                in_use: (
+                    "fjord_distributor_inflight_push_bytes",
+                    "Memory the pushes in flight hold: bodies, decompressed bodies, decoded requests",
+                ),
+                limit: (
+                    "fjord_distributor_inflight_push_bytes_limit",
+                    "Memory all pushes in flight may hold (distributor.max_inflight_push_bytes)",
+                ),
+                refused: (
+                    "fjord_distributor_push_memory_refused",
+                    "Pushes refused because the memory of pushes in flight would pass its limit",
+                ),
+            },
+        );
     }
 }
 
@@ -217,36 +229,4 @@ pub(crate) fn refused(step: &str, over: OverBudget) -> Response {
             "push refused: {step} {over} for pushes in flight (distributor.max_inflight_push_bytes)"
         ),
     )
-}
-
-/// The budget's figures, read on each scrape.
-#[derive(Debug)]
-struct BudgetCollector(Arc<MemoryBudget>);
-
-impl Collector for BudgetCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let budget = &*self.0;
-        for (name, help, value) in [
-            (
-                "fjord_distributor_inflight_push_bytes",
-                "Memory the pushes in flight hold: bodies, decompressed bodies, decoded requests",
-                budget.in_use(),
-            ),
-            (
-                "fjord_distributor_inflight_push_bytes_limit",
-                "Memory all pushes in flight may hold (distributor.max_inflight_push_bytes)",
-                budget.limit(),
-            ),
-        ] {
-            let gauge = ConstGauge::new(value as f64);
-            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
-        }
-        let refused = ConstCounter::new(budget.refused());
-        refused.encode(encoder.encode_descriptor(
-            "fjord_distributor_push_memory_refused",
-            "Pushes refused because the memory of pushes in flight would pass its limit",
-            None,
-            refused.metric_type(),
-        )?)
-    }
 }

@@ -11,9 +11,9 @@
 //! data source offers one; [`field_columns`] lets queries drop lines from a block's
 //! parsed fields without parsing them, and [`column_labels`] lets metric queries read the
 //! labels they need from those fields instead of parsing; [`logquery`] and [`metric`] evaluate the two
-//! kinds of query (with [`range_fns`] for the `*_over_time` functions and [`step_totals`] for
-//! the additive ones); [`query`] is the entry
-//! point.
+//! kinds of query (with [`range_fns`] for the `*_over_time` functions, [`step_totals`] for
+//! the additive ones, and [`series_slots`] holding a range aggregation's series within its
+//! bounds); [`query`] is the entry point.
 //!
 //! **Invariants:** the engine does no network or disk I/O of its own (only through the
 //! `DataSource`); CPU-heavy evaluation runs on the blocking pool, never on the async reactor;
@@ -33,6 +33,7 @@ pub mod pattern;
 pub mod query;
 pub mod range_fns;
 pub mod scan;
+pub mod series_slots;
 pub mod source;
 pub mod stages;
 pub mod step_totals;
@@ -62,4 +63,7 @@ pub enum EngineError {
     /// Reading data failed: 500.
     #[error("{0}")]
     Storage(String),
+    /// Queries in flight hold the resources this one needs; it may succeed later: 429.
+    #[error("{0}")]
+    Busy(String),
 }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use fjord_logql::ast::{self, BinOpKind, Cardinality, SampleExpr, VectorOp};
+use fjord_model::memory_budget::{MemoryBudget, OverBudget, WorkBudget};
 use fjord_model::{Labels, MatchOp};
 use rayon::prelude::*;
 
@@ -23,10 +24,11 @@ use crate::labels_builder::{Category, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuild
 use crate::logquery::stable_hash;
 use crate::range_fns::{self, RangeOp};
 use crate::scan::{self, StreamData, Unit, entry_range};
+use crate::series_slots::{Refusal, SeriesSlots};
 use crate::stages::{
     ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, run_pipeline,
 };
-use crate::step_totals::{self, GroupKeyMemo, SeriesSlots, SeriesTotals, SlotMemo, Windows};
+use crate::step_totals::{self, GroupKeyMemo, SeriesTotals, SlotMemo, Windows};
 use crate::{DataSource, EngineError, QueryStats};
 
 /// One instant vector per evaluation time.
@@ -104,37 +106,84 @@ fn sum_pushed_into(v: &ast::VectorAggregation) -> Option<&ast::RangeAggregation>
 /// steps) with room to spare, 8,000 series at 1,000 steps; past them the query is refused.
 pub const MAX_VALUES: usize = 8 << 20;
 
-/// The most series a range aggregation over some number of steps may hold, and its refusal
-/// of a query that meets more.
+/// The bounds on the series a range aggregation may hold (see [`crate::series_slots`]), and
+/// its refusal of a query past them.
 #[derive(Debug, Clone)]
 struct SeriesCap {
     max: usize,
-    refusal: EngineError,
+    too_many: EngineError,
+    memory: WorkBudget,
 }
 
 impl SeriesCap {
-    fn new(limits: &MetricLimits, steps: usize) -> Self {
-        let max = (limits.max_values / steps.max(1)).max(1);
-        // Past `max` series the result has more than Loki's limit too: say it as Loki does.
-        let refusal = if limits.range_is_result && limits.max_series > 0 && max >= limits.max_series
-        {
-            crate::query::series_limit_error(limits.max_series)
-        } else {
-            EngineError::BadRequest(format!(
-                "maximum number of values ({}) held for a single query reached: more than {max} series at {steps} steps; consider reducing query cardinality by adding more specific stream selectors, using a larger step, or aggregating results with functions like sum() by (...)",
+    /// The cap of a range aggregation `op` over `steps` steps `step` apart with `[range]`,
+    /// whose series are charged to `memory`.
+    fn new(
+        limits: &MetricLimits,
+        op: RangeOp,
+        (steps, step): (usize, i64),
+        range: i64,
+        memory: WorkBudget,
+    ) -> Self {
+        let steps = steps.max(1);
+        let by_values = (limits.max_values / steps).max(1);
+        if limits.range_is_result && limits.max_series > 0 && by_values >= limits.max_series {
+            // The range aggregation's series are the result's, so past `by_values` of them
+            // the result is past Loki's limit too: say it as Loki does. When the windows leave
+            // no gaps, every series held has a value at some step, and the query is refused as
+            // soon as it holds more than the limit.
+            let each_series_answers = op != RangeOp::Absent && step <= range;
+            return SeriesCap {
+                max: if each_series_answers {
+                    limits.max_series
+                } else {
+                    by_values
+                },
+                too_many: crate::query::series_limit_error(limits.max_series),
+                memory,
+            };
+        }
+        SeriesCap {
+            max: by_values,
+            too_many: EngineError::BadRequest(format!(
+                "maximum number of values ({}) held for a single query reached: more than {by_values} series at {steps} steps; consider reducing query cardinality by adding more specific stream selectors, using a larger step, or aggregating results with functions like sum() by (...)",
                 limits.max_values
-            ))
-        };
-        SeriesCap { max, refusal }
+            )),
+            memory,
+        }
     }
 
-    /// The refusal when `series` is more than the cap.
-    fn check(&self, series: usize) -> Result<(), EngineError> {
-        if series > self.max {
-            Err(self.refusal.clone())
-        } else {
-            Ok(())
+    /// Series slots within the cap, each series charged `value_bytes` besides its key.
+    fn slots<T>(&self, value_bytes: usize) -> SeriesSlots<T> {
+        SeriesSlots::new(self.max, self.memory.reservation(), value_bytes)
+    }
+
+    /// Per-step totals within the cap.
+    fn totals(&self, steps: usize) -> SeriesTotals {
+        SeriesTotals::new(steps, self.max, self.memory.reservation())
+    }
+
+    /// The query's refusal once a series was refused a slot.
+    fn check(&self, refusal: Option<Refusal>) -> Result<(), EngineError> {
+        match refusal {
+            None => Ok(()),
+            Some(Refusal::TooMany) => Err(self.too_many.clone()),
+            Some(Refusal::OverBudget(e)) => Err(series_memory_error(e)),
         }
+    }
+}
+
+/// The refusal of a query whose series found no room on the series memory budget: 400 when
+/// the query alone needs more than all of it, 429 when queries in flight hold it.
+fn series_memory_error(e: OverBudget) -> EngineError {
+    let advice = "consider reducing query cardinality by adding more specific stream selectors, using a larger step, or aggregating results with functions like sum() by (...)";
+    match e {
+        OverBudget::Never { limit, .. } => EngineError::BadRequest(format!(
+            "the series this query holds while it is evaluated need more than the {limit} bytes all queries' series may hold (querier.max_inflight_series_bytes); {advice}"
+        )),
+        OverBudget::Busy { free, limit, .. } => EngineError::Busy(format!(
+            "queries in flight hold the memory their series may use: {free} of {limit} bytes are free (querier.max_inflight_series_bytes); try again later, or {advice}"
+        )),
     }
 }
 
@@ -324,7 +373,7 @@ fn range_plan(
 /// Samples of every series, time-ordered.
 /// One series' samples: (time, stream hash, value).
 type Samples = Vec<(i64, u64, f64)>;
-type SeriesSamples = HashMap<Labels, Samples>;
+type SeriesSamples = SeriesSlots<Samples>;
 
 /// Most group keys [`pipeline_unit`] remembers the slots of in one block.
 const MAX_KEYS_PER_BLOCK: usize = 64;
@@ -478,12 +527,10 @@ fn extract_stream(
     let mut hints = plan.hints.clone();
     let hash = stable_hash(&stream.labels);
     // The stream's series by slot, found through the group-key memo where it applies.
-    let mut series: SeriesSlots<Samples> = SeriesSlots::with_max(cap.max);
+    let mut series: SeriesSamples = cap.slots(0);
     let mut by_memo = GroupKeyMemo::default();
     for unit in &stream.units {
-        if series.overflowed() {
-            return Err(cap.refusal.clone());
-        }
+        cap.check(series.refusal())?;
         if !unit_in_play(plan, unit, lo, hi, stats) {
             continue;
         }
@@ -506,13 +553,8 @@ fn extract_stream(
             },
         )?;
     }
-    if series.overflowed() {
-        return Err(cap.refusal.clone());
-    }
-    for (labels, mut samples) in series.into_series() {
-        out.entry(labels).or_default().append(&mut samples);
-    }
-    Ok(())
+    out.merge(series, |a, mut b| a.append(&mut b));
+    cap.check(out.refusal())
 }
 
 /// An entry's series slot: through the group-key memo under a `by (…)` grouping (an entry
@@ -543,11 +585,16 @@ fn total_stream(
     let hi = windows.start + (windows.count as i64 - 1) * windows.step - windows.offset;
     let mut lbs = LabelsBuilder::new(stream.labels.clone());
     let mut hints = plan.hints.clone();
-    let stream_slot = out.slot(&grouped_labels(&lbs, &plan.spec));
+    // The stream's own series, made when an entry in (lo, hi] first needs it: a series is
+    // held only for entries that count.
+    let stream_key = grouped_labels(&lbs, &plan.spec);
+    let mut stream_slot = None;
+    let mut stream_slot =
+        |out: &mut SeriesTotals| *stream_slot.get_or_insert_with(|| out.slot(&stream_key));
     let mut memo = SlotMemo::default();
     let mut by_memo = GroupKeyMemo::default();
     for unit in &stream.units {
-        if out.overflowed() {
+        if out.refusal().is_some() {
             return Ok(()); // the caller refuses the query
         }
         if !unit_in_play(plan, unit, lo, hi, stats) {
@@ -565,7 +612,7 @@ fn total_stream(
                 |lbs, ts, value, known| {
                     let slot = match known.filter(|_| !lbs.has_err()) {
                         Some(slot) => slot,
-                        None if lbs.is_unchanged() => stream_slot,
+                        None if lbs.is_unchanged() => stream_slot(out),
                         None => series_slot(&mut by_memo, &plan.spec, lbs, || {
                             out.slot(&grouped_labels(lbs, &plan.spec))
                         }),
@@ -583,14 +630,20 @@ fn total_stream(
         if !metadata_may_change_key(unit, &plan.spec)? {
             let covering = windows.covering(meta.min_ts, meta.max_ts);
             if covering == windows.touching(meta.min_ts, meta.max_ts) {
-                out.at(stream_slot)
-                    .add_span(covering, u64::from(meta.count), meta.raw_bytes);
+                if !covering.is_empty() {
+                    let slot = stream_slot(out);
+                    out.at(slot)
+                        .add_span(covering, u64::from(meta.count), meta.raw_bytes);
+                }
                 continue;
             }
             let index = unit.decode_index()?;
-            let totals = out.at(stream_slot);
-            for (&ts, &len) in index.ts.iter().zip(&index.lens) {
-                totals.add_entry(windows, ts, u64::from(len));
+            if index.ts.iter().any(|&ts| lo < ts && ts <= hi) {
+                let slot = stream_slot(out);
+                let totals = out.at(slot);
+                for (&ts, &len) in index.ts.iter().zip(&index.lens) {
+                    totals.add_entry(windows, ts, u64::from(len));
+                }
             }
             continue;
         }
@@ -598,16 +651,17 @@ fn total_stream(
         let index = unit.decode_index()?;
         let mut next_md = metadata.iter().peekable();
         for (i, (&ts, &len)) in index.ts.iter().zip(&index.lens).enumerate() {
-            let slot = match next_md.peek() {
-                Some((at, md)) if *at as usize == i => {
-                    next_md.next();
-                    memo.slot(md, out, || {
-                        lbs.reset();
-                        lbs.add(Category::StructuredMetadata, md);
-                        grouped_labels(&lbs, &plan.spec)
-                    })
-                }
-                _ => stream_slot,
+            let md = next_md.next_if(|(at, _)| *at as usize == i);
+            if ts <= lo || ts > hi {
+                continue;
+            }
+            let slot = match md {
+                Some((_, md)) => memo.slot(md, out, || {
+                    lbs.reset();
+                    lbs.add(Category::StructuredMetadata, md);
+                    grouped_labels(&lbs, &plan.spec)
+                }),
+                None => stream_slot(out),
             };
             out.at(slot).add_entry(windows, ts, u64::from(len));
         }
@@ -727,6 +781,11 @@ async fn eval_range(
         .collect::<Result<_, _>>()?;
     let op = range_op(r);
     let times = timing.times();
+    let memory = source
+        .series_memory()
+        .unwrap_or_else(|| MemoryBudget::new(u64::MAX))
+        .work();
+    let cap = SeriesCap::new(limits, op, (times.len(), timing.step), range, memory);
     if step_totals::is_additive(op) {
         let windows = Windows {
             start: timing.start,
@@ -735,37 +794,33 @@ async fn eval_range(
             offset,
             range,
         };
-        let cap = SeriesCap::new(limits, times.len());
         return eval_additive(op, plan, streams, windows, times, cap, stats).await;
     }
     let task_plan = plan.clone();
-    let cap = SeriesCap::new(limits, times.len());
     let (series, task_stats) = tokio::task::spawn_blocking(
-        move || -> Result<(SeriesSamples, QueryStats), EngineError> {
+        move || -> Result<(Vec<(Labels, Samples)>, QueryStats), EngineError> {
             // Streams fold into one partial result per worker, merged pairwise, so memory
             // follows the series, not the streams; a result past the cap stops the query.
-            let (mut all, stats) = streams
+            let (all, stats) = streams
                 .par_iter()
                 .try_fold(
-                    || (SeriesSamples::new(), QueryStats::default()),
+                    || (cap.slots(0), QueryStats::default()),
                     |(mut out, mut st), s| {
                         extract_stream(&task_plan, s, lo, hi, &cap, &mut out, &mut st)?;
-                        cap.check(out.len())?;
                         Ok((out, st))
                     },
                 )
                 .try_reduce(
-                    || (SeriesSamples::new(), QueryStats::default()),
-                    |(mut a, mut sa), (b, sb)| {
+                    || (cap.slots(0), QueryStats::default()),
+                    |(mut a, mut sa): (SeriesSamples, _), (b, sb)| {
                         sa.add_scan(&sb);
-                        for (k, mut v) in b {
-                            a.entry(k).or_default().append(&mut v);
-                        }
-                        cap.check(a.len())?;
+                        a.merge(b, |a, mut b| a.append(&mut b));
+                        cap.check(a.refusal())?;
                         Ok((a, sa))
                     },
                 )?;
-            for v in all.values_mut() {
+            let mut all = all.into_series();
+            for (_, v) in &mut all {
                 // Time order; equal times ordered by stream hash, as Loki's sample merge does.
                 v.sort_by_key(|&(t, h, _)| (t, h));
             }
@@ -837,27 +892,18 @@ async fn eval_additive(
         tokio::task::spawn_blocking(move || -> Result<(SeriesTotals, QueryStats), EngineError> {
             // As in `eval_range`: one partial result per worker, merged pairwise, each refused
             // past the cap.
-            let empty = || {
-                (
-                    SeriesTotals::new(windows.count, cap.max),
-                    QueryStats::default(),
-                )
-            };
+            let empty = || (cap.totals(windows.count), QueryStats::default());
             streams
                 .par_iter()
                 .try_fold(empty, |(mut out, mut st), s| {
                     total_stream(&plan, s, &windows, &mut out, &mut st)?;
-                    if out.overflowed() {
-                        return Err(cap.refusal.clone());
-                    }
+                    cap.check(out.refusal())?;
                     Ok((out, st))
                 })
                 .try_reduce(empty, |(mut a, mut sa), (b, sb)| {
                     sa.add_scan(&sb);
                     a.merge(b);
-                    if a.overflowed() {
-                        return Err(cap.refusal.clone());
-                    }
+                    cap.check(a.refusal())?;
                     Ok((a, sa))
                 })
         })

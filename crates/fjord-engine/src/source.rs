@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fjord_chunk::EncodedBlock;
+use fjord_model::memory_budget::MemoryBudget;
 use fjord_model::{LabelMatcher, Labels};
 
 use crate::{BlockCache, EngineError};
@@ -36,6 +37,12 @@ pub trait DataSource: Send + Sync {
 
     /// The cache through which the selected blocks are decoded; none by default.
     fn block_cache(&self) -> Option<Arc<BlockCache>> {
+        None
+    }
+
+    /// The budget the series of metric queries in flight share (see
+    /// [`crate::series_slots`]); none, for no bound, by default.
+    fn series_memory(&self) -> Option<Arc<MemoryBudget>> {
         None
     }
 }

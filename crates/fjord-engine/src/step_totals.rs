@@ -14,13 +14,13 @@
 //!    with no per-entry sample stored and no sort.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::ops::Range;
 
+use fjord_model::memory_budget::PartReservation;
 use fjord_model::{Label, Labels};
-use hashbrown::HashTable;
 
 use crate::range_fns::RangeOp;
+use crate::series_slots::{Refusal, SeriesSlots};
 
 /// The evaluation steps of one range aggregation: times `start + i·step` for `i < count`, each
 /// with the window `(t − offset − range, t − offset]`.
@@ -121,74 +121,6 @@ impl Totals {
     }
 }
 
-/// Values per series key. Callers look a key up once ([`SeriesSlots::slot`]) and then reach
-/// the value by its slot, so the per-entry work hashes nothing.
-///
-/// At most `max` series are kept. Keys met after that all share one overflow slot, so the
-/// memory stays bounded whatever a pipeline extracts, and [`SeriesSlots::overflowed`] tells
-/// the caller to stop and refuse the query. Each key is kept once, in `series`; the index holds
-/// slots, hashed by their keys.
-#[derive(Debug)]
-pub struct SeriesSlots<T> {
-    index: HashTable<usize>,
-    hasher: RandomState,
-    series: Vec<(Labels, T)>,
-    max: usize,
-    /// The slot shared by keys past `max`, once one was met; the last of `series`.
-    overflow: Option<usize>,
-}
-
-impl<T> SeriesSlots<T> {
-    /// Room for `max` series.
-    pub fn with_max(max: usize) -> Self {
-        SeriesSlots {
-            index: HashTable::new(),
-            hasher: RandomState::new(),
-            series: Vec::new(),
-            max,
-            overflow: None,
-        }
-    }
-
-    /// The slot of a series, created with `make` on first use.
-    pub fn slot(&mut self, key: &Labels, make: impl FnOnce() -> T) -> usize {
-        let (series, hasher) = (&self.series, &self.hasher);
-        let hash = hasher.hash_one(key);
-        if let Some(&i) = self.index.find(hash, |&i| series[i].0 == *key) {
-            return i;
-        }
-        if self.index.len() >= self.max {
-            return *self.overflow.get_or_insert_with(|| {
-                self.series.push((Labels::empty(), make()));
-                self.series.len() - 1
-            });
-        }
-        let i = self.series.len();
-        self.series.push((key.clone(), make()));
-        let (series, hasher) = (&self.series, &self.hasher);
-        self.index
-            .insert_unique(hash, i, |&j| hasher.hash_one(&series[j].0));
-        i
-    }
-
-    pub fn at(&mut self, slot: usize) -> &mut T {
-        &mut self.series[slot].1
-    }
-
-    /// Whether a key was met past the `max` series.
-    pub fn overflowed(&self) -> bool {
-        self.overflow.is_some()
-    }
-
-    /// The series kept, in the order they were first met.
-    pub fn into_series(mut self) -> Vec<(Labels, T)> {
-        if self.overflow.is_some() {
-            self.series.pop();
-        }
-        self.series
-    }
-}
-
 /// Totals per series key, each series reached by its slot ([`SeriesTotals::slot`]).
 #[derive(Debug)]
 pub struct SeriesTotals {
@@ -197,17 +129,18 @@ pub struct SeriesTotals {
 }
 
 impl SeriesTotals {
-    /// Totals over `steps` steps for at most `max_series` series (see [`SeriesSlots`]).
-    pub fn new(steps: usize, max_series: usize) -> Self {
+    /// Totals over `steps` steps for at most `max_series` series, charged to `memory` (see
+    /// [`SeriesSlots`]).
+    pub fn new(steps: usize, max_series: usize, memory: PartReservation) -> Self {
         SeriesTotals {
-            slots: SeriesSlots::with_max(max_series),
+            slots: SeriesSlots::new(max_series, memory, 2 * steps * std::mem::size_of::<u64>()),
             steps,
         }
     }
 
-    /// Whether more series were met than the totals keep.
-    pub fn overflowed(&self) -> bool {
-        self.slots.overflowed()
+    /// Why a series was refused, once one was: the caller refuses the query.
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.slots.refusal()
     }
 
     /// The slot of a series, created empty on first use.
@@ -220,18 +153,16 @@ impl SeriesTotals {
         self.slots.at(slot)
     }
 
-    /// Folds another partial result into this one; callers check both for overflow.
+    /// Folds another partial result into this one; callers check for a refusal after.
     pub fn merge(&mut self, other: SeriesTotals) {
-        for (k, o) in other.slots.into_series() {
-            let slot = self.slot(&k);
-            let t = self.at(slot);
+        self.slots.merge(other.slots, |t, o| {
             for (a, b) in t.lines.iter_mut().zip(o.lines) {
                 *a += b;
             }
             for (a, b) in t.bytes.iter_mut().zip(o.bytes) {
                 *a += b;
             }
-        }
+        });
     }
 
     /// The series, in no particular order.
@@ -356,7 +287,7 @@ mod tests {
 
     #[test]
     fn group_key_memo_finds_the_slot_of_each_key_and_builds_labels_only_on_a_miss() {
-        let mut totals = SeriesTotals::new(1, usize::MAX);
+        let mut totals = SeriesTotals::new(1, usize::MAX, PartReservation::unbounded());
         let mut memo = GroupKeyMemo::default();
         let mut built = 0;
         let mut slot_of = |memo: &mut GroupKeyMemo, status: Option<&str>, path: &str| {
@@ -439,10 +370,10 @@ mod tests {
     fn totals_add_and_merge() {
         let win = w(0, 10, 5, 20);
         let key = Labels::from_pairs([("a", "b")]);
-        let mut a = SeriesTotals::new(5, 10);
+        let mut a = SeriesTotals::new(5, 10, PartReservation::unbounded());
         let slot = a.slot(&key);
         a.at(slot).add_entry(&win, 15, 3);
-        let mut b = SeriesTotals::new(5, 10);
+        let mut b = SeriesTotals::new(5, 10, PartReservation::unbounded());
         let slot = b.slot(&key);
         b.at(slot).add_span(1..3, 2, 10);
         a.merge(b);
@@ -455,21 +386,5 @@ mod tests {
             value(RangeOp::BytesRate, 3, 13, 20_000_000_000),
             13.0 / 20.0
         );
-    }
-
-    #[test]
-    fn series_past_the_limit_share_one_slot_and_are_not_returned() {
-        let mut slots: SeriesSlots<u32> = SeriesSlots::with_max(2);
-        let key = |v: &str| Labels::from_pairs([("k", v)]);
-        let (a, b) = (slots.slot(&key("a"), || 0), slots.slot(&key("b"), || 0));
-        assert!(!slots.overflowed());
-        let c = slots.slot(&key("c"), || 0);
-        assert_eq!(slots.slot(&key("d"), || 0), c);
-        assert_eq!(slots.slot(&key("a"), || 0), a);
-        *slots.at(a) += 1;
-        *slots.at(b) += 2;
-        *slots.at(c) += 5;
-        assert!(slots.overflowed());
-        assert_eq!(slots.into_series(), vec![(key("a"), 1), (key("b"), 2)]);
     }
 }

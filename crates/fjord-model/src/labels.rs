@@ -111,6 +111,24 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// Bytes the set holds on the heap: its pairs, and names and values too long to be kept
+    /// inline.
+    pub fn heap_bytes(&self) -> usize {
+        let spilled = |s: &CompactString| {
+            if s.is_heap_allocated() {
+                s.capacity()
+            } else {
+                0
+            }
+        };
+        self.0.capacity() * std::mem::size_of::<Label>()
+            + self
+                .0
+                .iter()
+                .map(|l| spilled(&l.name) + spilled(&l.value))
+                .sum::<usize>()
+    }
+
     pub fn iter(&self) -> std::slice::Iter<'_, Label> {
         self.0.iter()
     }

@@ -76,6 +76,57 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+/// A memory limit setting: a byte size, or `auto`, which each setting sizes from the memory
+/// the process may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryLimitSetting {
+    #[default]
+    Auto,
+    Bytes(ByteSize),
+}
+
+impl MemoryLimitSetting {
+    /// The limit in bytes, `auto()` for `auto`.
+    pub fn bytes(self, auto: impl FnOnce() -> u64) -> u64 {
+        match self {
+            MemoryLimitSetting::Bytes(b) => b.0,
+            MemoryLimitSetting::Auto => auto(),
+        }
+    }
+}
+
+impl Serialize for MemoryLimitSetting {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MemoryLimitSetting::Auto => s.serialize_str("auto"),
+            MemoryLimitSetting::Bytes(b) => b.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryLimitSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Auto(AutoWord),
+            Bytes(ByteSize),
+        }
+        #[derive(Deserialize)]
+        enum AutoWord {
+            #[serde(rename = "auto")]
+            Auto,
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Auto(AutoWord::Auto)) => Ok(MemoryLimitSetting::Auto),
+            Ok(Raw::Bytes(b)) => Ok(MemoryLimitSetting::Bytes(b)),
+            Err(_) => Err(serde::de::Error::custom(
+                "invalid memory limit: a byte size (examples: 512MB, 2GB) or auto",
+            )),
+        }
+    }
+}
+
 /// Per-tenant limits (`limits_config`). Defaults are Loki's.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]

@@ -1,16 +1,28 @@
 //! A byte budget that concurrent work draws on as it learns how much memory it needs, and gives
-//! back when it is done: the bound on the memory of pushes in flight.
+//! back when it is done: the bound on the memory of pushes in flight, and on the series metric
+//! queries in flight hold.
 //!
 //! Each piece of work holds a [`Reservation`], which starts empty and grows step by step. A step
 //! is taken *before* the memory it stands for is allocated, so the budget bounds the peak and
 //! not merely the total after the fact. A step that would take the budget past its limit fails
-//! at once rather than waiting, and the caller refuses the work: a push gets 429, which clients
-//! retry with backoff. Work that alone needs more than the whole limit can never succeed, and
-//! the error says so ([`OverBudget::Never`], a 413 for a push). Dropping the reservation gives
-//! its bytes back.
+//! at once rather than waiting, and the caller refuses the work: a push or query gets 429, which
+//! clients retry with backoff. Work that alone needs more than the whole limit can never
+//! succeed, and the error says so ([`OverBudget::Never`]: 413 for a push, 400 for a query).
+//! Dropping the reservation gives its bytes back.
+//!
+//! Work done in parts, like a query whose workers each build a partial result, takes a
+//! [`WorkBudget`]: each part's [`PartReservation`] counts against the work's own total as well
+//! as the shared budget, so the parts together needing more than the whole limit is told apart
+//! from other work holding it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 
 /// A shared limit on the bytes that live reservations hold together.
 #[derive(Debug)]
@@ -55,6 +67,46 @@ impl MemoryBudget {
     fn refuse(&self, error: OverBudget) -> Result<(), OverBudget> {
         self.refused.fetch_add(1, Ordering::Relaxed);
         Err(error)
+    }
+
+    /// Registers in `registry` gauges of the bytes held and the limit, and a counter of
+    /// refusals, under `names`; they are read on each scrape.
+    pub fn register_metrics(self: &Arc<Self>, registry: &mut Registry, names: BudgetMetricNames) {
+        registry.register_collector(Box::new(BudgetCollector {
+            budget: self.clone(),
+            names,
+        }));
+    }
+}
+
+/// Names and help texts of a budget's metrics, each a `(name, help)` pair.
+#[derive(Debug, Clone, Copy)]
+pub struct BudgetMetricNames {
+    pub in_use: (&'static str, &'static str),
+    pub limit: (&'static str, &'static str),
+    /// A counter: its name is exposed with `_total`.
+    pub refused: (&'static str, &'static str),
+}
+
+#[derive(Debug)]
+struct BudgetCollector {
+    budget: Arc<MemoryBudget>,
+    names: BudgetMetricNames,
+}
+
+impl Collector for BudgetCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let (budget, names) = (&*self.budget, &self.names);
+        for ((name, help), value) in [
+            (names.in_use, budget.in_use()),
+            (names.limit, budget.limit()),
+        ] {
+            let gauge = ConstGauge::new(value as f64);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        let refused = ConstCounter::new(budget.refused());
+        let (name, help) = names.refused;
+        refused.encode(encoder.encode_descriptor(name, help, None, refused.metric_type())?)
     }
 }
 
@@ -158,6 +210,72 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.shrink_to(0);
+    }
+}
+
+/// One piece of work done in parts, such as a query whose workers each hold a partial result,
+/// drawing on a shared budget. Its parts' reservations ([`PartReservation`]) count against
+/// both the work's own total and the shared budget, so the error tells the two cases apart:
+/// the parts together need more than the whole limit ([`OverBudget::Never`]), or other work
+/// holds too much of it right now ([`OverBudget::Busy`]).
+#[derive(Debug, Clone)]
+pub struct WorkBudget {
+    own: Arc<MemoryBudget>,
+    shared: Arc<MemoryBudget>,
+}
+
+impl MemoryBudget {
+    /// A budget for one piece of work done in parts, drawing on this one.
+    pub fn work(self: &Arc<Self>) -> WorkBudget {
+        WorkBudget {
+            own: MemoryBudget::new(self.limit),
+            shared: self.clone(),
+        }
+    }
+}
+
+impl WorkBudget {
+    /// An empty reservation for one part of the work.
+    pub fn reservation(&self) -> PartReservation {
+        PartReservation {
+            own: self.own.reservation(),
+            shared: self.shared.reservation(),
+        }
+    }
+}
+
+/// Bytes one part of a [`WorkBudget`]'s work holds, given back when dropped.
+#[derive(Debug)]
+pub struct PartReservation {
+    own: Reservation,
+    shared: Reservation,
+}
+
+impl PartReservation {
+    /// A reservation on a budget of its own without a limit (tools, tests).
+    pub fn unbounded() -> Self {
+        MemoryBudget::new(u64::MAX).work().reservation()
+    }
+
+    /// Holds `more` bytes besides those already held, if the work's parts together stay within
+    /// the limit and the shared budget has them free.
+    pub fn grow(&mut self, more: u64) -> Result<(), OverBudget> {
+        let held = self.own.bytes();
+        if let Err(e) = self.own.grow(more) {
+            // The work's own budget holds only its parts: it is full when they are.
+            let own = &self.own.budget;
+            // Counted as the shared budget's refusal: that is the one metrics show.
+            return self.shared.budget.refuse(match e {
+                OverBudget::Busy { limit, .. } => OverBudget::Never {
+                    needed: own.in_use().saturating_add(more),
+                    limit,
+                },
+                never => never,
+            });
+        }
+        self.shared
+            .grow(more)
+            .inspect_err(|_| self.own.shrink_to(held))
     }
 }
 
@@ -265,5 +383,35 @@ mod tests {
         });
         assert!(peak.load(Ordering::Relaxed) <= 1000);
         assert_eq!(budget.in_use(), 0);
+    }
+
+    #[test]
+    fn parts_of_one_work_are_told_apart_from_other_work() {
+        let shared = MemoryBudget::new(100);
+        let query = shared.work();
+        let (mut a, mut b) = (query.reservation(), query.reservation());
+        a.grow(40).unwrap();
+        b.grow(40).unwrap();
+        // The parts together would pass the limit: this work never fits, whatever else runs.
+        assert_eq!(
+            b.grow(30),
+            Err(OverBudget::Never {
+                needed: 110,
+                limit: 100
+            })
+        );
+        assert_eq!(
+            (shared.in_use(), b.own.bytes(), shared.refused()),
+            (80, 40, 1)
+        );
+        // Other work holding the rest makes it wait instead.
+        let mut other = shared.reservation();
+        other.grow(15).unwrap();
+        assert!(matches!(b.grow(10), Err(OverBudget::Busy { .. })));
+        assert_eq!((shared.in_use(), query.own.in_use()), (95, 80));
+        drop(other);
+        b.grow(10).unwrap();
+        drop((a, b));
+        assert_eq!((shared.in_use(), query.own.in_use()), (0, 0));
     }
 }

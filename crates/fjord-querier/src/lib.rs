@@ -14,6 +14,8 @@ use async_trait::async_trait;
 use fjord_chunk::EncodedBlock;
 use fjord_engine::{BlockCache, DataSource, EngineError, SelectedStream};
 use fjord_model::duration::serde_duration;
+use fjord_model::limits::{ByteSize, MemoryLimitSetting};
+use fjord_model::memory_budget::{BudgetMetricNames, MemoryBudget};
 use fjord_model::service::{IngesterService, SelectRequest};
 use fjord_model::{LabelMatcher, Labels, TenantId};
 use fjord_store::Store;
@@ -34,6 +36,26 @@ pub struct QuerierConfig {
     /// Byte budget of decoded blocks kept between queries, so repeated queries skip
     /// decompression.
     pub block_cache_size_mb: BlockCacheSize,
+    /// Memory the series of all metric queries in flight may hold together while they are
+    /// evaluated: a byte size, or `auto` (see [`auto_series_memory_bytes`]). A query that
+    /// finds too little free gets 429; one that alone needs more than the whole limit, 400.
+    pub max_inflight_series_bytes: MemoryLimitSetting,
+}
+
+impl QuerierConfig {
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_inflight_series_bytes == MemoryLimitSetting::Bytes(ByteSize(0)) {
+            return Err("querier.max_inflight_series_bytes must be above 0 (or auto)".into());
+        }
+        Ok(())
+    }
+}
+
+/// The `auto` of `querier.max_inflight_series_bytes` under a memory limit of `limit` bytes: a
+/// quarter of it, at least 64 MiB; 1 GiB where the limit cannot be read.
+pub fn auto_series_memory_bytes(limit: Option<u64>) -> u64 {
+    limit.map_or(1 << 30, |l| (l / 4).max(64 << 20))
 }
 
 /// `querier.block_cache_size_mb`: a size in MiB (`0` disables the cache), or `auto`: an eighth
@@ -94,6 +116,7 @@ impl Default for QuerierConfig {
             query_ingesters_within: Duration::ZERO,
             max_concurrent_fetches: 32,
             block_cache_size_mb: BlockCacheSize::Auto,
+            max_inflight_series_bytes: MemoryLimitSetting::Auto,
         }
     }
 }
@@ -103,6 +126,7 @@ pub struct Querier {
     ingester: Option<Arc<dyn IngesterService>>,
     store: Arc<Store>,
     block_cache: Option<Arc<BlockCache>>,
+    series_memory: Arc<MemoryBudget>,
 }
 
 fn storage(e: impl std::fmt::Display) -> EngineError {
@@ -138,11 +162,38 @@ impl Querier {
             cache.register_metrics(registry);
             Arc::new(cache)
         });
+        let series_memory = MemoryBudget::new(
+            cfg.max_inflight_series_bytes
+                .bytes(|| auto_series_memory_bytes(memory_limit)),
+        );
+        tracing::info!(
+            limit_mib = series_memory.limit() >> 20,
+            setting = ?cfg.max_inflight_series_bytes,
+            "memory of metric queries' series in flight"
+        );
+        series_memory.register_metrics(
+            registry,
+            BudgetMetricNames {
+                in_use: (
+                    "fjord_querier_inflight_series_bytes",
+                    "Memory the series of metric queries in flight hold while they are evaluated",
+                ),
+                limit: (
+                    "fjord_querier_inflight_series_bytes_limit",
+                    "Memory the series of metric queries in flight may hold (querier.max_inflight_series_bytes)",
+                ),
+                refused: (
+                    "fjord_querier_series_memory_refused",
+                    "Series refused because the memory of metric queries' series would pass its limit",
+                ),
+            },
+        );
         Querier {
             cfg,
             ingester,
             store,
             block_cache,
+            series_memory,
         }
     }
 
@@ -343,6 +394,10 @@ impl DataSource for TenantSource<'_> {
     fn block_cache(&self) -> Option<Arc<BlockCache>> {
         self.querier.block_cache.clone()
     }
+
+    fn series_memory(&self) -> Option<Arc<MemoryBudget>> {
+        Some(self.querier.series_memory.clone())
+    }
 }
 
 #[cfg(test)]
@@ -358,6 +413,13 @@ mod tests {
         assert_eq!(BlockCacheSize::Mib(0).bytes(Some(16 << 30)), 0);
         assert_eq!(BlockCacheSize::Mib(3).bytes(None), 3 << 20);
         assert_eq!(BlockCacheSize::Auto.bytes(Some(1 << 30)), 128 << 20);
+    }
+
+    #[test]
+    fn auto_series_memory_is_a_quarter_of_the_memory_limit_at_least_64_mib() {
+        assert_eq!(auto_series_memory_bytes(Some(16 << 30)), 4 << 30);
+        assert_eq!(auto_series_memory_bytes(Some(128 << 20)), 64 << 20);
+        assert_eq!(auto_series_memory_bytes(None), 1 << 30);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use fjord_compactor::CompactorConfig;
 use fjord_ingester::IngesterConfig;
 use fjord_model::duration::serde_duration;
-use fjord_model::limits::{ByteSize, Limits};
+use fjord_model::limits::{ByteSize, Limits, MemoryLimitSetting};
 use fjord_querier::QuerierConfig;
 use fjord_store::StorageConfig;
 use serde::{Deserialize, Serialize};
@@ -109,7 +109,7 @@ pub(crate) struct DistributorConfig {
     pub(crate) max_decompressed_size: ByteSize,
     /// Memory all pushes in flight may take together: bodies, decompressed bodies, decoded
     /// requests. A push that finds it full gets 429.
-    pub(crate) max_inflight_push_bytes: PushMemoryLimit,
+    pub(crate) max_inflight_push_bytes: MemoryLimitSetting,
 }
 
 impl Default for DistributorConfig {
@@ -117,70 +117,25 @@ impl Default for DistributorConfig {
         DistributorConfig {
             max_recv_msg_size: ByteSize(100 << 20),
             max_decompressed_size: ByteSize(5000 << 20),
-            max_inflight_push_bytes: PushMemoryLimit::Auto,
+            max_inflight_push_bytes: MemoryLimitSetting::Auto,
         }
     }
 }
 
 impl DistributorConfig {
     fn validate(&self) -> Result<(), String> {
-        if self.max_inflight_push_bytes == PushMemoryLimit::Bytes(ByteSize(0)) {
+        if self.max_inflight_push_bytes == MemoryLimitSetting::Bytes(ByteSize(0)) {
             return Err("distributor.max_inflight_push_bytes must be above 0 (or auto)".into());
         }
         Ok(())
     }
 }
 
-/// `distributor.max_inflight_push_bytes`: a size, or `auto`: a quarter of the memory the
-/// process may use (its cgroup's limit, else physical memory), at least 32 MiB; 1 GiB where
-/// that memory cannot be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum PushMemoryLimit {
-    #[default]
-    Auto,
-    Bytes(ByteSize),
-}
-
-impl PushMemoryLimit {
-    /// The limit in bytes for a process that may use `memory_limit` bytes (`None`: unknown).
-    pub(crate) fn bytes(self, memory_limit: Option<u64>) -> u64 {
-        match self {
-            PushMemoryLimit::Bytes(b) => b.0,
-            PushMemoryLimit::Auto => memory_limit.map_or(1 << 30, |l| (l / 4).max(32 << 20)),
-        }
-    }
-}
-
-impl Serialize for PushMemoryLimit {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            PushMemoryLimit::Auto => s.serialize_str("auto"),
-            PushMemoryLimit::Bytes(b) => b.serialize(s),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for PushMemoryLimit {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Auto(AutoWord),
-            Bytes(ByteSize),
-        }
-        #[derive(Deserialize)]
-        enum AutoWord {
-            #[serde(rename = "auto")]
-            Auto,
-        }
-        match Raw::deserialize(d) {
-            Ok(Raw::Auto(AutoWord::Auto)) => Ok(PushMemoryLimit::Auto),
-            Ok(Raw::Bytes(b)) => Ok(PushMemoryLimit::Bytes(b)),
-            Err(_) => Err(serde::de::Error::custom(
-                "invalid distributor.max_inflight_push_bytes: a byte size (examples: 512MB, 2GB) or auto",
-            )),
-        }
-    }
+/// The `auto` of `distributor.max_inflight_push_bytes`: a quarter of the memory the process
+/// may use (`memory_limit`: its cgroup's limit, else physical memory), at least 32 MiB; 1 GiB
+/// where that memory cannot be read.
+pub(crate) fn auto_push_memory(memory_limit: Option<u64>) -> u64 {
+    memory_limit.map_or(1 << 30, |l| (l / 4).max(32 << 20))
 }
 
 /// The components a target runs.
@@ -234,6 +189,7 @@ impl Config {
         self.distributor.validate().map_err(anyhow::Error::msg)?;
         self.ingester.validate().map_err(anyhow::Error::msg)?;
         self.compactor.validate().map_err(anyhow::Error::msg)?;
+        self.querier.validate().map_err(anyhow::Error::msg)?;
         let inert = self.limits_config.validate().map_err(anyhow::Error::msg)?;
         if !matches!(self.server.log_format.as_str(), "logfmt" | "json") {
             bail!(
@@ -422,6 +378,39 @@ mod tests {
         assert_eq!(c.ingester.chunk_idle_period, Duration::from_secs(60));
         assert_eq!(c.ingester.wal.fsync, "interval");
         assert_eq!(c.limits_config.max_line_size, ByteSize(1 << 20));
+    }
+
+    #[test]
+    fn memory_limits_read_a_size_or_auto_and_refuse_zero() {
+        let set = |kv: &str| load(None, false, &[kv.into()], None, None, None);
+        let c = set("querier.max_inflight_series_bytes=512MB").unwrap();
+        assert_eq!(
+            c.querier.max_inflight_series_bytes,
+            MemoryLimitSetting::Bytes(ByteSize(512 << 20))
+        );
+        let c = set("distributor.max_inflight_push_bytes=auto").unwrap();
+        assert_eq!(
+            c.distributor.max_inflight_push_bytes,
+            MemoryLimitSetting::Auto
+        );
+        let err = format!(
+            "{:#}",
+            set("querier.max_inflight_series_bytes=lots").unwrap_err()
+        );
+        assert!(
+            err.contains("a byte size (examples: 512MB, 2GB) or auto"),
+            "{err}"
+        );
+        for key in [
+            "querier.max_inflight_series_bytes",
+            "distributor.max_inflight_push_bytes",
+        ] {
+            let err = set(&format!("{key}=0")).unwrap().validate().unwrap_err();
+            assert_eq!(err.to_string(), format!("{key} must be above 0 (or auto)"));
+        }
+        assert_eq!(auto_push_memory(Some(16 << 30)), 4 << 30);
+        assert_eq!(auto_push_memory(Some(64 << 20)), 32 << 20);
+        assert_eq!(auto_push_memory(None), 1 << 30);
     }
 
     #[test]

@@ -210,7 +210,11 @@ pub(crate) async fn run(cfg: Config) -> anyhow::Result<()> {
     let push = PushLimits {
         max_recv_msg_size: cfg.distributor.max_recv_msg_size.0,
         max_decompressed_size: cfg.distributor.max_decompressed_size.0,
-        memory: MemoryBudget::new(cfg.distributor.max_inflight_push_bytes.bytes(memory_limit)),
+        memory: MemoryBudget::new(
+            cfg.distributor
+                .max_inflight_push_bytes
+                .bytes(|| crate::config::auto_push_memory(memory_limit)),
+        ),
     };
     if distributor.is_some() {
         tracing::info!(

@@ -661,4 +661,66 @@ fn metric_queries_whose_series_would_outgrow_memory_are_refused() {
         body.starts_with("maximum number of series (500) reached for a single query"),
         "{body}"
     );
+    // Windows with gaps between them: the series of lines between windows are in no step's
+    // answer, so the range aggregation holds them without being refused at Loki's limit, and
+    // the query answers with the series its windows saw.
+    let (st, body) = range(
+        r#"count_over_time({app="many"} | regexp "(?P<l>.*)" [1s])"#,
+        "60s",
+    );
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let series = v["data"]["result"].as_array().unwrap().len();
+    assert!((61..500).contains(&series), "{series} series");
+}
+
+#[test]
+fn metric_queries_share_a_series_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(
+        dir.path(),
+        &["--set", "querier.max_inflight_series_bytes=1MB"],
+    );
+    assert_eq!(
+        metric(&s, "fjord_querier_inflight_series_bytes_limit "),
+        1048576.0
+    );
+    let t0 = now_ns() - 3_600_000_000_000;
+    // 5,000 distinct lines of 200 bytes: a series of each takes more than 1 MB.
+    let lines: Vec<(i64, String)> = (0..5_000)
+        .map(|i| (t0 + i * 600_000_000, format!("{i:05} {}", "y".repeat(194))))
+        .collect();
+    let (st, body) = push_proto(&s, r#"{app="long"}"#, lines);
+    assert_eq!(st, 204, "{body}");
+    let instant = |q: &str| {
+        s.get(&format!(
+            "/loki/api/v1/query?query={}&time={}",
+            enc(q),
+            t0 + 3_600_000_000_000
+        ))
+        .unwrap()
+    };
+    let (st, body) =
+        instant(r#"max(count_over_time({app="long"} | label_format l="{{__line__}}" [2h]))"#);
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.starts_with(
+            "the series this query holds while it is evaluated need more than the 1048576 bytes all queries' series may hold (querier.max_inflight_series_bytes)"
+        ),
+        "{body}"
+    );
+    assert!(metric(&s, "fjord_querier_series_memory_refused_total ") >= 1.0);
+    // Where the series are the result's, Loki's limit refuses the query first, at 501 series.
+    let (st, body) =
+        instant(r#"count_over_time({app="long"} | label_format l="{{__line__}}" [2h])"#);
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        body.starts_with("maximum number of series (500) reached for a single query"),
+        "{body}"
+    );
+    // Fewer series fit.
+    let (st, body) = instant(r#"max(count_over_time({app="long"} | regexp "^(?P<l>\\d)" [2h]))"#);
+    assert_eq!(st, 200, "{body}");
+    assert!(body.contains(r#""value":["#), "{body}");
+    assert_eq!(metric(&s, "fjord_querier_inflight_series_bytes "), 0.0);
 }
