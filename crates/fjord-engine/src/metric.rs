@@ -9,7 +9,7 @@
 //! handling of aggregations and vector matching) follow Loki's evaluator.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use fjord_logql::ast::{self, BinOpKind, Cardinality, SampleExpr, VectorOp};
@@ -37,6 +37,55 @@ pub struct Steps {
     /// Evaluation times (ns).
     pub times: Vec<i64>,
     pub vectors: Vec<Vec<(Labels, f64)>>,
+}
+
+/// The same answer series by series, sorted by labels: each series with its values at the steps
+/// (indexes into `times`) where it has one. A range aggregation answers this way, so a query
+/// whose result is its range aggregation's series is answered without a labelled sample per
+/// step.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesSteps {
+    /// Evaluation times (ns).
+    pub times: Vec<i64>,
+    pub series: Vec<(Labels, Vec<(usize, f64)>)>,
+}
+
+impl SeriesSteps {
+    /// The same answer step by step, each series in label order.
+    fn into_steps(self) -> Steps {
+        let mut vectors = vec![Vec::new(); self.times.len()];
+        for (labels, points) in self.series {
+            for (i, v) in points {
+                vectors[i].push((labels.clone(), v));
+            }
+        }
+        Steps {
+            times: self.times,
+            vectors,
+        }
+    }
+
+    /// Gathers the series of a step-by-step answer, refusing it as Loki does once it has more
+    /// than `max_series` (0: no limit) after some step.
+    fn from_steps(steps: Steps, max_series: usize) -> Result<Self, EngineError> {
+        let mut series: BTreeMap<Labels, Vec<(usize, f64)>> = BTreeMap::new();
+        for (i, vec) in steps.vectors.into_iter().enumerate() {
+            for (labels, v) in vec {
+                series.entry(labels).or_default().push((i, v));
+            }
+            if max_series > 0 && series.len() > max_series {
+                return Err(crate::query::series_limit_error(max_series));
+            }
+        }
+        Ok(SeriesSteps {
+            times: steps.times,
+            series: series.into_iter().collect(),
+        })
+    }
+
+    fn has_error_series(&self) -> bool {
+        self.series.iter().any(|(l, _)| l.contains(ERROR_LABEL))
+    }
 }
 
 /// The evaluation times of a query.
@@ -745,7 +794,7 @@ async fn eval_range(
     timing: Timing,
     limits: &MetricLimits,
     stats: &mut QueryStats,
-) -> Result<Steps, EngineError> {
+) -> Result<SeriesSteps, EngineError> {
     let range = r.range.range;
     if limits.max_range > 0 && range > limits.max_range {
         return Err(EngineError::BadRequest(format!(
@@ -831,17 +880,15 @@ async fn eval_range(
     .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
     stats.add_scan(&task_stats);
 
-    let mut out = Steps {
-        times: times.clone(),
-        vectors: vec![Vec::new(); times.len()],
-    };
     let mut present = vec![false; times.len()];
     let mut series: Vec<(Labels, Vec<(i64, f64)>)> = series
         .into_iter()
         .map(|(k, v)| (k, v.into_iter().map(|(t, _, x)| (t, x)).collect()))
         .collect();
     series.sort_by(|a, b| a.0.cmp(&b.0));
-    for (labels, samples) in &series {
+    let mut answered = Vec::with_capacity(series.len());
+    for (labels, samples) in series {
+        let mut points = Vec::new();
         let (mut from, mut to) = (0usize, 0usize);
         for (i, &t) in times.iter().enumerate() {
             let (w_lo, w_hi) = (t - offset - range, t - offset);
@@ -854,28 +901,32 @@ async fn eval_range(
             if from == to {
                 continue;
             }
-            if is_error_series(labels) {
-                return Err(pipeline_error(labels));
+            if is_error_series(&labels) {
+                return Err(pipeline_error(&labels));
             }
             present[i] = true;
             if op != RangeOp::Absent {
-                out.vectors[i].push((
-                    labels.clone(),
-                    range_fns::eval(op, &samples[from..to], w_hi, range),
-                ));
+                points.push((i, range_fns::eval(op, &samples[from..to], w_hi, range)));
             }
+        }
+        if !points.is_empty() {
+            answered.push((labels, points));
         }
     }
     if op == RangeOp::Absent {
         // 1 exactly where nothing was seen, labelled from the selector's equality matchers.
-        let labels = absent_labels(&r.range.selector.matchers);
-        for (v, seen) in out.vectors.iter_mut().zip(present) {
-            if !seen {
-                v.push((labels.clone(), 1.0));
-            }
+        let points: Vec<(usize, f64)> = (0..times.len())
+            .filter(|&i| !present[i])
+            .map(|i| (i, 1.0))
+            .collect();
+        if !points.is_empty() {
+            answered.push((absent_labels(&r.range.selector.matchers), points));
         }
     }
-    Ok(out)
+    Ok(SeriesSteps {
+        times,
+        series: answered,
+    })
 }
 
 /// Evaluates an additive range aggregation through per-step totals.
@@ -887,7 +938,7 @@ async fn eval_additive(
     times: Vec<i64>,
     cap: SeriesCap,
     stats: &mut QueryStats,
-) -> Result<Steps, EngineError> {
+) -> Result<SeriesSteps, EngineError> {
     let (totals, task_stats) =
         tokio::task::spawn_blocking(move || -> Result<(SeriesTotals, QueryStats), EngineError> {
             // As in `eval_range`: one partial result per worker, merged pairwise, each refused
@@ -913,25 +964,26 @@ async fn eval_additive(
 
     let mut series = totals.into_series();
     series.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = Steps {
-        vectors: vec![Vec::new(); times.len()],
-        times,
-    };
-    for (labels, t) in &series {
+    let mut answered = Vec::with_capacity(series.len());
+    for (labels, t) in series {
+        let mut points = Vec::new();
         for (i, (&lines, &bytes)) in t.lines.iter().zip(&t.bytes).enumerate() {
             if lines == 0 {
                 continue;
             }
-            if is_error_series(labels) {
-                return Err(pipeline_error(labels));
+            if is_error_series(&labels) {
+                return Err(pipeline_error(&labels));
             }
-            out.vectors[i].push((
-                labels.clone(),
-                step_totals::value(op, lines, bytes, windows.range),
-            ));
+            points.push((i, step_totals::value(op, lines, bytes, windows.range)));
+        }
+        if !points.is_empty() {
+            answered.push((labels, points));
         }
     }
-    Ok(out)
+    Ok(SeriesSteps {
+        times,
+        series: answered,
+    })
 }
 
 // ------------------------------------------------------------------ vector aggregation
@@ -1246,6 +1298,49 @@ fn vector_binop(
 
 // ------------------------------------------------------------------ evaluation
 
+/// A vector aggregation of every step of `inner`.
+fn aggregate_steps(v: &ast::VectorAggregation, inner: Steps) -> Steps {
+    Steps {
+        vectors: inner
+            .vectors
+            .into_iter()
+            .map(|vec| aggregate(v.op, v.param, &v.grouping, vec))
+            .collect(),
+        times: inner.times,
+    }
+}
+
+/// Evaluates a sample expression and answers series by series. Where the series of its range
+/// aggregation are its result's ([`range_is_result`]) they are the answer as they are;
+/// otherwise the steps are evaluated and their series gathered.
+pub async fn eval_series(
+    e: &SampleExpr,
+    source: &dyn DataSource,
+    timing: Timing,
+    limits: &MetricLimits,
+    stats: &mut QueryStats,
+) -> Result<SeriesSteps, EngineError> {
+    match e {
+        SampleExpr::RangeAggregation(r) => {
+            return eval_range(r, None, source, timing, limits, stats).await;
+        }
+        SampleExpr::VectorAggregation(v) => {
+            if let Some(r) = sum_pushed_into(v) {
+                let series =
+                    eval_range(r, Some(&v.grouping), source, timing, limits, stats).await?;
+                if !series.has_error_series() {
+                    return Ok(series);
+                }
+                let steps = aggregate_steps(v, series.into_steps());
+                return SeriesSteps::from_steps(steps, limits.max_series);
+            }
+        }
+        _ => {}
+    }
+    let steps = eval(e, source, timing, limits, stats).await?;
+    SeriesSteps::from_steps(steps, limits.max_series)
+}
+
 /// Evaluates a sample expression at every step.
 pub fn eval<'a>(
     e: &'a SampleExpr,
@@ -1256,25 +1351,26 @@ pub fn eval<'a>(
 ) -> futures_like::BoxFuture<'a, Result<Steps, EngineError>> {
     Box::pin(async move {
         match e {
-            SampleExpr::RangeAggregation(r) => {
-                eval_range(r, None, source, timing, limits, stats).await
-            }
+            SampleExpr::RangeAggregation(r) => eval_range(r, None, source, timing, limits, stats)
+                .await
+                .map(SeriesSteps::into_steps),
             SampleExpr::VectorAggregation(v) => {
                 let inner = match sum_pushed_into(v) {
                     Some(r) => {
-                        eval_range(r, Some(&v.grouping), source, timing, limits, stats).await?
+                        let series =
+                            eval_range(r, Some(&v.grouping), source, timing, limits, stats).await?;
+                        if !series.has_error_series() {
+                            // The `sum` evaluated inside the range aggregation left one sample
+                            // per group: summing again would change nothing.
+                            return Ok(series.into_steps());
+                        }
+                        // A series that kept its error labels (`__preserve_error__`) is still
+                        // to be grouped.
+                        series.into_steps()
                     }
                     None => eval(&v.inner, source, timing, limits, stats).await?,
                 };
-                let vectors = inner
-                    .vectors
-                    .into_iter()
-                    .map(|vec| aggregate(v.op, v.param, &v.grouping, vec))
-                    .collect();
-                Ok(Steps {
-                    times: inner.times,
-                    vectors,
-                })
+                Ok(aggregate_steps(v, inner))
             }
             SampleExpr::Literal(x) | SampleExpr::Vector(x) => {
                 let times = timing.times();

@@ -1,12 +1,10 @@
 //! The engine's entry point: parse, check limits, evaluate, and shape the result as Loki does
 //! (streams for log queries; matrix, vector or scalar for metric queries).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fjord_logql::ast::{Expr, SampleExpr};
 use fjord_logql::units::format_prometheus_duration;
-use fjord_model::Labels;
 use fjord_model::limits::Limits;
 
 use crate::logquery::{self, LogQuery};
@@ -138,8 +136,8 @@ pub async fn execute(
                 max_values: metric::MAX_VALUES,
                 range_is_result: metric::range_is_result(&s),
             };
-            let steps = metric::eval(&s, source, timing, &mlimits, &mut stats).await?;
             let value = if req.instant {
+                let steps = metric::eval(&s, source, timing, &mlimits, &mut stats).await?;
                 if let SampleExpr::Literal(v) = s {
                     QueryValue::Scalar { ts: end, value: v }
                 } else {
@@ -160,17 +158,17 @@ pub async fn execute(
                     QueryValue::Vector(vec)
                 }
             } else {
-                let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
-                for (t, vec) in steps.times.iter().zip(steps.vectors) {
-                    for (labels, v) in vec {
-                        series.entry(labels).or_default().push((*t, v));
-                    }
-                    check_series(series.len(), limits)?;
-                }
+                let answer = metric::eval_series(&s, source, timing, &mlimits, &mut stats).await?;
+                check_series(answer.series.len(), limits)?;
+                let times = answer.times;
                 QueryValue::Matrix(
-                    series
+                    answer
+                        .series
                         .into_iter()
-                        .map(|(labels, points)| Series { labels, points })
+                        .map(|(labels, points)| Series {
+                            labels,
+                            points: points.into_iter().map(|(i, v)| (times[i], v)).collect(),
+                        })
                         .collect(),
                 )
             };
