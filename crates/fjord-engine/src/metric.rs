@@ -1006,6 +1006,91 @@ fn group_key(l: &Labels, g: &ast::Grouping, sorted_groups: &[String]) -> Labels 
     }
 }
 
+/// Whether `op` keeps the members of each group (and answers with some of them) rather than a
+/// value computed from them.
+fn keeps_members(op: VectorOp) -> bool {
+    matches!(
+        op,
+        VectorOp::Topk
+            | VectorOp::Bottomk
+            | VectorOp::Sort
+            | VectorOp::SortDesc
+            | VectorOp::ApproxTopk
+    )
+}
+
+/// A group's value for `op` over the members met so far at one step, added in the order they
+/// are met (which decides the last bits of sums and means).
+#[derive(Debug, Clone, Copy)]
+struct Running {
+    value: f64,
+    mean: f64,
+    count: f64,
+}
+
+impl Running {
+    fn first(op: VectorOp, v: f64) -> Self {
+        Running {
+            value: if matches!(op, VectorOp::Stddev | VectorOp::Stdvar) {
+                0.0
+            } else {
+                v
+            },
+            mean: v,
+            count: 1.0,
+        }
+    }
+
+    fn add(&mut self, op: VectorOp, v: f64) {
+        match op {
+            VectorOp::Sum => self.value += v,
+            VectorOp::Avg => {
+                self.count += 1.0;
+                if self.mean.is_infinite()
+                    && ((v.is_infinite() && (self.mean > 0.0) == (v > 0.0))
+                        || (!v.is_infinite() && !v.is_nan()))
+                {
+                    return;
+                }
+                self.mean += (v - self.mean) / self.count;
+            }
+            VectorOp::Max => {
+                if self.value < v || self.value.is_nan() {
+                    self.value = v;
+                }
+            }
+            VectorOp::Min => {
+                if self.value > v || self.value.is_nan() {
+                    self.value = v;
+                }
+            }
+            VectorOp::Count => self.count += 1.0,
+            VectorOp::Stddev | VectorOp::Stdvar => {
+                self.count += 1.0;
+                let delta = v - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (v - self.mean);
+            }
+            VectorOp::Topk
+            | VectorOp::Bottomk
+            | VectorOp::Sort
+            | VectorOp::SortDesc
+            | VectorOp::ApproxTopk => {}
+        }
+    }
+
+    /// The group's answer (for an `op` that does not keep members).
+    fn answer(&self, op: VectorOp) -> f64 {
+        match op {
+            VectorOp::Avg => self.mean,
+            VectorOp::Count => self.count,
+            VectorOp::Stddev => (self.value / self.count).sqrt(),
+            VectorOp::Stdvar => self.value / self.count,
+            _ => self.value,
+        }
+    }
+}
+
 fn aggregate(
     op: VectorOp,
     param: Option<i64>,
@@ -1019,9 +1104,7 @@ fn aggregate(
     }
     struct Group {
         labels: Labels,
-        value: f64,
-        mean: f64,
-        count: f64,
+        running: Running,
         members: Vec<(Labels, f64)>,
     }
     let mut order: Vec<Labels> = Vec::new();
@@ -1032,66 +1115,17 @@ fn aggregate(
             None => {
                 let mut grp = Group {
                     labels: key.clone(),
-                    value: v,
-                    mean: v,
-                    count: 1.0,
+                    running: Running::first(op, v),
                     members: Vec::new(),
                 };
-                if matches!(op, VectorOp::Stddev | VectorOp::Stdvar) {
-                    grp.value = 0.0;
-                }
-                if matches!(
-                    op,
-                    VectorOp::Topk
-                        | VectorOp::Bottomk
-                        | VectorOp::Sort
-                        | VectorOp::SortDesc
-                        | VectorOp::ApproxTopk
-                ) {
+                if keeps_members(op) {
                     grp.members.push((metric, v));
                 }
                 order.push(key.clone());
                 result.insert(key, grp);
             }
-            Some(grp) => match op {
-                VectorOp::Sum => grp.value += v,
-                VectorOp::Avg => {
-                    grp.count += 1.0;
-                    if grp.mean.is_infinite() {
-                        if v.is_infinite() && (grp.mean > 0.0) == (v > 0.0) {
-                            continue;
-                        }
-                        if !v.is_infinite() && !v.is_nan() {
-                            continue;
-                        }
-                    }
-                    grp.mean += (v - grp.mean) / grp.count;
-                }
-                VectorOp::Max => {
-                    if grp.value < v || grp.value.is_nan() {
-                        grp.value = v;
-                    }
-                }
-                VectorOp::Min => {
-                    if grp.value > v || grp.value.is_nan() {
-                        grp.value = v;
-                    }
-                }
-                VectorOp::Count => grp.count += 1.0,
-                VectorOp::Stddev | VectorOp::Stdvar => {
-                    grp.count += 1.0;
-                    let delta = v - grp.mean;
-                    grp.mean += delta / grp.count;
-                    grp.value += delta * (v - grp.mean);
-                }
-                VectorOp::Topk
-                | VectorOp::Bottomk
-                | VectorOp::Sort
-                | VectorOp::SortDesc
-                | VectorOp::ApproxTopk => {
-                    grp.members.push((metric, v));
-                }
-            },
+            Some(grp) if keeps_members(op) => grp.members.push((metric, v)),
+            Some(grp) => grp.running.add(op, v),
         }
     }
     let mut out = Vec::new();
@@ -1100,10 +1134,6 @@ fn aggregate(
             continue;
         };
         match op {
-            VectorOp::Avg => out.push((grp.labels, grp.mean)),
-            VectorOp::Count => out.push((grp.labels, grp.count)),
-            VectorOp::Stddev => out.push((grp.labels, (grp.value / grp.count).sqrt())),
-            VectorOp::Stdvar => out.push((grp.labels, grp.value / grp.count)),
             VectorOp::Topk | VectorOp::ApproxTopk | VectorOp::SortDesc => {
                 let mut m = grp.members;
                 m.sort_by(|a, b| desc_nan_last(a.1, b.1));
@@ -1120,10 +1150,50 @@ fn aggregate(
                 }
                 out.extend(m);
             }
-            VectorOp::Sum | VectorOp::Max | VectorOp::Min => out.push((grp.labels, grp.value)),
+            _ => out.push((grp.labels, grp.running.answer(op))),
         }
     }
     out
+}
+
+/// Aggregates a range aggregation's series for an `op` that does not keep members, finding
+/// each series' group once instead of once per step. Members are added at each step in the
+/// order of `inner`'s series, as [`aggregate`] adds them from the step's vector, so the values
+/// are the same to the bit; the groups come in the order their first series came.
+fn aggregate_series(v: &ast::VectorAggregation, inner: SeriesSteps) -> SeriesSteps {
+    debug_assert!(!keeps_members(v.op));
+    let names = sorted(&v.grouping.labels);
+    let steps = inner.times.len();
+    let mut slot_of: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Vec<Option<Running>>)> = Vec::new();
+    for (labels, points) in inner.series {
+        let key = group_key(&labels, &v.grouping, &names);
+        let slot = *slot_of.entry(key).or_insert_with_key(|key| {
+            groups.push((key.clone(), vec![None; steps]));
+            groups.len() - 1
+        });
+        let running = &mut groups[slot].1;
+        for (i, x) in points {
+            match &mut running[i] {
+                Some(r) => r.add(v.op, x),
+                none => *none = Some(Running::first(v.op, x)),
+            }
+        }
+    }
+    SeriesSteps {
+        times: inner.times,
+        series: groups
+            .into_iter()
+            .map(|(labels, running)| {
+                let points = running
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| r.map(|r| (i, r.answer(v.op))))
+                    .collect();
+                (labels, points)
+            })
+            .collect(),
+    }
 }
 
 /// Descending order by value with NaN last (ties keep their order).
@@ -1333,6 +1403,14 @@ pub async fn eval_series(
                 }
                 let steps = aggregate_steps(v, series.into_steps());
                 return SeriesSteps::from_steps(steps, limits.max_series);
+            }
+            if let SampleExpr::RangeAggregation(r) = &*v.inner
+                && !keeps_members(v.op)
+            {
+                let series = eval_range(r, None, source, timing, limits, stats).await?;
+                let mut answer = aggregate_series(v, series);
+                answer.series.sort_by(|a, b| a.0.cmp(&b.0));
+                return Ok(answer);
             }
         }
         _ => {}
