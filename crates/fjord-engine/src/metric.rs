@@ -1541,3 +1541,86 @@ fn can_inject(op: ast::RangeOp) -> bool {
 pub mod futures_like {
     pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use fjord_logql::ast::{Expr, VectorAggregation};
+
+    use super::*;
+
+    fn vector_aggregation(query: &str) -> VectorAggregation {
+        match fjord_logql::parse_expr(query).unwrap() {
+            Expr::Sample(SampleExpr::VectorAggregation(v)) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Series over 6 steps with gaps and awkward values, in label order.
+    fn series() -> SeriesSteps {
+        // Sums of these depend on the order they are added in (1e16 + 1 - 1e16).
+        let values = [1e16, 1.0, -1e16, 0.1, 0.7, 3.3, -2.25, 1.5];
+        let mut series: Vec<(Labels, Vec<(usize, f64)>)> = (0..12)
+            .map(|i| {
+                let labels = Labels::from_pairs([
+                    ("app", format!("a{}", i % 3)),
+                    ("pod", format!("p{i:02}")),
+                    ("zone", format!("z{}", i % 2)),
+                ]);
+                let points = (0..6)
+                    .filter(|s| (i + s) % 4 != 0)
+                    .map(|s| {
+                        let v = match (i, s) {
+                            (5, 2) => f64::NAN,
+                            (7, 3) => f64::INFINITY,
+                            (8, 3) => f64::NEG_INFINITY,
+                            _ => values[(i * 7 + s * 3) % values.len()],
+                        };
+                        (s, v)
+                    })
+                    .collect();
+                (labels, points)
+            })
+            .collect();
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        SeriesSteps {
+            times: (0..6).map(|s| s * 10).collect(),
+            series,
+        }
+    }
+
+    /// An answer with its values as bits, so NaNs compare equal and values compare to the bit.
+    fn bits(s: &SeriesSteps) -> Vec<(String, Vec<(usize, u64)>)> {
+        let mut out: Vec<_> = s
+            .series
+            .iter()
+            .map(|(l, p)| {
+                (
+                    l.to_string(),
+                    p.iter().map(|&(i, v)| (i, v.to_bits())).collect(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn aggregating_series_once_matches_aggregating_every_step() {
+        for op in ["sum", "avg", "min", "max", "count", "stddev", "stdvar"] {
+            for grouping in [
+                "",
+                " by (app)",
+                " by (zone, app)",
+                " without (pod)",
+                " by (nope)",
+            ] {
+                let query = format!("{op}{grouping} (count_over_time({{a=\"b\"}}[1m]))");
+                let v = vector_aggregation(&query);
+                let by_series = aggregate_series(&v, series());
+                let by_step =
+                    SeriesSteps::from_steps(aggregate_steps(&v, series().into_steps()), 0).unwrap();
+                assert_eq!(bits(&by_series), bits(&by_step), "{query}");
+            }
+        }
+    }
+}
