@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 
 use crate::grouped_errors::GroupedErrors;
 use crate::levels;
-use crate::metrics::{DistributorMetrics, ReceivedBytesLabels, ReceivedLinesLabels};
+use crate::metrics::{DiscardTally, DistributorMetrics, ReceivedBytesLabels, ReceivedLinesLabels};
 use crate::validation::{self, TimeBounds};
 
 /// What the client is told.
@@ -109,6 +109,7 @@ impl Distributor {
         let limits = &*self.limits;
         let bounds = TimeBounds::new(Self::now_ns(), limits);
         let mut errors = GroupedErrors::default();
+        let mut discarded = DiscardTally::default();
         let mut valid: Vec<ValidatedStream> = Vec::with_capacity(req.streams.len());
         let (mut valid_bytes, mut valid_lines, mut valid_md_bytes) = (0usize, 0usize, 0usize);
         let discover_levels = limits.discover_log_levels && limits.allow_structured_metadata;
@@ -118,13 +119,7 @@ impl Distributor {
                 match validation::validate_labels(&stream.labels, &stream.entries, limits) {
                     Ok(l) => l,
                     Err(inv) => {
-                        self.metrics.discard(
-                            inv.reason,
-                            tenant.as_str(),
-                            &self.retention_hours,
-                            inv.entries,
-                            inv.bytes,
-                        );
+                        discarded.add(inv.reason, inv.entries, inv.bytes);
                         errors.add(inv.message);
                         continue;
                     }
@@ -142,13 +137,7 @@ impl Distributor {
                 let (done, rest) = entries.split_at_mut(i);
                 let e = &mut rest[0];
                 if let Err(inv) = validation::validate_entry(e, &stream.labels, bounds, limits) {
-                    self.metrics.discard(
-                        inv.reason,
-                        tenant.as_str(),
-                        &self.retention_hours,
-                        inv.entries,
-                        inv.bytes,
-                    );
+                    discarded.add(inv.reason, inv.entries, inv.bytes);
                     errors.add(inv.message);
                     continue;
                 }
@@ -178,6 +167,7 @@ impl Distributor {
             }
         }
 
+        discarded.record(&self.metrics, tenant.as_str(), &self.retention_hours);
         let validation_error = errors.message();
         if valid.is_empty() {
             return Err(validation_error.map_or_else(PushReply::ok, PushReply::invalid));

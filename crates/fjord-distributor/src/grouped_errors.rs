@@ -16,19 +16,30 @@ const MAX_DISTINCT: usize = 1000;
 /// The validation errors of one push.
 #[derive(Debug, Default)]
 pub(crate) struct GroupedErrors {
-    /// Message → (order first seen, occurrences).
-    groups: HashMap<String, (usize, usize)>,
+    /// Distinct messages with their occurrences, in the order first seen.
+    groups: Vec<(String, usize)>,
+    /// Message → its index in `groups`.
+    index: HashMap<String, usize>,
+    /// The group the last message went to: bad entries come in runs with one message (a
+    /// batch's timestamps within one second), which then cost a comparison, not a hash.
+    last: usize,
     /// Errors whose message was new once [`MAX_DISTINCT`] were kept.
     not_listed: usize,
 }
 
 impl GroupedErrors {
     pub(crate) fn add(&mut self, message: String) {
-        let seen = self.groups.len();
-        if let Some((_, n)) = self.groups.get_mut(&message) {
+        if let Some((last, n)) = self.groups.get_mut(self.last)
+            && *last == message
+        {
             *n += 1;
-        } else if seen < MAX_DISTINCT {
-            self.groups.insert(message, (seen, 1));
+        } else if let Some(&i) = self.index.get(&message) {
+            self.groups[i].1 += 1;
+            self.last = i;
+        } else if self.groups.len() < MAX_DISTINCT {
+            self.last = self.groups.len();
+            self.index.insert(message.clone(), self.last);
+            self.groups.push((message, 1));
         } else {
             self.not_listed += 1;
         }
@@ -36,19 +47,13 @@ impl GroupedErrors {
 
     /// The answer's text, Loki's `GroupedErrors` format; `None` without errors.
     pub(crate) fn message(&self) -> Option<String> {
-        let mut groups: Vec<(&str, usize, usize)> = self
-            .groups
-            .iter()
-            .map(|(m, &(order, n))| (m.as_str(), order, n))
-            .collect();
-        groups.sort_unstable_by_key(|&(_, order, _)| order);
-        let single = groups.len() == 1 && self.not_listed == 0;
+        let single = self.groups.len() == 1 && self.not_listed == 0;
         let mut out = String::new();
-        for (i, (m, _, n)) in groups.into_iter().enumerate() {
+        for (i, (m, n)) in self.groups.iter().enumerate() {
             if i > 0 {
                 out.push_str("; ");
             }
-            if !single || n > 1 {
+            if !single || *n > 1 {
                 out.push_str(&format!("{n} errors like: "));
             }
             out.push_str(m);
@@ -83,6 +88,11 @@ mod tests {
         assert_eq!(
             grouped(&["b", "a", "b"]).as_deref(),
             Some("2 errors like: b; 1 errors like: a")
+        );
+        // Runs of one message and returns to an earlier one count the same.
+        assert_eq!(
+            grouped(&["a", "a", "b", "b", "b", "a", "c", "b"]).as_deref(),
+            Some("3 errors like: a; 4 errors like: b; 1 errors like: c")
         );
     }
 

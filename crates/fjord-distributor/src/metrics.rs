@@ -92,3 +92,27 @@ impl DistributorMetrics {
         self.discarded_bytes.get_or_create(&l).inc_by(bytes as u64);
     }
 }
+
+/// Entries and bytes discarded by reason while one push is validated, added to the metrics
+/// once at its end: a push of millions of bad entries would otherwise update them per entry.
+#[derive(Debug, Default)]
+pub struct DiscardTally(Vec<(&'static str, usize, usize)>);
+
+impl DiscardTally {
+    pub fn add(&mut self, reason: &'static str, entries: usize, bytes: usize) {
+        match self.0.iter_mut().find(|(r, _, _)| *r == reason) {
+            Some((_, e, b)) => {
+                *e += entries;
+                *b += bytes;
+            }
+            None => self.0.push((reason, entries, bytes)),
+        }
+    }
+
+    /// Adds the tally to `metrics` under `tenant`.
+    pub fn record(self, metrics: &DistributorMetrics, tenant: &str, retention_hours: &str) {
+        for (reason, entries, bytes) in self.0 {
+            metrics.discard(reason, tenant, retention_hours, entries, bytes);
+        }
+    }
+}
