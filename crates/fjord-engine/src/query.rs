@@ -1,6 +1,8 @@
 //! The engine's entry point: parse, check limits, evaluate, and shape the result as Loki does
 //! (streams for log queries; matrix, vector or scalar for metric queries).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fjord_logql::ast::{Expr, SampleExpr};
@@ -10,7 +12,7 @@ use fjord_model::limits::Limits;
 use crate::logquery::{self, LogQuery};
 use crate::metric::{self, MetricLimits, Timing};
 use crate::scan;
-use crate::{DataSource, EngineError, QueryStats, QueryValue, Sample, Series};
+use crate::{DataSource, EngineError, QueryStats, QueryValue, Sample, Series, StreamResult};
 
 /// A query as the HTTP layer received it. Times are Unix ns.
 #[derive(Debug, Clone)]
@@ -80,41 +82,72 @@ pub async fn execute(
             if start >= end {
                 return Ok((QueryValue::Streams(Vec::new()), stats));
             }
-            let stages = crate::compile::pipeline(&sel)?;
-            let clauses = crate::compile::skippable_literals(&stages);
-            let selected = source.select(&sel.matchers, start, end, &clauses).await?;
-            stats.chunks_ref = selected.iter().map(|s| s.blocks.len() as u64).sum();
+            let stages = Arc::new(crate::compile::pipeline(&sel)?);
+            let clauses = Arc::new(crate::compile::skippable_literals(&stages));
             let (forward, limit, interval, categorize) = (
                 req.forward,
                 req.limit as usize,
                 req.interval,
                 req.categorize,
             );
-            let cache = source.block_cache();
-            let (result, st) = tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
-                let streams: Vec<scan::StreamData> = selected
-                    .into_iter()
-                    .map(|s| scan::prepare(s, start, end, cache.as_ref()))
-                    .collect::<Result<_, _>>()?;
-                let mut st = QueryStats::default();
-                let q = LogQuery {
-                    stages: &stages,
-                    skip_clauses: &clauses,
-                    start,
-                    end,
-                    limit,
-                    forward,
-                    interval,
-                    categorize,
-                };
-                let r = logquery::run(&streams, &q, &mut st)?;
-                Ok((r, st))
-            })
-            .await
-            .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
-            stats.add_scan(&st);
-            stats.entries_returned += st.entries_returned;
-            Ok((QueryValue::Streams(result), stats))
+            // Slices are read one after the other from the query's starting end, each with what
+            // is left of the limit, until it is reached: every entry of a later slice is farther
+            // than every entry of an earlier one, so the answer is the whole range's. With an
+            // `interval`, spacing crosses slices: the range is read at once.
+            let slices = if interval > 0 {
+                vec![(start, end)]
+            } else {
+                log_slices(start, end, forward)
+            };
+            let mut merged: BTreeMap<String, StreamResult> = BTreeMap::new();
+            let mut remaining = limit;
+            for (lo, hi) in slices {
+                let selected = source.select(&sel.matchers, lo, hi, &clauses).await?;
+                stats.chunks_ref += selected.iter().map(|s| s.blocks.len() as u64).sum::<u64>();
+                let cache = source.block_cache();
+                let (stages, clauses) = (stages.clone(), clauses.clone());
+                let (result, st) =
+                    tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
+                        let streams: Vec<scan::StreamData> = selected
+                            .into_iter()
+                            .map(|s| scan::prepare(s, lo, hi, cache.as_ref()))
+                            .collect::<Result<_, _>>()?;
+                        let mut st = QueryStats::default();
+                        let q = LogQuery {
+                            stages: &stages,
+                            skip_clauses: &clauses,
+                            start: lo,
+                            end: hi,
+                            limit: remaining,
+                            forward,
+                            interval,
+                            categorize,
+                        };
+                        let r = logquery::run(&streams, &q, &mut st)?;
+                        Ok((r, st))
+                    })
+                    .await
+                    .map_err(|e| {
+                        EngineError::Execution(format!("evaluation task failed: {e}"))
+                    })??;
+                stats.add_scan(&st);
+                stats.entries_returned += st.entries_returned;
+                remaining = remaining.saturating_sub(st.entries_returned as usize);
+                for r in result {
+                    merged
+                        .entry(r.labels.to_string())
+                        .or_insert_with(|| StreamResult {
+                            labels: r.labels,
+                            entries: Vec::new(),
+                        })
+                        .entries
+                        .extend(r.entries);
+                }
+                if remaining == 0 {
+                    break;
+                }
+            }
+            Ok((QueryValue::Streams(merged.into_values().collect()), stats))
         }
         Expr::Sample(s) => {
             let timing = if req.instant {
@@ -177,6 +210,31 @@ pub async fn execute(
     }
 }
 
+/// The first slice of a log query's range read at once, from its starting end.
+const FIRST_LOG_SLICE: i64 = 3_600_000_000_000;
+/// The longest slice: each is twice the one before, up to this.
+const MAX_LOG_SLICE: i64 = 8 * FIRST_LOG_SLICE;
+
+/// `[start, end)` cut into slices from the end a log query starts at (`end` backward, `start`
+/// forward), in the order they are read: the first an hour long, each next one twice as long
+/// as the one before, up to eight hours. A query that finds its `limit` entries in the newest
+/// hour asks the store for that hour's chunks only.
+fn log_slices(start: i64, end: i64, forward: bool) -> Vec<(i64, i64)> {
+    let mut slices = Vec::new();
+    let (mut near, mut len) = (if forward { start } else { end }, FIRST_LOG_SLICE);
+    while start < end && (if forward { near < end } else { near > start }) {
+        let (lo, hi) = if forward {
+            (near, near.saturating_add(len).min(end))
+        } else {
+            (near.saturating_sub(len).max(start), near)
+        };
+        slices.push((lo, hi));
+        near = if forward { hi } else { lo };
+        len = len.saturating_mul(2).min(MAX_LOG_SLICE);
+    }
+    slices
+}
+
 fn check_series(n: usize, limits: &Limits) -> Result<(), EngineError> {
     let max = limits.max_query_series;
     if max > 0 && n > max {
@@ -190,4 +248,37 @@ pub(crate) fn series_limit_error(max: usize) -> EngineError {
     EngineError::BadRequest(format!(
         "maximum number of series ({max}) reached for a single query; consider reducing query cardinality by adding more specific stream selectors, reducing the time range, or aggregating results with functions like sum(), count() or topk()"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = FIRST_LOG_SLICE;
+
+    #[test]
+    fn log_slices_grow_from_the_starting_end_and_cover_the_range_once() {
+        assert_eq!(
+            log_slices(0, 20 * H, false),
+            vec![
+                (19 * H, 20 * H),
+                (17 * H, 19 * H),
+                (13 * H, 17 * H),
+                (5 * H, 13 * H),
+                (0, 5 * H)
+            ]
+        );
+        assert_eq!(
+            log_slices(0, 4 * H, true),
+            vec![(0, H), (H, 3 * H), (3 * H, 4 * H)]
+        );
+        assert_eq!(log_slices(5, 7, false), vec![(5, 7)]);
+        assert_eq!(log_slices(7, 7, true), vec![]);
+        // Eight hours at most, however long the range.
+        let week = log_slices(0, 7 * 24 * H, false);
+        assert!(week.iter().all(|&(lo, hi)| hi - lo <= MAX_LOG_SLICE));
+        assert_eq!(week.first().unwrap().1, 7 * 24 * H);
+        assert_eq!(week.last().unwrap().0, 0);
+        assert!(week.windows(2).all(|w| w[1].1 == w[0].0));
+    }
 }

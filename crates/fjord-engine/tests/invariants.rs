@@ -21,9 +21,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use fjord_chunk::{BlockBuilder, EncodeOptions, EncodedBlock};
+use fjord_engine::logquery::{self, LogQuery};
 use fjord_engine::{
-    BlockCache, DataSource, EngineError, QueryRequest, QueryValue, SelectedStream, execute,
+    BlockCache, DataSource, EngineError, QueryRequest, QueryStats, QueryValue, SelectedStream,
+    StreamResult, compile, execute, scan,
 };
+use fjord_logql::ast::Expr;
 use fjord_model::limits::Limits;
 use fjord_model::matcher::matches_all;
 use fjord_model::{Label, LabelMatcher, Labels};
@@ -96,6 +99,16 @@ fn dataset() -> impl Strategy<Value = (Vec<Vec<GenEntry>>, usize, bool)> {
 }
 
 fn build(streams: &[Vec<GenEntry>], per_block: usize, duplicate: bool) -> Vec<SelectedStream> {
+    build_spaced(streams, per_block, duplicate, SEC)
+}
+
+/// [`build`] with the generated offsets `spacing` ns apart instead of a second.
+fn build_spaced(
+    streams: &[Vec<GenEntry>],
+    per_block: usize,
+    duplicate: bool,
+    spacing: i64,
+) -> Vec<SelectedStream> {
     streams
         .iter()
         .enumerate()
@@ -111,7 +124,7 @@ fn build(streams: &[Vec<GenEntry>], per_block: usize, duplicate: bool) -> Vec<Se
                             .iter()
                             .map(|l| Label::new("detected_level", *l))
                             .collect();
-                        b.push(1_000 * SEC + t * SEC, line.as_bytes(), &md);
+                        b.push(1_000 * SEC + t * spacing, line.as_bytes(), &md);
                     }
                     b.encode(&EncodeOptions::default())
                 })
@@ -198,6 +211,60 @@ fn entries(v: QueryValue) -> Vec<(String, i64, String)> {
     }
 }
 
+/// A log result as (stream, ts, line) in result order: streams by labels, each stream's
+/// entries in the query's direction.
+fn in_order(v: QueryValue) -> Vec<(String, i64, String)> {
+    match v {
+        QueryValue::Streams(streams) => streams
+            .into_iter()
+            .flat_map(|s| {
+                let l = s.labels.to_string();
+                s.entries.into_iter().map(move |e| {
+                    (
+                        l.clone(),
+                        e.ts,
+                        String::from_utf8_lossy(&e.line).into_owned(),
+                    )
+                })
+            })
+            .collect(),
+        other => panic!("not streams: {other:?}"),
+    }
+}
+
+/// A log query's answer from one read of `[start, end)`, without the slices `execute` reads.
+fn whole_range(
+    source: &MemSource,
+    query: &str,
+    start: i64,
+    end: i64,
+    limit: usize,
+    forward: bool,
+) -> Vec<StreamResult> {
+    let Ok(Expr::Log(sel)) = fjord_logql::parse_expr(query) else {
+        panic!("not a log query: {query}");
+    };
+    let stages = compile::pipeline(&sel).unwrap();
+    let clauses = compile::skippable_literals(&stages);
+    let streams: Vec<_> = source
+        .streams
+        .iter()
+        .filter(|s| matches_all(&sel.matchers, &s.labels))
+        .map(|s| scan::prepare(s.clone(), start, end, None).unwrap())
+        .collect();
+    let q = LogQuery {
+        stages: &stages,
+        skip_clauses: &clauses,
+        start,
+        end,
+        limit,
+        forward,
+        interval: 0,
+        categorize: false,
+    };
+    logquery::run(&streams, &q, &mut QueryStats::default()).unwrap()
+}
+
 const START: i64 = 1_000 * SEC;
 const END: i64 = 1_600 * SEC;
 
@@ -226,6 +293,18 @@ proptest! {
                 halves.entry(k).or_default().extend(pts);
             }
             prop_assert_eq!(&whole, &halves, "{}", q);
+        }
+    }
+
+    #[test]
+    fn log_queries_read_in_slices_answer_as_the_whole_range_read_at_once((streams, per_block, dup) in dataset(), limit in 1u32..150, forward in any::<bool>()) {
+        // 600 offsets 30 s apart: five hours, which the engine reads in three slices.
+        let source = MemSource { streams: build_spaced(&streams, per_block, dup, 30 * SEC), cache: None };
+        let end = START + 600 * 30 * SEC;
+        for q in ["{app=~\".+\"}", "{app=~\".+\"} |= \"e\"", "{app=\"app1\"} | detected_level=\"error\""] {
+            let sliced = run_limited(&source, q, START, end, SEC, limit, forward).unwrap();
+            let whole = whole_range(&source, q, START, end, limit as usize, forward);
+            prop_assert_eq!(in_order(sliced), in_order(QueryValue::Streams(whole)), "{}", q);
         }
     }
 
