@@ -12,6 +12,7 @@ use fjord_model::limits::Limits;
 use crate::logquery::{self, LogQuery};
 use crate::metric::{self, MetricLimits, Timing};
 use crate::scan;
+use crate::stages::Stage;
 use crate::{DataSource, EngineError, QueryStats, QueryValue, Sample, Series, StreamResult};
 
 /// A query as the HTTP layer received it. Times are Unix ns.
@@ -92,9 +93,14 @@ pub async fn execute(
             );
             // Slices are read one after the other from the query's starting end, each with what
             // is left of the limit, until it is reached: every entry of a later slice is farther
-            // than every entry of an earlier one, so the answer is the whole range's. With an
-            // `interval`, spacing crosses slices: the range is read at once.
-            let slices = if interval > 0 {
+            // than every entry of an earlier one, so the answer is the whole range's. They pay
+            // off where the newest entries are the answer, a pipeline that keeps every line; one
+            // that may drop lines often reads far back for its limit, and each slice costs a
+            // select. With an `interval`, spacing crosses slices. Those read the range at once.
+            let drops_lines = stages
+                .iter()
+                .any(|s| matches!(s, Stage::LineFilter(_) | Stage::LabelFilter(_)));
+            let slices = if interval > 0 || drops_lines {
                 vec![(start, end)]
             } else {
                 log_slices(start, end, forward)

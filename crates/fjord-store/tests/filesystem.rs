@@ -481,3 +481,38 @@ async fn chunk_format_1_writes_chunks_without_tails_for_older_readers() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_query_without_literals_reads_only_the_blocks_in_range_of_a_chunk_reaching_past_it() {
+    let tenant = TenantId::new("team-a").unwrap();
+    let (dir, refs) = two_chunks_in_format(3).await;
+    let remote = store_as(dir.path(), fjord_store::config::Backend::S3);
+    // Chunk a's middle block alone lies in [1000, 2000); chunk b (one block of 5 and 1500)
+    // reaches past it too.
+    let got = remote
+        .fetch_blocks(&tenant, &refs, (1000, 2000), &[], 1)
+        .await
+        .unwrap();
+    assert_eq!(got[0].len(), 1);
+    assert_eq!(lines_of_blocks(&got[0])[0], "bravo request 1000 served");
+    assert_eq!(got[1].len(), 1);
+    // Chunk b's one block is all of it: its body is read whole, as a search reads it.
+    assert_eq!(
+        remote.bytes_read(ReadPart::Chunk),
+        refs[1].len - u64::from(refs[1].tail_len)
+    );
+    let tails: u64 = refs.iter().map(|r| u64::from(r.tail_len)).sum();
+    assert_eq!(remote.bytes_read(ReadPart::Tail), tails);
+    let block = remote.bytes_read(ReadPart::Block);
+    assert!(block > 0 && block < refs[0].len, "{block}");
+    // Chunks within the range are read whole, as before.
+    let remote = store_as(dir.path(), fjord_store::config::Backend::S3);
+    let got = remote
+        .fetch_blocks(&tenant, &refs, (0, DAY), &[], 1)
+        .await
+        .unwrap();
+    assert_eq!((got[0].len(), got[1].len()), (3, 1));
+    let total: u64 = refs.iter().map(|r| r.len).sum();
+    assert_eq!(remote.bytes_read(ReadPart::Chunk), total);
+    assert_eq!(remote.bytes_read(ReadPart::Tail), 0);
+}

@@ -208,20 +208,15 @@ struct SegmentSearch<'a> {
 }
 
 impl SegmentSearch<'_> {
-    /// How many blocks of the chunk overlap the range, and which of those may match.
-    fn plan(&self, summary: &ChunkSummary) -> (usize, Vec<usize>) {
+    /// The blocks of the chunk that overlap the range and may match.
+    fn plan(&self, summary: &ChunkSummary) -> Vec<usize> {
         let (start, end) = self.range;
-        let mut overlapping = 0;
-        let mut wanted = Vec::new();
-        for (b, block) in summary.blocks().iter().enumerate() {
-            if block.meta.overlaps(start, end) {
-                overlapping += 1;
-                if block.may_match(self.clauses) {
-                    wanted.push(b);
-                }
-            }
-        }
-        (overlapping, wanted)
+        (0..summary.blocks().len())
+            .filter(|&b| {
+                let block = &summary.blocks()[b];
+                block.meta.overlaps(start, end) && block.may_match(self.clauses)
+            })
+            .collect()
     }
 }
 
@@ -365,14 +360,16 @@ impl Store {
     /// A search does not need the blocks its filters rule out. For each segment, the tails of
     /// its chunks (version 2) are read first (where the segment gathers them, with one request
     /// for all of them), or taken from the cache, which holds them like chunks so a repeated
-    /// search reads them from memory; then the blocks that may match, and whole (then cached)
-    /// the chunks whose every block in the range may match, as any query reading all of a
+    /// search reads them from memory; then the blocks in the range that may match, and whole
+    /// (then cached) the chunks all of whose blocks are wanted, as any query reading all of a
     /// chunk does ([`Store::read_ranges`]: on the filesystem one call per segment and step).
     /// Segments are read `concurrency` at a time. Chunks cached whole, chunks without a tail,
     /// chunks on an object store whose tail follows their body (in segments of version 1, or
     /// alone in theirs) and that are too short to be worth a request of their own
-    /// ([`search_tails_from`]), and every chunk of a query without clauses are read whole
-    /// ([`Store::fetch_chunks`]).
+    /// ([`search_tails_from`]), and, for a query without clauses, every chunk that lies within
+    /// the range are read whole ([`Store::fetch_chunks`]); a chunk reaching past the range is
+    /// searched as above, so only its blocks in the range are read (a log query asks for its
+    /// range a slice at a time).
     pub async fn fetch_blocks(
         &self,
         tenant: &TenantId,
@@ -381,20 +378,19 @@ impl Store {
         clauses: &[Vec<Vec<u8>>],
         concurrency: usize,
     ) -> Result<Vec<Vec<EncodedBlock>>, StoreError> {
-        if clauses.is_empty() {
-            let chunks = self.fetch_chunks(tenant, refs, concurrency).await?;
-            return Ok(chunks
-                .iter()
-                .map(|c| blocks_overlapping(c, start, end))
-                .collect());
-        }
         let mut out: Vec<Vec<EncodedBlock>> = vec![Vec::new(); refs.len()];
         let mut whole: Vec<usize> = Vec::new();
         let mut planned: Vec<(Arc<str>, PlannedChunk)> = Vec::new();
         for (i, r) in refs.iter().enumerate() {
+            // Without literals to look for, only a chunk reaching past the range has blocks
+            // worth leaving unread.
+            let all_wanted = clauses.is_empty() && start <= r.min_ts && r.max_ts < end;
             match self.chunk_cache.get(&(r.segment.clone(), r.offset)) {
                 Some(CachedChunk::Whole(chunk)) => out[i] = blocks_overlapping(&chunk, start, end),
-                _ if r.tail_len == 0 || (!r.tail_apart() && r.len < self.search_tails_from) => {
+                _ if all_wanted
+                    || r.tail_len == 0
+                    || (!r.tail_apart() && r.len < self.search_tails_from) =>
+                {
                     whole.push(i)
                 }
                 Some(CachedChunk::Summary(s)) if s.describes(r.len, r.tail_len) => {
@@ -472,14 +468,14 @@ impl Store {
                     summary
                 }
             };
-            let (overlapping, wanted) = s.plan(&summary);
+            let wanted = s.plan(&summary);
             if wanted.is_empty() {
                 continue;
             }
             // The summary describes this ref (parsed for it, or checked against it), so the
             // tail is no longer than the chunk and every block lies within the body.
             let body = checked_range(path, r.offset, r.len - summary.tail_len() as u64)?;
-            if wanted.len() == overlapping {
+            if wanted.len() == summary.blocks().len() {
                 ranges.push(body);
                 reads.push((i, summary, None));
             } else {
