@@ -187,28 +187,11 @@ fn matrix(v: QueryValue) -> BTreeMap<String, Vec<(i64, f64)>> {
     }
 }
 
-/// A log result as (stream, ts, line) in result order.
+/// A log result as (stream, ts, line), sorted.
 fn entries(v: QueryValue) -> Vec<(String, i64, String)> {
-    match v {
-        QueryValue::Streams(streams) => {
-            let mut out: Vec<(String, i64, String)> = streams
-                .into_iter()
-                .flat_map(|s| {
-                    let l = s.labels.to_string();
-                    s.entries.into_iter().map(move |e| {
-                        (
-                            l.clone(),
-                            e.ts,
-                            String::from_utf8_lossy(&e.line).into_owned(),
-                        )
-                    })
-                })
-                .collect();
-            out.sort();
-            out
-        }
-        other => panic!("not streams: {other:?}"),
-    }
+    let mut out = in_order(v);
+    out.sort();
+    out
 }
 
 /// A log result as (stream, ts, line) in result order: streams by labels, each stream's
