@@ -1133,24 +1133,12 @@ fn aggregate(
         let Some(grp) = result.remove(&key) else {
             continue;
         };
-        match op {
-            VectorOp::Topk | VectorOp::ApproxTopk | VectorOp::SortDesc => {
-                let mut m = grp.members;
-                m.sort_by(|a, b| desc_nan_last(a.1, b.1));
-                if op != VectorOp::SortDesc {
-                    m.truncate(k.max(0) as usize);
-                }
-                out.extend(m);
-            }
-            VectorOp::Bottomk | VectorOp::Sort => {
-                let mut m = grp.members;
-                m.sort_by(|a, b| desc_nan_last(b.1, a.1));
-                if op == VectorOp::Bottomk {
-                    m.truncate(k.max(0) as usize);
-                }
-                out.extend(m);
-            }
-            _ => out.push((grp.labels, grp.running.answer(op))),
+        if keeps_members(op) {
+            let mut m = grp.members;
+            order_members(op, k, &mut m);
+            out.extend(m);
+        } else {
+            out.push((grp.labels, grp.running.answer(op)));
         }
     }
     out
@@ -1193,6 +1181,77 @@ fn aggregate_series(v: &ast::VectorAggregation, inner: SeriesSteps) -> SeriesSte
                 (labels, points)
             })
             .collect(),
+    }
+}
+
+/// [`aggregate`] for an `op` that keeps members (`topk`, `bottomk`, `sort`, `sort_desc`,
+/// `approx_topk`) over a range aggregation's series, finding each series' group once: at each
+/// step a group's members come in the order of `inner`'s series and are ordered and cut as
+/// [`aggregate`] orders and cuts them. Each series keeps the steps where it was chosen.
+fn members_series(v: &ast::VectorAggregation, inner: SeriesSteps) -> SeriesSteps {
+    debug_assert!(keeps_members(v.op));
+    let k = v.param.unwrap_or(0);
+    let steps = inner.times.len();
+    if matches!(v.op, VectorOp::Topk | VectorOp::Bottomk) && k < 1 {
+        return SeriesSteps {
+            times: inner.times,
+            series: Vec::new(),
+        };
+    }
+    let names = sorted(&v.grouping.labels);
+    let mut slot_of: HashMap<Labels, usize> = HashMap::new();
+    // Per step, per group, its members (series, value) in series order.
+    let mut members: Vec<Vec<Vec<(usize, f64)>>> = vec![Vec::new(); steps];
+    for (s, (labels, points)) in inner.series.iter().enumerate() {
+        let groups = slot_of.len();
+        let g = *slot_of
+            .entry(group_key(labels, &v.grouping, &names))
+            .or_insert(groups);
+        for &(i, x) in points {
+            if members[i].len() <= g {
+                members[i].resize_with(g + 1, Vec::new);
+            }
+            members[i][g].push((s, x));
+        }
+    }
+    let mut chosen: Vec<Vec<(usize, f64)>> = vec![Vec::new(); inner.series.len()];
+    for (i, groups) in members.into_iter().enumerate() {
+        for mut m in groups {
+            order_members(v.op, k, &mut m);
+            for (s, x) in m {
+                chosen[s].push((i, x));
+            }
+        }
+    }
+    SeriesSteps {
+        times: inner.times,
+        series: inner
+            .series
+            .into_iter()
+            .zip(chosen)
+            .filter(|(_, points)| !points.is_empty())
+            .map(|((labels, _), points)| (labels, points))
+            .collect(),
+    }
+}
+
+/// A group's members as an `op` that keeps members answers them: by value, highest first for
+/// `topk`, `approx_topk` and `sort_desc`, lowest first for `bottomk` and `sort` (ties keep
+/// their order), the first `k` for `topk`, `approx_topk` and `bottomk`.
+fn order_members<T>(op: VectorOp, k: i64, members: &mut Vec<(T, f64)>) {
+    if matches!(
+        op,
+        VectorOp::Topk | VectorOp::ApproxTopk | VectorOp::SortDesc
+    ) {
+        members.sort_by(|a, b| desc_nan_last(a.1, b.1));
+    } else {
+        members.sort_by(|a, b| desc_nan_last(b.1, a.1));
+    }
+    if matches!(
+        op,
+        VectorOp::Topk | VectorOp::ApproxTopk | VectorOp::Bottomk
+    ) {
+        members.truncate(k.max(0) as usize);
     }
 }
 
@@ -1380,9 +1439,58 @@ fn aggregate_steps(v: &ast::VectorAggregation, inner: Steps) -> Steps {
     }
 }
 
+/// What [`answered_by_series`] found.
+enum Answered {
+    BySeries(SeriesSteps),
+    /// A `sum` evaluated inside a range aggregation one of whose series kept its error labels:
+    /// grouped step by step.
+    ByStep(Steps),
+}
+
+impl Answered {
+    fn into_steps(self) -> Steps {
+        match self {
+            Answered::BySeries(series) => series.into_steps(),
+            Answered::ByStep(steps) => steps,
+        }
+    }
+}
+
+/// `e`'s answer where its series are its range aggregation's ([`range_is_result`]): the range
+/// aggregation itself, or a `sum` evaluated inside one, which left one sample per group, so
+/// summing again would change nothing (unless a series kept its error labels,
+/// `__preserve_error__`, which the grouping then drops). `None` for other expressions.
+async fn answered_by_series(
+    e: &SampleExpr,
+    source: &dyn DataSource,
+    timing: Timing,
+    limits: &MetricLimits,
+    stats: &mut QueryStats,
+) -> Result<Option<Answered>, EngineError> {
+    Ok(match e {
+        SampleExpr::RangeAggregation(r) => Some(Answered::BySeries(
+            eval_range(r, None, source, timing, limits, stats).await?,
+        )),
+        SampleExpr::VectorAggregation(v) => match sum_pushed_into(v) {
+            Some(r) => {
+                let series =
+                    eval_range(r, Some(&v.grouping), source, timing, limits, stats).await?;
+                Some(if series.has_error_series() {
+                    Answered::ByStep(aggregate_steps(v, series.into_steps()))
+                } else {
+                    Answered::BySeries(series)
+                })
+            }
+            None => None,
+        },
+        _ => None,
+    })
+}
+
 /// Evaluates a sample expression and answers series by series. Where the series of its range
-/// aggregation are its result's ([`range_is_result`]) they are the answer as they are;
-/// otherwise the steps are evaluated and their series gathered.
+/// aggregation are its result's ([`range_is_result`]) they are the answer as they are, and an
+/// aggregation of them at the root is computed series by series; otherwise the steps are
+/// evaluated and their series gathered.
 pub async fn eval_series(
     e: &SampleExpr,
     source: &dyn DataSource,
@@ -1390,30 +1498,27 @@ pub async fn eval_series(
     limits: &MetricLimits,
     stats: &mut QueryStats,
 ) -> Result<SeriesSteps, EngineError> {
-    match e {
-        SampleExpr::RangeAggregation(r) => {
-            return eval_range(r, None, source, timing, limits, stats).await;
-        }
-        SampleExpr::VectorAggregation(v) => {
-            if let Some(r) = sum_pushed_into(v) {
-                let series =
-                    eval_range(r, Some(&v.grouping), source, timing, limits, stats).await?;
-                if !series.has_error_series() {
-                    return Ok(series);
-                }
-                let steps = aggregate_steps(v, series.into_steps());
-                return SeriesSteps::from_steps(steps, limits.max_series);
-            }
-            if let SampleExpr::RangeAggregation(r) = &*v.inner
-                && !keeps_members(v.op)
-            {
-                let series = eval_range(r, None, source, timing, limits, stats).await?;
-                let mut answer = aggregate_series(v, series);
+    match answered_by_series(e, source, timing, limits, stats).await? {
+        Some(Answered::BySeries(series)) => return Ok(series),
+        Some(Answered::ByStep(steps)) => return SeriesSteps::from_steps(steps, limits.max_series),
+        None => {}
+    }
+    if let SampleExpr::VectorAggregation(v) = e {
+        match answered_by_series(&v.inner, source, timing, limits, stats).await? {
+            Some(Answered::BySeries(inner)) => {
+                let mut answer = if keeps_members(v.op) {
+                    members_series(v, inner)
+                } else {
+                    aggregate_series(v, inner)
+                };
                 answer.series.sort_by(|a, b| a.0.cmp(&b.0));
                 return Ok(answer);
             }
+            Some(Answered::ByStep(steps)) => {
+                return SeriesSteps::from_steps(aggregate_steps(v, steps), limits.max_series);
+            }
+            None => {}
         }
-        _ => {}
     }
     let steps = eval(e, source, timing, limits, stats).await?;
     SeriesSteps::from_steps(steps, limits.max_series)
@@ -1433,22 +1538,13 @@ pub fn eval<'a>(
                 .await
                 .map(SeriesSteps::into_steps),
             SampleExpr::VectorAggregation(v) => {
-                let inner = match sum_pushed_into(v) {
-                    Some(r) => {
-                        let series =
-                            eval_range(r, Some(&v.grouping), source, timing, limits, stats).await?;
-                        if !series.has_error_series() {
-                            // The `sum` evaluated inside the range aggregation left one sample
-                            // per group: summing again would change nothing.
-                            return Ok(series.into_steps());
-                        }
-                        // A series that kept its error labels (`__preserve_error__`) is still
-                        // to be grouped.
-                        series.into_steps()
+                match answered_by_series(e, source, timing, limits, stats).await? {
+                    Some(answer) => Ok(answer.into_steps()),
+                    None => {
+                        let inner = eval(&v.inner, source, timing, limits, stats).await?;
+                        Ok(aggregate_steps(v, inner))
                     }
-                    None => eval(&v.inner, source, timing, limits, stats).await?,
-                };
-                Ok(aggregate_steps(v, inner))
+                }
             }
             SampleExpr::Literal(x) | SampleExpr::Vector(x) => {
                 let times = timing.times();
@@ -1602,6 +1698,27 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    #[test]
+    fn choosing_members_series_by_series_matches_choosing_them_every_step() {
+        let mut checked = 0;
+        for op in ["topk(2,", "bottomk(3,", "sort(", "sort_desc("] {
+            for grouping in ["", " by (app)", " without (pod)"] {
+                let query = format!("{op} count_over_time({{a=\"b\"}}[1m])){grouping}");
+                let Ok(Expr::Sample(SampleExpr::VectorAggregation(v))) =
+                    fjord_logql::parse_expr(&query)
+                else {
+                    continue; // sort and sort_desc take no grouping
+                };
+                let by_series = members_series(&v, series());
+                let by_step =
+                    SeriesSteps::from_steps(aggregate_steps(&v, series().into_steps()), 0).unwrap();
+                assert_eq!(bits(&by_series), bits(&by_step), "{query}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 8);
     }
 
     #[test]
