@@ -1144,23 +1144,38 @@ fn aggregate(
     out
 }
 
+/// The groups of `series` under `grouping`, each key once in the order its first series came,
+/// and the group of each series.
+fn series_groups<T>(grouping: &ast::Grouping, series: &[(Labels, T)]) -> (Vec<Labels>, Vec<usize>) {
+    let names = sorted(&grouping.labels);
+    let mut slot_of: HashMap<Labels, usize> = HashMap::new();
+    let mut keys = Vec::new();
+    let group_of = series
+        .iter()
+        .map(|(labels, _)| {
+            *slot_of
+                .entry(group_key(labels, grouping, &names))
+                .or_insert_with_key(|key| {
+                    keys.push(key.clone());
+                    keys.len() - 1
+                })
+        })
+        .collect();
+    (keys, group_of)
+}
+
 /// Aggregates a range aggregation's series for an `op` that does not keep members, finding
 /// each series' group once instead of once per step. Members are added at each step in the
 /// order of `inner`'s series, as [`aggregate`] adds them from the step's vector, so the values
 /// are the same to the bit; the groups come in the order their first series came.
 fn aggregate_series(v: &ast::VectorAggregation, inner: SeriesSteps) -> SeriesSteps {
     debug_assert!(!keeps_members(v.op));
-    let names = sorted(&v.grouping.labels);
     let steps = inner.times.len();
-    let mut slot_of: HashMap<Labels, usize> = HashMap::new();
-    let mut groups: Vec<(Labels, Vec<Option<Running>>)> = Vec::new();
-    for (labels, points) in inner.series {
-        let key = group_key(&labels, &v.grouping, &names);
-        let slot = *slot_of.entry(key).or_insert_with_key(|key| {
-            groups.push((key.clone(), vec![None; steps]));
-            groups.len() - 1
-        });
-        let running = &mut groups[slot].1;
+    let (keys, group_of) = series_groups(&v.grouping, &inner.series);
+    let mut groups: Vec<(Labels, Vec<Option<Running>>)> =
+        keys.into_iter().map(|k| (k, vec![None; steps])).collect();
+    for ((_, points), g) in inner.series.into_iter().zip(group_of) {
+        let running = &mut groups[g].1;
         for (i, x) in points {
             match &mut running[i] {
                 Some(r) => r.add(v.op, x),
@@ -1198,15 +1213,10 @@ fn members_series(v: &ast::VectorAggregation, inner: SeriesSteps) -> SeriesSteps
             series: Vec::new(),
         };
     }
-    let names = sorted(&v.grouping.labels);
-    let mut slot_of: HashMap<Labels, usize> = HashMap::new();
+    let (_, group_of) = series_groups(&v.grouping, &inner.series);
     // Per step, per group, its members (series, value) in series order.
     let mut members: Vec<Vec<Vec<(usize, f64)>>> = vec![Vec::new(); steps];
-    for (s, (labels, points)) in inner.series.iter().enumerate() {
-        let groups = slot_of.len();
-        let g = *slot_of
-            .entry(group_key(labels, &v.grouping, &names))
-            .or_insert(groups);
+    for (s, ((_, points), &g)) in inner.series.iter().zip(&group_of).enumerate() {
         for &(i, x) in points {
             if members[i].len() <= g {
                 members[i].resize_with(g + 1, Vec::new);
