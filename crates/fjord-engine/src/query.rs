@@ -105,7 +105,7 @@ pub async fn execute(
             } else {
                 log_slices(start, end, forward)
             };
-            let mut merged: BTreeMap<String, StreamResult> = BTreeMap::new();
+            let mut answers: Vec<Vec<StreamResult>> = Vec::new();
             let mut remaining = limit;
             for (lo, hi) in slices {
                 let selected = source.select(&sel.matchers, lo, hi, &clauses).await?;
@@ -139,21 +139,12 @@ pub async fn execute(
                 stats.add_scan(&st);
                 stats.entries_returned += st.entries_returned;
                 remaining = remaining.saturating_sub(st.entries_returned as usize);
-                for r in result {
-                    merged
-                        .entry(r.labels.to_string())
-                        .or_insert_with(|| StreamResult {
-                            labels: r.labels,
-                            entries: Vec::new(),
-                        })
-                        .entries
-                        .extend(r.entries);
-                }
+                answers.push(result);
                 if remaining == 0 {
                     break;
                 }
             }
-            Ok((QueryValue::Streams(merged.into_values().collect()), stats))
+            Ok((QueryValue::Streams(merge_slices(answers)), stats))
         }
         Expr::Sample(s) => {
             let timing = if req.instant {
@@ -239,6 +230,27 @@ fn log_slices(start: i64, end: i64, forward: bool) -> Vec<(i64, i64)> {
         len = len.saturating_mul(2).min(MAX_LOG_SLICE);
     }
     slices
+}
+
+/// The streams of a log query's slices, in the order they were read, as one answer: a stream
+/// met in several slices has their entries one after the other. One slice's answer is taken as
+/// it is.
+fn merge_slices(mut answers: Vec<Vec<StreamResult>>) -> Vec<StreamResult> {
+    if answers.len() <= 1 {
+        return answers.pop().unwrap_or_default();
+    }
+    let mut merged: BTreeMap<String, StreamResult> = BTreeMap::new();
+    for r in answers.into_iter().flatten() {
+        merged
+            .entry(r.labels.to_string())
+            .or_insert_with(|| StreamResult {
+                labels: r.labels,
+                entries: Vec::new(),
+            })
+            .entries
+            .extend(r.entries);
+    }
+    merged.into_values().collect()
 }
 
 fn check_series(n: usize, limits: &Limits) -> Result<(), EngineError> {
