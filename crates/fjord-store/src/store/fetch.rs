@@ -139,6 +139,14 @@ fn parse_tail(r: &ChunkRef, tail: Bytes) -> Result<ChunkSummary, fjord_chunk::Ch
     ChunkSummary::parse(tail, usize::try_from(r.len).unwrap_or(usize::MAX))
 }
 
+/// `bytes` in an allocation of their own, for what the chunk cache keeps. Reads of adjacent
+/// ranges come back as slices of one buffer (the whole segment, for a query over all of its
+/// chunks), and a cached chunk or summary holding such a slice would keep all of it alive
+/// while the cache counts only the slice: a cache of 8 MiB held 80 MiB after a few queries.
+fn owned(bytes: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(bytes)
+}
+
 /// Opens the bytes read for chunk `r` of the segment at `path`.
 fn open_read_chunk(path: &Path, r: &ChunkRef, data: Bytes) -> Result<Chunk, StoreError> {
     Chunk::open(data).map_err(|e| corrupt_chunk(path, r, e))
@@ -460,7 +468,7 @@ impl Store {
                     let tail = tails.next().ok_or_else(|| {
                         StoreError::Corrupt(format!("{path}: a chunk tail was not read"))
                     })?;
-                    let summary = Arc::new(parse_tail(r, tail).map_err(|e| corrupt(i, e))?);
+                    let summary = Arc::new(parse_tail(r, owned(&tail)).map_err(|e| corrupt(i, e))?);
                     self.chunk_cache.insert(
                         (r.segment.clone(), r.offset),
                         CachedChunk::Summary(summary.clone()),
@@ -501,7 +509,7 @@ impl Store {
         for (i, summary, wanted) in reads {
             let blocks = match wanted {
                 None => {
-                    let body = next(ReadPart::Chunk)?;
+                    let body = owned(&next(ReadPart::Chunk)?);
                     let chunk = summary.open_chunk(body).map_err(|e| corrupt(i, e))?;
                     let blocks = blocks_overlapping(&chunk, s.range.0, s.range.1);
                     let r = &refs[i];
@@ -555,12 +563,12 @@ impl Store {
             .map(|(&i, piece)| {
                 let r = &refs[i];
                 let chunk = if r.tail_apart() {
-                    let tail = tails.next().cloned().unwrap_or_default();
+                    let tail = tails.next().map(owned).unwrap_or_default();
                     parse_tail(r, tail)
-                        .and_then(|summary| summary.open_chunk(piece.clone()))
+                        .and_then(|summary| summary.open_chunk(owned(piece)))
                         .map_err(|e| corrupt_chunk(path, r, e))?
                 } else {
-                    open_read_chunk(path, r, piece.clone())?
+                    open_read_chunk(path, r, owned(piece))?
                 };
                 Ok((i, chunk))
             })
