@@ -32,6 +32,7 @@ pub mod metric;
 pub mod pattern;
 pub mod query;
 pub mod range_fns;
+pub mod read_slices;
 pub mod scan;
 pub mod series_slots;
 pub mod source;
@@ -43,7 +44,7 @@ pub mod volume;
 
 pub use block_cache::BlockCache;
 pub use query::{QueryRequest, execute};
-pub use source::{DataSource, SelectedStream};
+pub use source::{DataSource, DataSpan, SelectedStream};
 pub use value::{LogEntry, QueryStats, QueryValue, Sample, Series, StreamResult};
 
 /// Why a query failed; the API maps each kind to an HTTP status.
@@ -66,4 +67,14 @@ pub enum EngineError {
     /// Queries in flight hold the resources this one needs; it may succeed later: 429.
     #[error("{0}")]
     Busy(String),
+}
+
+/// Runs `work` on the blocking pool, so a query's evaluation does not hold up the runtime's
+/// threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))?
 }

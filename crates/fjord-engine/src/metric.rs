@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use fjord_logql::ast::{self, BinOpKind, Cardinality, SampleExpr, VectorOp};
 use fjord_model::memory_budget::{MemoryBudget, OverBudget, WorkBudget};
-use fjord_model::{Labels, MatchOp};
+use fjord_model::{LabelMatcher, Labels, MatchOp};
 use rayon::prelude::*;
 
 use crate::column_labels::ColumnLabels;
@@ -23,13 +23,14 @@ use crate::field_columns::{ColumnFilter, Verdict, json_columns_could_decide};
 use crate::labels_builder::{Category, ERROR_LABEL, EXTRACTED_SUFFIX, LabelsBuilder};
 use crate::logquery::stable_hash;
 use crate::range_fns::{self, RangeOp};
+use crate::read_slices;
 use crate::scan::{self, StreamData, Unit, entry_range};
 use crate::series_slots::{Refusal, SeriesSlots};
 use crate::stages::{
     ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, run_pipeline,
 };
 use crate::step_totals::{self, GroupKeyMemo, SeriesTotals, SlotMemo, Windows};
-use crate::{DataSource, EngineError, QueryStats};
+use crate::{DataSource, EngineError, QueryStats, blocking};
 
 /// One instant vector per evaluation time.
 #[derive(Debug, Clone, Default)]
@@ -419,10 +420,12 @@ fn range_plan(
     })
 }
 
-/// Samples of every series, time-ordered.
 /// One series' samples: (time, stream hash, value).
 type Samples = Vec<(i64, u64, f64)>;
+/// Samples of every series, time-ordered.
 type SeriesSamples = SeriesSlots<Samples>;
+/// What one sample is charged on the series budget.
+const SAMPLE_BYTES: u64 = std::mem::size_of::<(i64, u64, f64)>() as u64;
 
 /// Most group keys [`pipeline_unit`] remembers the slots of in one block.
 const MAX_KEYS_PER_BLOCK: usize = 64;
@@ -562,6 +565,24 @@ fn unit_in_play(plan: &RangePlan, unit: &Unit, lo: i64, hi: i64, stats: &mut Que
     true
 }
 
+/// The streams of `matchers` with their blocks holding entries in `[from, to)`, ready to scan.
+async fn select_slice(
+    source: &dyn DataSource,
+    matchers: &[LabelMatcher],
+    plan: &RangePlan,
+    from: i64,
+    to: i64,
+) -> Result<Vec<StreamData>, EngineError> {
+    let selected = source
+        .select(matchers, from, to, &plan.skip_clauses)
+        .await?;
+    let cache = source.block_cache();
+    selected
+        .into_iter()
+        .map(|s| scan::prepare(s, from, to, cache.as_ref()))
+        .collect()
+}
+
 /// Turns one stream's entries in `(lo, hi]` into samples.
 fn extract_stream(
     plan: &RangePlan,
@@ -583,6 +604,7 @@ fn extract_stream(
         if !unit_in_play(plan, unit, lo, hi, stats) {
             continue;
         }
+        let mut samples = 0u64;
         pipeline_unit(
             plan,
             unit,
@@ -598,9 +620,12 @@ fn extract_stream(
                     })
                 });
                 series.at(slot).push((ts, hash, value));
+                samples += 1;
                 slot
             },
         )?;
+        // Charged a block at a time: one budget update per block, not per line.
+        series.charge_values(samples * SAMPLE_BYTES);
     }
     out.merge(series, |a, mut b| a.append(&mut b));
     cap.check(out.refusal())
@@ -622,16 +647,16 @@ fn series_slot(
     }
 }
 
-/// Adds one stream's entries to per-step totals (for the additive range operations).
+/// Adds one stream's entries in `(lo, hi]` to per-step totals (for the additive range
+/// operations).
 fn total_stream(
     plan: &RangePlan,
     stream: &StreamData,
     windows: &Windows,
+    (lo, hi): (i64, i64),
     out: &mut SeriesTotals,
     stats: &mut QueryStats,
 ) -> Result<(), EngineError> {
-    let lo = windows.start - windows.offset - windows.range;
-    let hi = windows.start + (windows.count as i64 - 1) * windows.step - windows.offset;
     let mut lbs = LabelsBuilder::new(stream.labels.clone());
     let mut hints = plan.hints.clone();
     // The stream's own series, made when an entry in (lo, hi] first needs it: a series is
@@ -677,8 +702,11 @@ fn total_stream(
         stats.lines_processed += u64::from(meta.count);
         stats.bytes_processed += meta.raw_bytes;
         if !metadata_may_change_key(unit, &plan.spec)? {
+            // A unit all in (lo, hi] counts whole where it lies within windows; one reaching
+            // past it (into another slice) counts by its entries.
+            let within = lo < meta.min_ts && meta.max_ts <= hi;
             let covering = windows.covering(meta.min_ts, meta.max_ts);
-            if covering == windows.touching(meta.min_ts, meta.max_ts) {
+            if within && covering == windows.touching(meta.min_ts, meta.max_ts) {
                 if !covering.is_empty() {
                     let slot = stream_slot(out);
                     out.at(slot)
@@ -687,11 +715,12 @@ fn total_stream(
                 continue;
             }
             let index = unit.decode_index()?;
-            if index.ts.iter().any(|&ts| lo < ts && ts <= hi) {
+            let range = entry_range(&index.ts, lo.saturating_add(1), hi.saturating_add(1));
+            if !range.is_empty() {
                 let slot = stream_slot(out);
                 let totals = out.at(slot);
-                for (&ts, &len) in index.ts.iter().zip(&index.lens) {
-                    totals.add_entry(windows, ts, u64::from(len));
+                for i in range {
+                    totals.add_entry(windows, index.ts[i], u64::from(index.lens[i]));
                 }
             }
             continue;
@@ -808,26 +837,6 @@ async fn eval_range(
     // Entries in (start − offset − range, end − offset].
     let lo = timing.start - offset - range;
     let hi = timing.end - offset;
-    let selected = source
-        .select(
-            &r.range.selector.matchers,
-            lo.saturating_add(1),
-            hi.saturating_add(1),
-            &plan.skip_clauses,
-        )
-        .await?;
-    let cache = source.block_cache();
-    let streams: Vec<StreamData> = selected
-        .into_iter()
-        .map(|s| {
-            scan::prepare(
-                s,
-                lo.saturating_add(1),
-                hi.saturating_add(1),
-                cache.as_ref(),
-            )
-        })
-        .collect::<Result<_, _>>()?;
     let op = range_op(r);
     let times = timing.times();
     let memory = source
@@ -835,6 +844,12 @@ async fn eval_range(
         .unwrap_or_else(|| MemoryBudget::new(u64::MAX))
         .work();
     let cap = SeriesCap::new(limits, op, (times.len(), timing.step), range, memory);
+    // The entries' range as select asks for it, `[lo + 1, hi + 1)`, in slices read one at a
+    // time: a slice's blocks are let go of before the next one's are read.
+    let (from, to) = (lo.saturating_add(1), hi.saturating_add(1));
+    let matchers = &r.range.selector.matchers;
+    let cuts = read_slices::plan(source, matchers, from, to).await?;
+    let slices = read_slices::split(vec![(from, to)], &cuts, true);
     if step_totals::is_additive(op) {
         let windows = Windows {
             start: timing.start,
@@ -843,19 +858,25 @@ async fn eval_range(
             offset,
             range,
         };
-        return eval_additive(op, plan, streams, windows, times, cap, stats).await;
+        return eval_additive(
+            op, plan, source, matchers, &slices, windows, times, cap, stats,
+        )
+        .await;
     }
-    let task_plan = plan.clone();
-    let (series, task_stats) = tokio::task::spawn_blocking(
-        move || -> Result<(Vec<(Labels, Samples)>, QueryStats), EngineError> {
+    let mut all = cap.slots(0);
+    for &(from, to) in &slices {
+        let streams = select_slice(source, matchers, &plan, from, to).await?;
+        let (plan, cap) = (plan.clone(), cap.clone());
+        let part_stats;
+        (all, part_stats) = blocking(move || {
             // Streams fold into one partial result per worker, merged pairwise, so memory
             // follows the series, not the streams; a result past the cap stops the query.
-            let (all, stats) = streams
+            let (part, stats) = streams
                 .par_iter()
                 .try_fold(
                     || (cap.slots(0), QueryStats::default()),
                     |(mut out, mut st), s| {
-                        extract_stream(&task_plan, s, lo, hi, &cap, &mut out, &mut st)?;
+                        extract_stream(&plan, s, from - 1, to - 1, &cap, &mut out, &mut st)?;
                         Ok((out, st))
                     },
                 )
@@ -868,17 +889,23 @@ async fn eval_range(
                         Ok((a, sa))
                     },
                 )?;
-            let mut all = all.into_series();
-            for (_, v) in &mut all {
-                // Time order; equal times ordered by stream hash, as Loki's sample merge does.
-                v.sort_by_key(|&(t, h, _)| (t, h));
-            }
+            all.merge(part, |a, mut b| a.append(&mut b));
+            cap.check(all.refusal())?;
             Ok((all, stats))
-        },
-    )
-    .await
-    .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
-    stats.add_scan(&task_stats);
+        })
+        .await?;
+        stats.add_scan(&part_stats);
+    }
+    // The samples stay charged, through `_held`, until every step is evaluated.
+    let (series, _held) = blocking(move || {
+        let (mut all, held) = all.into_charged_series();
+        for (_, v) in &mut all {
+            // Time order; equal times ordered by stream hash, as Loki's sample merge does.
+            v.sort_by_key(|&(t, h, _)| (t, h));
+        }
+        Ok((all, held))
+    })
+    .await?;
 
     let mut present = vec![false; times.len()];
     let mut series: Vec<(Labels, Vec<(i64, f64)>)> = series
@@ -929,25 +956,34 @@ async fn eval_range(
     })
 }
 
-/// Evaluates an additive range aggregation through per-step totals.
+/// Evaluates an additive range aggregation through per-step totals, reading the entries of
+/// `slices` (each `[from, to)`, ascending) one slice at a time.
+#[allow(clippy::too_many_arguments)]
 async fn eval_additive(
     op: RangeOp,
     plan: Arc<RangePlan>,
-    streams: Vec<StreamData>,
+    source: &dyn DataSource,
+    matchers: &[LabelMatcher],
+    slices: &[(i64, i64)],
     windows: Windows,
     times: Vec<i64>,
     cap: SeriesCap,
     stats: &mut QueryStats,
 ) -> Result<SeriesSteps, EngineError> {
-    let (totals, task_stats) =
-        tokio::task::spawn_blocking(move || -> Result<(SeriesTotals, QueryStats), EngineError> {
+    let mut totals = cap.totals(windows.count);
+    for &(from, to) in slices {
+        let streams = select_slice(source, matchers, &plan, from, to).await?;
+        let (plan, cap) = (plan.clone(), cap.clone());
+        let part_stats;
+        (totals, part_stats) = blocking(move || {
             // As in `eval_range`: one partial result per worker, merged pairwise, each refused
             // past the cap.
+            let entries = (from - 1, to - 1);
             let empty = || (cap.totals(windows.count), QueryStats::default());
-            streams
+            let (part, stats) = streams
                 .par_iter()
                 .try_fold(empty, |(mut out, mut st), s| {
-                    total_stream(&plan, s, &windows, &mut out, &mut st)?;
+                    total_stream(&plan, s, &windows, entries, &mut out, &mut st)?;
                     cap.check(out.refusal())?;
                     Ok((out, st))
                 })
@@ -956,11 +992,14 @@ async fn eval_additive(
                     a.merge(b);
                     cap.check(a.refusal())?;
                     Ok((a, sa))
-                })
+                })?;
+            totals.merge(part);
+            cap.check(totals.refusal())?;
+            Ok((totals, stats))
         })
-        .await
-        .map_err(|e| EngineError::Execution(format!("evaluation task failed: {e}")))??;
-    stats.add_scan(&task_stats);
+        .await?;
+        stats.add_scan(&part_stats);
+    }
 
     let mut series = totals.into_series();
     series.sort_by(|a, b| a.0.cmp(&b.0));

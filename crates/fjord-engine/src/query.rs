@@ -13,7 +13,10 @@ use crate::logquery::{self, LogQuery};
 use crate::metric::{self, MetricLimits, Timing};
 use crate::scan;
 use crate::stages::Stage;
-use crate::{DataSource, EngineError, QueryStats, QueryValue, Sample, Series, StreamResult};
+use crate::{
+    DataSource, EngineError, QueryStats, QueryValue, Sample, Series, StreamResult, blocking,
+    read_slices,
+};
 
 /// A query as the HTTP layer received it. Times are Unix ns.
 #[derive(Debug, Clone)]
@@ -93,17 +96,24 @@ pub async fn execute(
             );
             // Slices are read one after the other from the query's starting end, each with what
             // is left of the limit, until it is reached: every entry of a later slice is farther
-            // than every entry of an earlier one, so the answer is the whole range's. They pay
-            // off where the newest entries are the answer, a pipeline that keeps every line; one
-            // that may drop lines often reads far back for its limit, and each slice costs a
-            // select. With an `interval`, spacing crosses slices. Those read the range at once.
+            // than every entry of an earlier one, so the answer is the whole range's. Time
+            // slices pay off where the newest entries are the answer, a pipeline that keeps
+            // every line; one that may drop lines often reads far back for its limit, and each
+            // slice costs a select, so it is sliced only where its data is past the source's
+            // slice budget. With an `interval`, spacing crosses slices: read at once.
             let drops_lines = stages
                 .iter()
                 .any(|s| matches!(s, Stage::LineFilter(_) | Stage::LabelFilter(_)));
-            let slices = if interval > 0 || drops_lines {
+            let slices = if interval > 0 {
                 vec![(start, end)]
             } else {
-                log_slices(start, end, forward)
+                let cuts = read_slices::plan(source, &sel.matchers, start, end).await?;
+                let by_time = if drops_lines {
+                    vec![(start, end)]
+                } else {
+                    log_slices(start, end, forward)
+                };
+                read_slices::split(by_time, &cuts, forward)
             };
             let mut answers: Vec<Vec<StreamResult>> = Vec::new();
             let mut remaining = limit;
@@ -112,30 +122,26 @@ pub async fn execute(
                 stats.chunks_ref += selected.iter().map(|s| s.blocks.len() as u64).sum::<u64>();
                 let cache = source.block_cache();
                 let (stages, clauses) = (stages.clone(), clauses.clone());
-                let (result, st) =
-                    tokio::task::spawn_blocking(move || -> Result<_, EngineError> {
-                        let streams: Vec<scan::StreamData> = selected
-                            .into_iter()
-                            .map(|s| scan::prepare(s, lo, hi, cache.as_ref()))
-                            .collect::<Result<_, _>>()?;
-                        let mut st = QueryStats::default();
-                        let q = LogQuery {
-                            stages: &stages,
-                            skip_clauses: &clauses,
-                            start: lo,
-                            end: hi,
-                            limit: remaining,
-                            forward,
-                            interval,
-                            categorize,
-                        };
-                        let r = logquery::run(&streams, &q, &mut st)?;
-                        Ok((r, st))
-                    })
-                    .await
-                    .map_err(|e| {
-                        EngineError::Execution(format!("evaluation task failed: {e}"))
-                    })??;
+                let (result, st) = blocking(move || {
+                    let streams: Vec<scan::StreamData> = selected
+                        .into_iter()
+                        .map(|s| scan::prepare(s, lo, hi, cache.as_ref()))
+                        .collect::<Result<_, _>>()?;
+                    let mut st = QueryStats::default();
+                    let q = LogQuery {
+                        stages: &stages,
+                        skip_clauses: &clauses,
+                        start: lo,
+                        end: hi,
+                        limit: remaining,
+                        forward,
+                        interval,
+                        categorize,
+                    };
+                    let r = logquery::run(&streams, &q, &mut st)?;
+                    Ok((r, st))
+                })
+                .await?;
                 stats.add_scan(&st);
                 stats.entries_returned += st.entries_returned;
                 remaining = remaining.saturating_sub(st.entries_returned as usize);

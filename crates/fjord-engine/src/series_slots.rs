@@ -6,7 +6,9 @@
 //!
 //! - a number, set by the caller from the query's steps and limits;
 //! - memory: each new series is charged, before it is kept, its key's bytes, its slot and the
-//!   bytes its values take, on the budget every query in flight shares
+//!   bytes its values take when made, and values that grow as lines come (the samples
+//!   `quantile_over_time` and its kin keep) are charged as they grow
+//!   ([`SeriesSlots::charge_values`]), on the budget every query in flight shares
 //!   (`querier.max_inflight_series_bytes`). Partial results on different workers each hold their
 //!   own part of the query's reservation, so the bound covers them all together, and a refusal
 //!   tells a query that alone needs more than the whole budget from one that found it held by
@@ -73,7 +75,8 @@ impl<T> SeriesSlots<T> {
         if let Some(overflow) = self.overflow {
             return overflow;
         }
-        self.insert(hash, key.clone(), make())
+        let refusal = self.refusal_of_new(key);
+        self.insert(hash, key.clone(), make(), refusal)
     }
 
     fn find(&self, hash: u64, key: &Labels) -> Option<usize> {
@@ -81,17 +84,19 @@ impl<T> SeriesSlots<T> {
         self.index.find(hash, |&i| series[i].0 == *key).copied()
     }
 
+    /// Why a new series of `key` gets no slot of its own, if it does not; charges it when it
+    /// does.
+    fn refusal_of_new(&mut self, key: &Labels) -> Option<Refusal> {
+        if self.index.len() >= self.max {
+            return Some(Refusal::TooMany);
+        }
+        let bytes = self.series_bytes(key);
+        self.memory.grow(bytes).err().map(Refusal::OverBudget)
+    }
+
     /// A slot for a key not kept yet, while none was refused: its own, or the overflow slot
-    /// when a bound refuses it.
-    fn insert(&mut self, hash: u64, key: Labels, value: T) -> usize {
-        let refusal = if self.index.len() >= self.max {
-            Some(Refusal::TooMany)
-        } else {
-            self.memory
-                .grow(self.series_bytes(&key))
-                .err()
-                .map(Refusal::OverBudget)
-        };
+    /// when `refusal` says it gets none.
+    fn insert(&mut self, hash: u64, key: Labels, value: T, refusal: Option<Refusal>) -> usize {
         let i = self.series.len();
         if let Some(refusal) = refusal {
             self.refusal = Some(refusal);
@@ -118,23 +123,37 @@ impl<T> SeriesSlots<T> {
         &mut self.series[slot].1
     }
 
-    /// Why a key was refused a slot, once one was.
+    /// Charges `bytes` the values held grew by beyond what their series were charged when
+    /// made; past the budget, the query is refused as for a new series.
+    pub fn charge_values(&mut self, bytes: u64) {
+        if let Err(e) = self.memory.grow(bytes) {
+            self.refusal.get_or_insert(Refusal::OverBudget(e));
+        }
+    }
+
+    /// Why a key was refused a slot, or values their memory, once one was.
     pub fn refusal(&self) -> Option<Refusal> {
         self.refusal
     }
 
     /// Folds `other`'s series into these, combining the values of a key both hold with `add`.
-    /// `other`'s memory is given back only once its series are folded in.
+    /// What `other` was charged moves here with its values; a key both hold gives back its
+    /// second charge.
     pub fn merge(&mut self, mut other: SeriesSlots<T>, mut add: impl FnMut(&mut T, T)) {
         if let Some(refusal) = other.refusal.take() {
             self.refusal.get_or_insert(refusal);
         }
-        for (key, value) in other.take_series() {
+        let series = other.take_series();
+        self.memory.absorb(other.memory);
+        for (key, value) in series {
             let hash = self.hasher.hash_one(&key);
             if let Some(i) = self.find(hash, &key) {
+                let twice = self.series_bytes(&key);
+                self.memory.shrink_by(twice);
                 add(self.at(i), value);
             } else if self.overflow.is_none() {
-                self.insert(hash, key, value);
+                let refusal = (self.index.len() >= self.max).then_some(Refusal::TooMany);
+                self.insert(hash, key, value, refusal);
             }
         }
     }
@@ -151,6 +170,12 @@ impl<T> SeriesSlots<T> {
     /// The series kept, in the order they were first met; their memory is given back.
     pub fn into_series(mut self) -> Vec<(Labels, T)> {
         self.take_series()
+    }
+
+    /// The series kept, in the order they were first met, and the memory they are charged,
+    /// held until the caller is done with them.
+    pub fn into_charged_series(mut self) -> (Vec<(Labels, T)>, PartReservation) {
+        (self.take_series(), self.memory)
     }
 }
 

@@ -19,6 +19,15 @@ pub struct SelectedStream {
     pub blocks: Vec<EncodedBlock>,
 }
 
+/// Where a source's data lies, without reading it: a stored chunk's time range (both ends
+/// included) and its compressed size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataSpan {
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub bytes: u64,
+}
+
 #[async_trait]
 pub trait DataSource: Send + Sync {
     /// Blocks of streams matching `matchers` that may hold entries in `[start, end)`.
@@ -34,6 +43,25 @@ pub trait DataSource: Send + Sync {
         end: i64,
         clauses: &[Vec<Vec<u8>>],
     ) -> Result<Vec<SelectedStream>, EngineError>;
+
+    /// Where the data [`DataSource::select`] would return for `matchers` in `[start, end)`
+    /// lies, read without touching it, for the engine to read a long range in slices (see
+    /// [`crate::read_slices`]). Data a source holds in memory anyway may be left out. None by
+    /// default.
+    async fn layout(
+        &self,
+        _matchers: &[LabelMatcher],
+        _start: i64,
+        _end: i64,
+    ) -> Result<Vec<DataSpan>, EngineError> {
+        Ok(Vec::new())
+    }
+
+    /// About how many compressed bytes of [`DataSource::layout`]'s data a query selects at
+    /// once; unbounded (a range is read at once) by default.
+    fn slice_bytes(&self) -> u64 {
+        u64::MAX
+    }
 
     /// The cache through which the selected blocks are decoded; none by default.
     fn block_cache(&self) -> Option<Arc<BlockCache>> {

@@ -284,6 +284,7 @@ impl GroupKeyMemo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fjord_model::memory_budget::MemoryBudget;
 
     #[test]
     fn group_key_memo_finds_the_slot_of_each_key_and_builds_labels_only_on_a_miss() {
@@ -370,10 +371,11 @@ mod tests {
     fn totals_add_and_merge() {
         let win = w(0, 10, 5, 20);
         let key = Labels::from_pairs([("a", "b")]);
-        let mut a = SeriesTotals::new(5, 10, PartReservation::unbounded());
+        let query = MemoryBudget::new(u64::MAX).work();
+        let mut a = SeriesTotals::new(5, 10, query.reservation());
         let slot = a.slot(&key);
         a.at(slot).add_entry(&win, 15, 3);
-        let mut b = SeriesTotals::new(5, 10, PartReservation::unbounded());
+        let mut b = SeriesTotals::new(5, 10, query.reservation());
         let slot = b.slot(&key);
         b.at(slot).add_span(1..3, 2, 10);
         a.merge(b);

@@ -7,6 +7,8 @@
 //! - **fast paths**: the additive range functions computed from block headers and entry indexes
 //!   equal the same functions computed entry by entry through a pipeline (a line filter that
 //!   keeps every line forces that path);
+//! - **byte slices**: log and metric queries read in slices cut by bytes answer as they do
+//!   read at once;
 //! - **field columns**: `| json | <label filter>` log queries give the same answer, for any
 //!   limit and direction, over blocks with the compactor's field columns as over blocks without
 //!   them, both decoded through a block cache, before and after that cache has built columns
@@ -23,8 +25,8 @@ use async_trait::async_trait;
 use fjord_chunk::{BlockBuilder, EncodeOptions, EncodedBlock};
 use fjord_engine::logquery::{self, LogQuery};
 use fjord_engine::{
-    BlockCache, DataSource, EngineError, QueryRequest, QueryStats, QueryValue, SelectedStream,
-    StreamResult, compile, execute, scan,
+    BlockCache, DataSource, DataSpan, EngineError, QueryRequest, QueryStats, QueryValue,
+    SelectedStream, StreamResult, compile, execute, scan,
 };
 use fjord_logql::ast::Expr;
 use fjord_model::limits::Limits;
@@ -39,6 +41,19 @@ struct MemSource {
     streams: Vec<SelectedStream>,
     /// The cache the engine decodes blocks through, if any.
     cache: Option<Arc<BlockCache>>,
+    /// The bytes a query reads at once; each block is one span of the layout.
+    slice_bytes: u64,
+}
+
+impl MemSource {
+    /// `streams`, read at once and decoded without a cache.
+    fn new(streams: Vec<SelectedStream>) -> Self {
+        MemSource {
+            streams,
+            cache: None,
+            slice_bytes: u64::MAX,
+        }
+    }
 }
 
 #[async_trait]
@@ -66,6 +81,30 @@ impl DataSource for MemSource {
             })
             .filter(|s| !s.blocks.is_empty())
             .collect())
+    }
+
+    async fn layout(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<DataSpan>, EngineError> {
+        Ok(self
+            .streams
+            .iter()
+            .filter(|s| matches_all(matchers, &s.labels))
+            .flat_map(|s| &s.blocks)
+            .filter(|b| b.meta.overlaps(start, end))
+            .map(|b| DataSpan {
+                min_ts: b.meta.min_ts,
+                max_ts: b.meta.max_ts,
+                bytes: b.data.len() as u64,
+            })
+            .collect())
+    }
+
+    fn slice_bytes(&self) -> u64 {
+        self.slice_bytes
     }
 
     fn block_cache(&self) -> Option<Arc<BlockCache>> {
@@ -265,7 +304,7 @@ proptest! {
 
     #[test]
     fn range_queries_split_at_any_step((streams, per_block, dup) in dataset(), split in 1i64..40, step_s in prop_oneof![Just(7i64), Just(15), Just(60)]) {
-        let source = MemSource { streams: build(&streams, per_block, dup), cache: None };
+        let source = MemSource::new(build(&streams, per_block, dup));
         let step = step_s * SEC;
         let mid = START + split * step;
         prop_assume!(mid < END);
@@ -282,7 +321,7 @@ proptest! {
     #[test]
     fn log_queries_read_in_slices_answer_as_the_whole_range_read_at_once((streams, per_block, dup) in dataset(), limit in 1u32..150, forward in any::<bool>()) {
         // 600 offsets 30 s apart: five hours, which the engine reads in three slices.
-        let source = MemSource { streams: build_spaced(&streams, per_block, dup, 30 * SEC), cache: None };
+        let source = MemSource::new(build_spaced(&streams, per_block, dup, 30 * SEC));
         let end = START + 600 * 30 * SEC;
         for q in ["{app=~\".+\"}", "{app=~\".+\"} |= \"e\"", "{app=\"app1\"} | detected_level=\"error\""] {
             let sliced = run_limited(&source, q, START, end, SEC, limit, forward).unwrap();
@@ -292,8 +331,27 @@ proptest! {
     }
 
     #[test]
+    fn queries_read_in_byte_slices_answer_as_the_whole_range_read_at_once((streams, per_block, dup) in dataset(), parts in 2u64..12, limit in 1u32..150, forward in any::<bool>(), step_s in prop_oneof![Just(60i64), Just(300)]) {
+        // Five hours of data cut into about `parts` slices by bytes (no slice under a minute).
+        let built = build_spaced(&streams, per_block, dup, 30 * SEC);
+        let bytes: u64 = built.iter().flat_map(|s| &s.blocks).map(|b| b.data.len() as u64).sum();
+        let whole = MemSource::new(built.clone());
+        let sliced = MemSource { slice_bytes: (bytes / parts).max(1), ..MemSource::new(built) };
+        let end = START + 600 * 30 * SEC;
+        for q in METRIC_QUERIES {
+            let step = step_s * SEC;
+            prop_assert_eq!(matrix(run(&sliced, q, START, end, step)), matrix(run(&whole, q, START, end, step)), "{}", q);
+        }
+        for q in ["{app=~\".+\"}", "{app=~\".+\"} |= \"e\"", "{app=\"app1\"} | detected_level=\"error\""] {
+            let got = run_limited(&sliced, q, START, end, SEC, limit, forward).unwrap();
+            let want = run_limited(&whole, q, START, end, SEC, limit, forward).unwrap();
+            prop_assert_eq!(in_order(got), in_order(want), "{}", q);
+        }
+    }
+
+    #[test]
     fn log_queries_split_in_time((streams, per_block, dup) in dataset(), split in 1i64..600) {
-        let source = MemSource { streams: build(&streams, per_block, dup), cache: None };
+        let source = MemSource::new(build(&streams, per_block, dup));
         let mid = START + split * SEC;
         for q in ["{app=~\".+\"}", "{app=~\".+\"} |= \"e\"", "{app=\"app1\"} | detected_level=\"error\""] {
             let whole = entries(run(&source, q, START, END, SEC));
@@ -307,11 +365,11 @@ proptest! {
     #[test]
     fn sums_over_stream_shards_equal_the_whole((streams, per_block, dup) in dataset()) {
         let all = build(&streams, per_block, dup);
-        let whole_source = MemSource { streams: all.clone(), cache: None };
+        let whole_source = MemSource::new(all.clone());
         let (even, odd): (Vec<_>, Vec<_>) = all.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
         let shards = [
-            MemSource { streams: even.into_iter().map(|(_, s)| s).collect(), cache: None },
-            MemSource { streams: odd.into_iter().map(|(_, s)| s).collect(), cache: None },
+            MemSource::new(even.into_iter().map(|(_, s)| s).collect()),
+            MemSource::new(odd.into_iter().map(|(_, s)| s).collect()),
         ];
         for q in [
             "sum by (app) (count_over_time({app=~\".+\"}[1m]))",
@@ -335,7 +393,7 @@ proptest! {
 
     #[test]
     fn header_and_index_fast_paths_equal_the_pipeline((streams, per_block, dup) in dataset(), step_s in prop_oneof![Just(10i64), Just(60), Just(300)], range in prop_oneof![Just("10s"), Just("1m"), Just("5m")]) {
-        let source = MemSource { streams: build(&streams, per_block, dup), cache: None };
+        let source = MemSource::new(build(&streams, per_block, dup));
         // `!= "\u{1}"` keeps every line but makes each entry go through the pipeline.
         for (fast, slow) in [
             (format!("count_over_time({{app=~\".+\"}}[{range}])"), format!("count_over_time({{app=~\".+\"}} != \"\\u0001\" [{range}])")),
@@ -452,21 +510,15 @@ impl ColumnSources {
         let cache = || Some(Arc::new(BlockCache::new(64 << 20)));
         ColumnSources {
             cached: MemSource {
-                streams: plain.clone(),
                 cache: cache(),
+                ..MemSource::new(plain.clone())
             },
-            plain: MemSource {
-                streams: plain,
-                cache: None,
-            },
+            plain: MemSource::new(plain),
             stored: MemSource {
-                streams: stored,
                 cache: cache(),
+                ..MemSource::new(stored)
             },
-            full: MemSource {
-                streams: full,
-                cache: None,
-            },
+            full: MemSource::new(full),
         }
     }
 

@@ -163,3 +163,37 @@ fn a_query_finding_the_budget_held_by_others_is_refused_as_busy() {
     ));
     assert_eq!(budget.in_use(), 0);
 }
+
+#[test]
+fn samples_kept_per_line_are_charged_as_they_come() {
+    // `quantile_over_time` keeps a sample of each of the 5,000 lines in its one series: about
+    // 120 KB, past a budget of 100 KB. `count_over_time` keeps a total per step and fits.
+    let budget = MemoryBudget::new(100_000);
+    let source = Source::new(budget.clone());
+    let per_line =
+        r#"quantile_over_time(0.5, {app="a"} | regexp `(?P<n>\d+)$` | unwrap n [2h]) by (app)"#;
+    match instant(&source, per_line) {
+        Err(EngineError::BadRequest(msg)) => assert!(
+            msg.starts_with(
+                "the series this query holds while it is evaluated need more than the 100000 bytes"
+            ),
+            "{msg}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(budget.in_use(), 0);
+    let totals = r#"sum by (app) (count_over_time({app="a"} | regexp `(?P<n>\d+)$` [2h]))"#;
+    match instant(&source, totals) {
+        Ok(QueryValue::Vector(v)) => assert_eq!(v[0].value, LINES as f64),
+        other => panic!("{other:?}"),
+    }
+
+    // With room for the samples, the quantile answers (the median of 0..5000 by Prometheus'
+    // interpolation), and the budget is whole again afterwards.
+    let roomy = Source::new(MemoryBudget::new(1 << 20));
+    match instant(&roomy, per_line) {
+        Ok(QueryValue::Vector(v)) => assert_eq!(v[0].value, 2_499.5),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(roomy.memory.in_use(), 0);
+}

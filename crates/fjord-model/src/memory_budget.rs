@@ -277,6 +277,32 @@ impl PartReservation {
             .grow(more)
             .inspect_err(|_| self.own.shrink_to(held))
     }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.own.bytes()
+    }
+
+    /// Gives back `less` of the bytes held, once the part knows it needs less than it took.
+    pub fn shrink_by(&mut self, less: u64) {
+        let bytes = self.own.bytes().saturating_sub(less);
+        self.own.shrink_to(bytes);
+        self.shared.shrink_to(bytes);
+    }
+
+    /// Takes over what `other`, a part of the same work, holds, as its results move to this
+    /// part: the bytes stay held, on neither budget counted twice.
+    ///
+    /// # Panics
+    /// If `other` is a part of other work.
+    pub fn absorb(&mut self, mut other: PartReservation) {
+        assert!(
+            Arc::ptr_eq(&self.own.budget, &other.own.budget),
+            "a reservation absorbs only parts of its own work"
+        );
+        self.own.bytes += std::mem::take(&mut other.own.bytes);
+        self.shared.bytes += std::mem::take(&mut other.shared.bytes);
+    }
 }
 
 #[cfg(test)]
@@ -413,5 +439,37 @@ mod tests {
         b.grow(10).unwrap();
         drop((a, b));
         assert_eq!((shared.in_use(), query.own.in_use()), (0, 0));
+    }
+
+    #[test]
+    fn a_part_absorbing_another_holds_its_bytes_once_until_it_gives_them_back() {
+        let shared = MemoryBudget::new(100);
+        let query = shared.work();
+        let (mut a, mut b) = (query.reservation(), query.reservation());
+        a.grow(30).unwrap();
+        b.grow(20).unwrap();
+        a.absorb(b);
+        assert_eq!(
+            (a.bytes(), shared.in_use(), query.own.in_use()),
+            (50, 50, 50)
+        );
+        a.shrink_by(15);
+        assert_eq!(
+            (a.bytes(), shared.in_use(), query.own.in_use()),
+            (35, 35, 35)
+        );
+        a.shrink_by(1000);
+        assert_eq!((a.bytes(), shared.in_use()), (0, 0));
+        a.grow(60).unwrap();
+        drop(a);
+        assert_eq!((shared.in_use(), query.own.in_use()), (0, 0));
+    }
+
+    #[test]
+    #[should_panic(expected = "a reservation absorbs only parts of its own work")]
+    fn a_part_of_other_work_is_not_absorbed() {
+        let shared = MemoryBudget::new(100);
+        let mut a = shared.work().reservation();
+        a.absorb(shared.work().reservation());
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fjord_chunk::EncodedBlock;
-use fjord_engine::{BlockCache, DataSource, EngineError, SelectedStream};
+use fjord_engine::{BlockCache, DataSource, DataSpan, EngineError, SelectedStream};
 use fjord_model::duration::serde_duration;
 use fjord_model::limits::{ByteSize, MemoryLimitSetting};
 use fjord_model::memory_budget::{BudgetMetricNames, MemoryBudget};
@@ -40,6 +40,11 @@ pub struct QuerierConfig {
     /// evaluated: a byte size, or `auto` (see [`auto_series_memory_bytes`]). A query that
     /// finds too little free gets 429; one that alone needs more than the whole limit, 400.
     pub max_inflight_series_bytes: MemoryLimitSetting,
+    /// About how many compressed bytes of stored chunks a query reads into memory at once: a
+    /// query whose range holds more reads and evaluates it in time slices of about this much
+    /// (see [`fjord_engine::read_slices`]). A byte size, or `auto` (see
+    /// [`auto_read_slice_bytes`]).
+    pub read_slice_bytes: MemoryLimitSetting,
 }
 
 impl QuerierConfig {
@@ -47,6 +52,9 @@ impl QuerierConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_inflight_series_bytes == MemoryLimitSetting::Bytes(ByteSize(0)) {
             return Err("querier.max_inflight_series_bytes must be above 0 (or auto)".into());
+        }
+        if self.read_slice_bytes == MemoryLimitSetting::Bytes(ByteSize(0)) {
+            return Err("querier.read_slice_bytes must be above 0 (or auto)".into());
         }
         Ok(())
     }
@@ -56,6 +64,12 @@ impl QuerierConfig {
 /// quarter of it, at least 64 MiB; 1 GiB where the limit cannot be read.
 pub fn auto_series_memory_bytes(limit: Option<u64>) -> u64 {
     limit.map_or(1 << 30, |l| (l / 4).max(64 << 20))
+}
+
+/// The `auto` of `querier.read_slice_bytes` under a memory limit of `limit` bytes: a sixteenth
+/// of it, at least 64 MiB and at most 1 GiB; 256 MiB where the limit cannot be read.
+pub fn auto_read_slice_bytes(limit: Option<u64>) -> u64 {
+    limit.map_or(256 << 20, |l| (l / 16).clamp(64 << 20, 1 << 30))
 }
 
 /// `querier.block_cache_size_mb`: a size in MiB (`0` disables the cache), or `auto`: an eighth
@@ -117,6 +131,7 @@ impl Default for QuerierConfig {
             max_concurrent_fetches: 32,
             block_cache_size_mb: BlockCacheSize::Auto,
             max_inflight_series_bytes: MemoryLimitSetting::Auto,
+            read_slice_bytes: MemoryLimitSetting::Auto,
         }
     }
 }
@@ -127,6 +142,8 @@ pub struct Querier {
     store: Arc<Store>,
     block_cache: Option<Arc<BlockCache>>,
     series_memory: Arc<MemoryBudget>,
+    /// Compressed bytes of stored chunks a query reads at once (`querier.read_slice_bytes`).
+    read_slice_bytes: u64,
 }
 
 fn storage(e: impl std::fmt::Display) -> EngineError {
@@ -188,12 +205,21 @@ impl Querier {
                 ),
             },
         );
+        let read_slice_bytes = cfg
+            .read_slice_bytes
+            .bytes(|| auto_read_slice_bytes(memory_limit));
+        tracing::info!(
+            slice_mib = read_slice_bytes >> 20,
+            setting = ?cfg.read_slice_bytes,
+            "compressed bytes a query reads at once"
+        );
         Querier {
             cfg,
             ingester,
             store,
             block_cache,
             series_memory,
+            read_slice_bytes,
         }
     }
 
@@ -391,6 +417,35 @@ impl DataSource for TenantSource<'_> {
         Ok(selected)
     }
 
+    async fn layout(
+        &self,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<DataSpan>, EngineError> {
+        // The store's chunks only: what ingesters hold is in memory anyway, bounded by their
+        // own limits.
+        let stored = self
+            .querier
+            .store
+            .select(&self.tenant, matchers, start, end)
+            .await
+            .map_err(storage)?;
+        Ok(stored
+            .iter()
+            .flat_map(|s| &s.chunks)
+            .map(|c| DataSpan {
+                min_ts: c.min_ts,
+                max_ts: c.max_ts,
+                bytes: c.len,
+            })
+            .collect())
+    }
+
+    fn slice_bytes(&self) -> u64 {
+        self.querier.read_slice_bytes
+    }
+
     fn block_cache(&self) -> Option<Arc<BlockCache>> {
         self.querier.block_cache.clone()
     }
@@ -420,6 +475,14 @@ mod tests {
         assert_eq!(auto_series_memory_bytes(Some(16 << 30)), 4 << 30);
         assert_eq!(auto_series_memory_bytes(Some(128 << 20)), 64 << 20);
         assert_eq!(auto_series_memory_bytes(None), 1 << 30);
+    }
+
+    #[test]
+    fn auto_read_slice_is_a_sixteenth_of_the_memory_limit_within_bounds() {
+        assert_eq!(auto_read_slice_bytes(Some(8 << 30)), 512 << 20);
+        assert_eq!(auto_read_slice_bytes(Some(256 << 20)), 64 << 20);
+        assert_eq!(auto_read_slice_bytes(Some(64 << 30)), 1 << 30);
+        assert_eq!(auto_read_slice_bytes(None), 256 << 20);
     }
 
     #[test]

@@ -401,8 +401,14 @@ mod tests {
             err.contains("a byte size (examples: 512MB, 2GB) or auto"),
             "{err}"
         );
+        let c = set("querier.read_slice_bytes=64MB").unwrap();
+        assert_eq!(
+            c.querier.read_slice_bytes,
+            MemoryLimitSetting::Bytes(ByteSize(64 << 20))
+        );
         for key in [
             "querier.max_inflight_series_bytes",
+            "querier.read_slice_bytes",
             "distributor.max_inflight_push_bytes",
         ] {
             let err = set(&format!("{key}=0")).unwrap().validate().unwrap_err();
