@@ -209,7 +209,7 @@ impl Querier {
             .read_slice_bytes
             .bytes(|| auto_read_slice_bytes(memory_limit));
         tracing::info!(
-            slice_mib = read_slice_bytes >> 20,
+            slice_bytes = read_slice_bytes,
             setting = ?cfg.read_slice_bytes,
             "compressed bytes a query reads at once"
         );

@@ -351,6 +351,39 @@ fn pushes_are_queryable_exactly_and_survive_kill_and_restart() {
         s.log()
     );
     check_queries(&s, &both, base);
+
+    // Read in slices of about 1 KiB of compressed chunks (at least a minute each): the same
+    // answers, for log queries and a metric query alike.
+    let end = base + 3600 * 1_000_000_000;
+    let errors_per_app = format!(
+        "/loki/api/v1/query_range?query={}&start={base}&end={end}&step=60",
+        enc(r#"sum by (app) (count_over_time({namespace=~".+"} |= "level=error" [5m]))"#)
+    );
+    let at_once = s.get_json(&errors_per_app)["data"]["result"].clone();
+    assert_eq!(at_once.as_array().map(Vec::len), Some(APPS.len()));
+    let (_, metrics) = s.get("/metrics").unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "fjord_store_chunk_cache_limit_bytes {}",
+            256 << 20
+        )),
+        "{metrics}"
+    );
+    let mut s = s;
+    assert_eq!(s.terminate(), 0, "clean exit; log:\n{}", s.log());
+    let sliced: Vec<&str> = PLAIN
+        .iter()
+        .copied()
+        .chain(["--set", "querier.read_slice_bytes=1KB"])
+        .collect();
+    let s = Server::start(dir.path(), &sliced);
+    assert!(
+        s.log().contains("slice_bytes=1024"),
+        "the slice budget is logged; log:\n{}",
+        s.log()
+    );
+    check_queries(&s, &both, base);
+    assert_eq!(s.get_json(&errors_per_app)["data"]["result"], at_once);
 }
 
 /// A line whose JSON nests 40,000 objects deep (240 KB, under the default line limit) overflowed

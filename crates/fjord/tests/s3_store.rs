@@ -18,11 +18,31 @@ struct Weed {
 }
 
 impl Weed {
+    /// Starts `weed`, again with other ports if it exits while starting: a port picked free
+    /// can be taken by the time `weed` binds it (one CI run in many saw `weed` exit with 255).
     fn start() -> Weed {
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..=ATTEMPTS {
+            match Weed::try_start() {
+                Ok(weed) => return weed,
+                Err(why) if attempt < ATTEMPTS => {
+                    eprintln!("weed did not start (attempt {attempt}), trying other ports: {why}")
+                }
+                Err(why) => panic!("weed did not start in {ATTEMPTS} attempts: {why}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Starts `weed` on free ports; if it exits before its S3 endpoint answers, why, with the
+    /// end of its log.
+    fn try_start() -> Result<Weed, String> {
         let weed = std::env::var_os("FJORD_TEST_WEED")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("weed"));
         let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("weed.log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let port = |name: &str| format!("-{name}={}", free_port());
         let s3_port = free_port();
         let child = Command::new(&weed)
@@ -48,7 +68,7 @@ impl Weed {
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
@@ -63,15 +83,27 @@ impl Weed {
             s3,
             _dir: dir,
         };
-        wait_for(60, "SeaweedFS's S3 endpoint", || {
+        let exited = wait_for(60, "SeaweedFS's S3 endpoint", || {
             if let Ok(Some(status)) = weed.child.try_wait() {
-                panic!("weed exited: {status}");
+                return Some(Some(status));
             }
             http("PUT", &format!("{}/fjord", weed.s3), &[], b"")
                 .ok()
                 .filter(|(st, _)| *st == 200)
+                .map(|_| None)
         });
-        weed
+        match exited {
+            None => Ok(weed),
+            Some(status) => {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                Err(format!(
+                    "weed exited: {status}; its log ends:\n{}",
+                    tail.join("\n")
+                ))
+            }
+        }
     }
 
     /// Keys in the bucket, sorted.

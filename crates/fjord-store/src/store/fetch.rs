@@ -12,9 +12,11 @@ use fjord_model::TenantId;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use super::Store;
@@ -168,6 +170,39 @@ fn slice_read(
         .ok_or_else(|| StoreError::Corrupt(format!("{path}: short read at {}", range.start)))
 }
 
+/// The chunk cache's size, read on each scrape.
+#[derive(Debug)]
+struct ChunkCacheCollector {
+    cache: moka::sync::Cache<(Arc<str>, u64), CachedChunk>,
+}
+
+impl Collector for ChunkCacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let limit = self.cache.policy().max_capacity().unwrap_or(0);
+        for (name, help, value) in [
+            (
+                "fjord_store_chunk_cache_bytes",
+                "Bytes of chunks and chunk tails the chunk cache holds (storage.chunk_cache_size_mb); updated as the cache settles its writes",
+                self.cache.weighted_size(),
+            ),
+            (
+                "fjord_store_chunk_cache_entries",
+                "Chunks and chunk tails the chunk cache holds",
+                self.cache.entry_count(),
+            ),
+            (
+                "fjord_store_chunk_cache_limit_bytes",
+                "Bytes the chunk cache may hold (storage.chunk_cache_size_mb)",
+                limit,
+            ),
+        ] {
+            let gauge = ConstGauge::new(value as f64);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
 /// What the chunk cache holds of a chunk: all of it, or the summary a search read first.
 #[derive(Debug, Clone)]
 pub(super) enum CachedChunk {
@@ -243,6 +278,9 @@ impl Store {
             "Ranged read requests sent to the object store",
             self.reads.requests.clone(),
         );
+        registry.register_collector(Box::new(ChunkCacheCollector {
+            cache: self.chunk_cache.clone(),
+        }));
     }
 
     /// Bytes this store has read of `part` (what `fjord_store_read_bytes_total` reports).
