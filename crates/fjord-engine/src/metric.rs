@@ -1474,6 +1474,138 @@ fn vector_binop(
     Ok(out)
 }
 
+/// [`vector_binop`] for an arithmetic or comparison operation over two sides answered series
+/// by series: at every step the same matches, values and errors as [`vector_binop`] over that
+/// step's samples, then the same series limit as [`SeriesSteps::from_steps`], with each
+/// series' signature and each matched pair's labels computed once instead of at every step.
+fn binop_series(
+    b: &ast::BinOp,
+    lhs: SeriesSteps,
+    rhs: SeriesSteps,
+    max_series: usize,
+) -> Result<SeriesSteps, EngineError> {
+    let m = &b.modifier.matching;
+    let one_to_many = m.card == Cardinality::OneToMany;
+    // `left` is the side iterated, as in `vector_binop` (the "many" side for group_right).
+    let (left, right) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    let steps = left.times.len();
+    let mut signatures: HashMap<Labels, usize> = HashMap::new();
+    let mut signature_ids = |side: &SeriesSteps| -> Vec<usize> {
+        side.series
+            .iter()
+            .map(|(l, _)| {
+                let next = signatures.len();
+                *signatures.entry(signature(l, m, true)).or_insert(next)
+            })
+            .collect()
+    };
+    let (left_sig, right_sig) = (signature_ids(&left), signature_ids(&right));
+    // Each side's samples by step, in series order: (series, value).
+    let by_step = |side: &SeriesSteps| {
+        let mut at: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps];
+        for (k, (_, points)) in side.series.iter().enumerate() {
+            for &(i, v) in points {
+                at[i].push((k, v));
+            }
+        }
+        at
+    };
+    let (left_at, right_at) = (by_step(&left), by_step(&right));
+    // Per signature, the step it last met a right sample at, that sample, and the step a left
+    // sample last matched it at; per result series, the step it was last matched at. Stamped
+    // with the step, so nothing is cleared between steps.
+    let mut right_of = vec![(usize::MAX, 0usize, 0.0f64); signatures.len()];
+    let mut sig_matched = vec![usize::MAX; signatures.len()];
+    let mut metric_of: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut out: Vec<(Labels, Vec<(usize, f64)>)> = Vec::new();
+    let mut out_index: HashMap<Labels, usize> = HashMap::new();
+    let mut metric_matched: Vec<usize> = Vec::new();
+    let mut answered = 0;
+    for i in 0..steps {
+        for &(j, v) in &right_at[i] {
+            let s = right_sig[j];
+            if right_of[s].0 == i {
+                let side = if one_to_many { "left" } else { "right" };
+                return Err(EngineError::Execution(format!(
+                    "found duplicate series on the {side} hand-side;many-to-many matching not allowed: matching labels must be unique on one side"
+                )));
+            }
+            right_of[s] = (i, j, v);
+        }
+        for &(k, lv) in &left_at[i] {
+            let s = left_sig[k];
+            let (at, j, rv) = right_of[s];
+            if at != i {
+                continue;
+            }
+            let metric = *metric_of.entry((k, j)).or_insert_with(|| {
+                let labels = result_metric(&left.series[k].0, &right.series[j].0, m);
+                *out_index.entry(labels.clone()).or_insert_with(|| {
+                    out.push((labels, Vec::new()));
+                    metric_matched.push(usize::MAX);
+                    out.len() - 1
+                })
+            });
+            if m.card == Cardinality::OneToOne {
+                if sig_matched[s] == i {
+                    return Err(EngineError::Execution(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                    ));
+                }
+                sig_matched[s] = i;
+            } else {
+                if metric_matched[metric] == i {
+                    return Err(EngineError::Execution(
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                            .into(),
+                    ));
+                }
+                metric_matched[metric] = i;
+            }
+            let (l, r) = if one_to_many { (rv, lv) } else { (lv, rv) };
+            if let Some(v) = merge(b.op, l, r, !b.modifier.return_bool, true) {
+                let points = &mut out[metric].1;
+                answered += usize::from(points.is_empty());
+                points.push((i, v));
+            }
+        }
+    }
+    // After every step, as the step-by-step evaluation gathers its series only once every
+    // step is matched: an error matching a later step comes first.
+    if max_series > 0 && answered > max_series {
+        return Err(crate::query::series_limit_error(max_series));
+    }
+    out.retain(|(_, points)| !points.is_empty());
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(SeriesSteps {
+        times: left.times,
+        series: out,
+    })
+}
+
+/// A comparison or arithmetic between a literal `x` (on the left when `literal_left`) and a
+/// side answered series by series, point by point as `eval` does at each step.
+fn literal_binop_series(
+    b: &ast::BinOp,
+    x: f64,
+    literal_left: bool,
+    mut side: SeriesSteps,
+) -> SeriesSteps {
+    let filter = !b.modifier.return_bool;
+    for (_, points) in &mut side.series {
+        points.retain_mut(|(_, v)| {
+            let merged = if literal_left {
+                merge(b.op, x, *v, filter, false)
+            } else {
+                merge(b.op, *v, x, filter, true)
+            };
+            merged.map(|m| *v = m).is_some()
+        });
+    }
+    side.series.retain(|(_, points)| !points.is_empty());
+    side
+}
+
 // ------------------------------------------------------------------ evaluation
 
 /// A vector aggregation of every step of `inner`.
@@ -1536,6 +1668,60 @@ async fn answered_by_series(
     })
 }
 
+/// An arithmetic or comparison operation whose sides are literals or answered series by series
+/// (those whose series are their range aggregation's, [`range_is_result`]), evaluated series by series (right side first, as `eval` does);
+/// `None` for other operands.
+async fn binop_by_series(
+    b: &ast::BinOp,
+    source: &dyn DataSource,
+    timing: Timing,
+    limits: &MetricLimits,
+    stats: &mut QueryStats,
+) -> Result<Option<SeriesSteps>, EngineError> {
+    let literal = |e: &SampleExpr| match e {
+        SampleExpr::Literal(x) => Some(*x),
+        _ => None,
+    };
+    let (lhs, rhs) = (&*b.lhs, &*b.rhs);
+    let literal_side = match (literal(lhs), literal(rhs)) {
+        (Some(_), Some(_)) => return Ok(None),
+        (Some(x), None) => Some((x, true, rhs)),
+        (None, Some(x)) => Some((x, false, lhs)),
+        (None, None) => None,
+    };
+    let sides = match literal_side {
+        Some((_, _, other)) => vec![other],
+        None => vec![rhs, lhs],
+    };
+    if !sides.iter().all(|e| range_is_result(e)) {
+        return Ok(None);
+    }
+    let mut answer = async |e: &SampleExpr| -> Result<Option<SeriesSteps>, EngineError> {
+        Ok(
+            match answered_by_series(e, source, timing, limits, stats).await? {
+                Some(Answered::BySeries(series)) => Some(series),
+                // Gathered without a limit: it applies to the result, not to an operand.
+                Some(Answered::ByStep(steps)) => Some(SeriesSteps::from_steps(steps, 0)?),
+                None => None,
+            },
+        )
+    };
+    Ok(match literal_side {
+        Some((x, literal_left, other)) => answer(other)
+            .await?
+            .map(|side| literal_binop_series(b, x, literal_left, side)),
+        None => {
+            let Some(right) = answer(rhs).await? else {
+                return Ok(None);
+            };
+            let Some(left) = answer(lhs).await? else {
+                return Ok(None);
+            };
+            Some(binop_series(b, left, right, limits.max_series)?)
+        }
+    })
+}
+
 /// Evaluates a sample expression and answers series by series. Where the series of its range
 /// aggregation are its result's ([`range_is_result`]) they are the answer as they are, and an
 /// aggregation of them at the root is computed series by series; otherwise the steps are
@@ -1551,6 +1737,12 @@ pub async fn eval_series(
         Some(Answered::BySeries(series)) => return Ok(series),
         Some(Answered::ByStep(steps)) => return SeriesSteps::from_steps(steps, limits.max_series),
         None => {}
+    }
+    if let SampleExpr::BinOp(b) = e
+        && !b.op.is_set_op()
+        && let Some(answer) = binop_by_series(b, source, timing, limits, stats).await?
+    {
+        return Ok(answer);
     }
     if let SampleExpr::VectorAggregation(v) = e {
         match answered_by_series(&v.inner, source, timing, limits, stats).await? {
@@ -1768,6 +1960,78 @@ mod tests {
             }
         }
         assert_eq!(checked, 8);
+    }
+
+    #[test]
+    fn binary_operations_series_by_series_match_them_every_step() {
+        let per_app = aggregate_series(
+            &vector_aggregation("sum by (app) (count_over_time({a=\"b\"}[1m]))"),
+            series(),
+        );
+        let mut zone0 = series();
+        zone0.series.retain(|(l, _)| l.get("zone") == Some("z0"));
+        let sides = [
+            (series(), series()),
+            (series(), per_app.clone()),
+            (per_app.clone(), series()),
+            (zone0.clone(), series()),
+            (per_app.clone(), per_app),
+            (series(), zone0),
+        ];
+        let (mut answers, mut errors) = (0, 0);
+        for op in ["+", "/", ">", ">= bool", "%", "^", "==", "!= bool"] {
+            for matching in [
+                "",
+                " on (app)",
+                " ignoring (pod)",
+                " on (app) group_left (zone)",
+                " on (app) group_right",
+                " ignoring (pod, zone) group_left",
+                " on (zone) group_left",
+                " on ()",
+            ] {
+                let query = format!(
+                    "count_over_time({{a=\"b\"}}[1m]) {op}{matching} count_over_time({{a=\"b\"}}[1m])"
+                );
+                let Ok(Expr::Sample(SampleExpr::BinOp(b))) = fjord_logql::parse_expr(&query) else {
+                    panic!("{query}");
+                };
+                for (k, (lhs, rhs)) in sides.iter().enumerate() {
+                    for max_series in [0, 3] {
+                        let by_series = binop_series(&b, lhs.clone(), rhs.clone(), max_series);
+                        let (l, r) = (lhs.clone().into_steps(), rhs.clone().into_steps());
+                        let by_step = l
+                            .vectors
+                            .into_iter()
+                            .zip(r.vectors)
+                            .map(|(l, r)| vector_binop(&b, l, r))
+                            .collect::<Result<Vec<_>, _>>()
+                            .and_then(|vectors| {
+                                let steps = Steps {
+                                    times: l.times.clone(),
+                                    vectors,
+                                };
+                                SeriesSteps::from_steps(steps, max_series)
+                            });
+                        match (by_series, by_step) {
+                            (Ok(a), Ok(b)) => {
+                                assert_eq!(bits(&a), bits(&b), "{query}, sides {k}");
+                                answers += 1;
+                            }
+                            (Err(a), Err(b)) => {
+                                assert_eq!(a.to_string(), b.to_string(), "{query}, sides {k}");
+                                errors += 1;
+                            }
+                            (a, b) => panic!("{query}, sides {k}: {a:?} against {b:?}"),
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            answers > 100 && errors > 100,
+            "{answers} answers, {errors} errors"
+        );
     }
 
     #[test]
