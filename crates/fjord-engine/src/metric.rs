@@ -1668,56 +1668,57 @@ async fn answered_by_series(
     })
 }
 
-/// An arithmetic or comparison operation whose sides are literals or answered series by series
-/// (those whose series are their range aggregation's, [`range_is_result`]), evaluated series by series (right side first, as `eval` does);
-/// `None` for other operands.
-async fn binop_by_series(
-    b: &ast::BinOp,
-    source: &dyn DataSource,
-    timing: Timing,
-    limits: &MetricLimits,
-    stats: &mut QueryStats,
-) -> Result<Option<SeriesSteps>, EngineError> {
-    let literal = |e: &SampleExpr| match e {
-        SampleExpr::Literal(x) => Some(*x),
-        _ => None,
-    };
-    let (lhs, rhs) = (&*b.lhs, &*b.rhs);
-    let literal_side = match (literal(lhs), literal(rhs)) {
-        (Some(_), Some(_)) => return Ok(None),
-        (Some(x), None) => Some((x, true, rhs)),
-        (None, Some(x)) => Some((x, false, lhs)),
-        (None, None) => None,
-    };
-    let sides = match literal_side {
-        Some((_, _, other)) => vec![other],
-        None => vec![rhs, lhs],
-    };
-    if !sides.iter().all(|e| range_is_result(e)) {
-        return Ok(None);
+/// Whether `e` is answered series by series: an expression whose series are its range
+/// aggregation's ([`range_is_result`]), or an arithmetic or comparison operation between such
+/// expressions, or between one and a literal.
+fn by_series(e: &SampleExpr) -> bool {
+    match e {
+        SampleExpr::BinOp(b) if !b.op.is_set_op() => match (&*b.lhs, &*b.rhs) {
+            (SampleExpr::Literal(_), SampleExpr::Literal(_)) => false,
+            (SampleExpr::Literal(_), side) | (side, SampleExpr::Literal(_)) => by_series(side),
+            (lhs, rhs) => by_series(lhs) && by_series(rhs),
+        },
+        e => range_is_result(e),
     }
-    let mut answer = async |e: &SampleExpr| -> Result<Option<SeriesSteps>, EngineError> {
-        Ok(
-            match answered_by_series(e, source, timing, limits, stats).await? {
-                Some(Answered::BySeries(series)) => Some(series),
-                // Gathered without a limit: it applies to the result, not to an operand.
-                Some(Answered::ByStep(steps)) => Some(SeriesSteps::from_steps(steps, 0)?),
-                None => None,
-            },
-        )
-    };
-    Ok(match literal_side {
-        Some((x, literal_left, other)) => answer(other)
-            .await?
-            .map(|side| literal_binop_series(b, x, literal_left, side)),
-        None => {
-            let Some(right) = answer(rhs).await? else {
-                return Ok(None);
+}
+
+/// The answer, series by series, of an `e` that [`by_series`] accepts: operations evaluate
+/// their right side first, as `eval` does, and match series by series; the result is refused
+/// past `max_series` (0: no limit), operands are not.
+fn series_answer<'a>(
+    e: &'a SampleExpr,
+    source: &'a dyn DataSource,
+    timing: Timing,
+    limits: &'a MetricLimits,
+    stats: &'a mut QueryStats,
+    max_series: usize,
+) -> futures_like::BoxFuture<'a, Result<SeriesSteps, EngineError>> {
+    Box::pin(async move {
+        if let SampleExpr::BinOp(b) = e {
+            let (lhs, rhs) = (&*b.lhs, &*b.rhs);
+            return match (lhs, rhs) {
+                (SampleExpr::Literal(x), side) | (side, SampleExpr::Literal(x)) => {
+                    let literal_left = matches!(lhs, SampleExpr::Literal(_));
+                    let side = series_answer(side, source, timing, limits, stats, 0).await?;
+                    let answer = literal_binop_series(b, *x, literal_left, side);
+                    if max_series > 0 && answer.series.len() > max_series {
+                        return Err(crate::query::series_limit_error(max_series));
+                    }
+                    Ok(answer)
+                }
+                _ => {
+                    let right = series_answer(rhs, source, timing, limits, stats, 0).await?;
+                    let left = series_answer(lhs, source, timing, limits, stats, 0).await?;
+                    binop_series(b, left, right, max_series)
+                }
             };
-            let Some(left) = answer(lhs).await? else {
-                return Ok(None);
-            };
-            Some(binop_series(b, left, right, limits.max_series)?)
+        }
+        match answered_by_series(e, source, timing, limits, stats).await? {
+            Some(Answered::BySeries(series)) => Ok(series),
+            Some(Answered::ByStep(steps)) => SeriesSteps::from_steps(steps, max_series),
+            None => Err(EngineError::Execution(format!(
+                "{e} cannot be answered series by series"
+            ))),
         }
     })
 }
@@ -1738,11 +1739,8 @@ pub async fn eval_series(
         Some(Answered::ByStep(steps)) => return SeriesSteps::from_steps(steps, limits.max_series),
         None => {}
     }
-    if let SampleExpr::BinOp(b) = e
-        && !b.op.is_set_op()
-        && let Some(answer) = binop_by_series(b, source, timing, limits, stats).await?
-    {
-        return Ok(answer);
+    if matches!(e, SampleExpr::BinOp(_)) && by_series(e) {
+        return series_answer(e, source, timing, limits, stats, limits.max_series).await;
     }
     if let SampleExpr::VectorAggregation(v) = e {
         match answered_by_series(&v.inner, source, timing, limits, stats).await? {

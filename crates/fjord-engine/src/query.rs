@@ -268,7 +268,7 @@ fn check_series(n: usize, limits: &Limits) -> Result<(), EngineError> {
 }
 
 /// Loki's refusal of a query whose result has more than `max` series.
-pub(crate) fn series_limit_error(max: usize) -> EngineError {
+pub fn series_limit_error(max: usize) -> EngineError {
     EngineError::BadRequest(format!(
         "maximum number of series ({max}) reached for a single query; consider reducing query cardinality by adding more specific stream selectors, reducing the time range, or aggregating results with functions like sum(), count() or topk()"
     ))

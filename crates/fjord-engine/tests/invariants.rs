@@ -7,6 +7,8 @@
 //! - **fast paths**: the additive range functions computed from block headers and entry indexes
 //!   equal the same functions computed entry by entry through a pipeline (a line filter that
 //!   keeps every line forces that path);
+//! - **series by series**: binary operations answered series by series give exactly the
+//!   step-by-step answers, errors included;
 //! - **byte slices**: log and metric queries read in slices cut by bytes answer as they do
 //!   read at once;
 //! - **field columns**: `| json | <label filter>` log queries give the same answer, for any
@@ -26,7 +28,7 @@ use fjord_chunk::{BlockBuilder, EncodeOptions, EncodedBlock};
 use fjord_engine::logquery::{self, LogQuery};
 use fjord_engine::{
     BlockCache, DataSource, DataSpan, EngineError, QueryRequest, QueryStats, QueryValue,
-    SelectedStream, StreamResult, compile, execute, scan,
+    SelectedStream, StreamResult, compile, execute, metric, scan,
 };
 use fjord_logql::ast::Expr;
 use fjord_model::limits::Limits;
@@ -299,6 +301,18 @@ const METRIC_QUERIES: &[&str] = &[
     "max_over_time({app=~\".+\"} | label_format n=`{{ len __line__ }}` | unwrap n [90s])",
 ];
 
+/// Binary operations the engine answers series by series, with matching errors among them.
+const BINARY_QUERIES: &[&str] = &[
+    "sum by (app) (count_over_time({app=~\".+\"} |= \"a\" [1m])) / sum by (app) (count_over_time({app=~\".+\"}[1m]))",
+    "(sum by (pod) (rate({app=~\".+\"} |= \"e\" [2m])) / sum by (pod) (rate({app=~\".+\"}[2m]))) * 100",
+    "count_over_time({app=~\".+\"}[1m]) > bool 2",
+    "3 < sum by (detected_level) (bytes_over_time({app=~\".+\"}[45s]))",
+    "count_over_time({app=~\".+\"}[1m]) / on (app) group_left sum by (app) (count_over_time({app=~\".+\"}[1m]))",
+    "sum by (app) (count_over_time({app=~\".+\"}[1m])) - on (app) group_right count_over_time({app=~\".+\"}[1m])",
+    "count_over_time({app=~\".+\"}[1m]) + on (app) count_over_time({app=~\".+\"}[1m])",
+    "max_over_time({app=~\".+\"} | label_format n=`{{ len __line__ }}` | unwrap n [90s]) by (app) % sum by (app) (count_over_time({app=~\".+\"}[90s]))",
+];
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -346,6 +360,42 @@ proptest! {
             let got = run_limited(&sliced, q, START, end, SEC, limit, forward).unwrap();
             let want = run_limited(&whole, q, START, end, SEC, limit, forward).unwrap();
             prop_assert_eq!(in_order(got), in_order(want), "{}", q);
+        }
+    }
+
+    #[test]
+    fn binary_operations_answer_series_by_series_as_step_by_step((streams, per_block, dup) in dataset(), step_s in prop_oneof![Just(15i64), Just(60)], max_series in prop_oneof![Just(0usize), Just(4)]) {
+        let source = MemSource::new(build(&streams, per_block, dup));
+        let timing = metric::Timing { start: START, end: END, step: step_s * SEC };
+        for q in BINARY_QUERIES {
+            let Ok(Expr::Sample(e)) = fjord_logql::parse_expr(q) else { panic!("{q}") };
+            let limits = metric::MetricLimits {
+                max_series,
+                max_range: 0,
+                max_values: metric::MAX_VALUES,
+                range_is_result: metric::range_is_result(&e),
+            };
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let by_series = rt
+                .block_on(metric::eval_series(&e, &source, timing, &limits, &mut QueryStats::default()))
+                .map(|s| s.series.into_iter().map(|(l, p)| (l.to_string(), p.into_iter().map(|(i, v)| (i, v.to_bits())).collect::<Vec<_>>())).collect::<BTreeMap<_, _>>())
+                .map_err(|e| e.to_string());
+            let by_step = rt
+                .block_on(metric::eval(&e, &source, timing, &limits, &mut QueryStats::default()))
+                .map_err(|e| e.to_string())
+                .and_then(|steps| {
+                    let mut series: BTreeMap<String, Vec<(usize, u64)>> = BTreeMap::new();
+                    for (i, vector) in steps.vectors.into_iter().enumerate() {
+                        for (l, v) in vector {
+                            series.entry(l.to_string()).or_default().push((i, v.to_bits()));
+                        }
+                        if max_series > 0 && series.len() > max_series {
+                            return Err(fjord_engine::query::series_limit_error(max_series).to_string());
+                        }
+                    }
+                    Ok(series)
+                });
+            prop_assert_eq!(by_series, by_step, "{}", q);
         }
     }
 
