@@ -1583,6 +1583,96 @@ fn binop_series(
     })
 }
 
+/// [`vector_binop`] for `and`, `or` and `unless` over two sides answered series by series: at
+/// every step the samples it keeps of each side, by signatures computed once per series; then
+/// the series limit of [`SeriesSteps::from_steps`].
+fn set_binop_series(
+    b: &ast::BinOp,
+    lhs: SeriesSteps,
+    rhs: SeriesSteps,
+    max_series: usize,
+) -> Result<SeriesSteps, EngineError> {
+    let m = &b.modifier.matching;
+    let steps = lhs.times.len();
+    let mut signatures: HashMap<Labels, usize> = HashMap::new();
+    let mut signature_ids = |side: &SeriesSteps| -> Vec<usize> {
+        side.series
+            .iter()
+            .map(|(l, _)| {
+                let next = signatures.len();
+                *signatures.entry(signature(l, m, true)).or_insert(next)
+            })
+            .collect()
+    };
+    let (left_sig, right_sig) = (signature_ids(&lhs), signature_ids(&rhs));
+    let by_step = |side: &SeriesSteps| {
+        let mut at: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps];
+        for (k, (_, points)) in side.series.iter().enumerate() {
+            for &(i, v) in points {
+                at[i].push((k, v));
+            }
+        }
+        at
+    };
+    let (left_at, right_at) = (by_step(&lhs), by_step(&rhs));
+    // The step each signature was last met at on the side `and` and `unless` look up (the
+    // right) or `or` does (the left).
+    let mut seen = vec![usize::MAX; signatures.len()];
+    // Kept samples: (left?, series, step, value).
+    let mut kept: Vec<(bool, usize, usize, f64)> = Vec::new();
+    for i in 0..steps {
+        match b.op {
+            BinOpKind::And | BinOpKind::Unless => {
+                for &(j, _) in &right_at[i] {
+                    seen[right_sig[j]] = i;
+                }
+                let want = b.op == BinOpKind::And;
+                for &(k, v) in &left_at[i] {
+                    if (seen[left_sig[k]] == i) == want {
+                        kept.push((true, k, i, v));
+                    }
+                }
+            }
+            _ => {
+                for &(k, v) in &left_at[i] {
+                    seen[left_sig[k]] = i;
+                    kept.push((true, k, i, v));
+                }
+                for &(j, v) in &right_at[i] {
+                    if seen[right_sig[j]] != i {
+                        kept.push((false, j, i, v));
+                    }
+                }
+            }
+        }
+    }
+    // A left and a right series with the same labels are one series of the answer (never at
+    // the same step: equal labels have equal signatures).
+    let mut series: BTreeMap<&Labels, Vec<(usize, f64)>> = BTreeMap::new();
+    for (left, k, i, v) in kept {
+        let labels = if left {
+            &lhs.series[k].0
+        } else {
+            &rhs.series[k].0
+        };
+        series.entry(labels).or_default().push((i, v));
+    }
+    if max_series > 0 && series.len() > max_series {
+        return Err(crate::query::series_limit_error(max_series));
+    }
+    let series = series
+        .into_iter()
+        .map(|(labels, mut points)| {
+            points.sort_by_key(|&(i, _)| i);
+            (labels.clone(), points)
+        })
+        .collect();
+    Ok(SeriesSteps {
+        times: lhs.times,
+        series,
+    })
+}
+
 /// A comparison or arithmetic between a literal `x` (on the left when `literal_left`) and a
 /// side answered series by series, point by point as `eval` does at each step.
 fn literal_binop_series(
@@ -1673,9 +1763,11 @@ async fn answered_by_series(
 /// expressions, or between one and a literal.
 fn by_series(e: &SampleExpr) -> bool {
     match e {
-        SampleExpr::BinOp(b) if !b.op.is_set_op() => match (&*b.lhs, &*b.rhs) {
+        SampleExpr::BinOp(b) => match (&*b.lhs, &*b.rhs) {
             (SampleExpr::Literal(_), SampleExpr::Literal(_)) => false,
-            (SampleExpr::Literal(_), side) | (side, SampleExpr::Literal(_)) => by_series(side),
+            (SampleExpr::Literal(_), side) | (side, SampleExpr::Literal(_)) => {
+                !b.op.is_set_op() && by_series(side)
+            }
             (lhs, rhs) => by_series(lhs) && by_series(rhs),
         },
         e => range_is_result(e),
@@ -1709,7 +1801,11 @@ fn series_answer<'a>(
                 _ => {
                     let right = series_answer(rhs, source, timing, limits, stats, 0).await?;
                     let left = series_answer(lhs, source, timing, limits, stats, 0).await?;
-                    binop_series(b, left, right, max_series)
+                    if b.op.is_set_op() {
+                        set_binop_series(b, left, right, max_series)
+                    } else {
+                        binop_series(b, left, right, max_series)
+                    }
                 }
             };
         }
@@ -1977,7 +2073,9 @@ mod tests {
             (series(), zone0),
         ];
         let (mut answers, mut errors) = (0, 0);
-        for op in ["+", "/", ">", ">= bool", "%", "^", "==", "!= bool"] {
+        for op in [
+            "+", "/", ">", ">= bool", "%", "^", "==", "!= bool", "and", "or", "unless",
+        ] {
             for matching in [
                 "",
                 " on (app)",
@@ -1996,7 +2094,11 @@ mod tests {
                 };
                 for (k, (lhs, rhs)) in sides.iter().enumerate() {
                     for max_series in [0, 3] {
-                        let by_series = binop_series(&b, lhs.clone(), rhs.clone(), max_series);
+                        let by_series = if b.op.is_set_op() {
+                            set_binop_series(&b, lhs.clone(), rhs.clone(), max_series)
+                        } else {
+                            binop_series(&b, lhs.clone(), rhs.clone(), max_series)
+                        };
                         let (l, r) = (lhs.clone().into_steps(), rhs.clone().into_steps());
                         let by_step = l
                             .vectors

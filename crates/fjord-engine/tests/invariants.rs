@@ -311,6 +311,9 @@ const BINARY_QUERIES: &[&str] = &[
     "sum by (app) (count_over_time({app=~\".+\"}[1m])) - on (app) group_right count_over_time({app=~\".+\"}[1m])",
     "count_over_time({app=~\".+\"}[1m]) + on (app) count_over_time({app=~\".+\"}[1m])",
     "max_over_time({app=~\".+\"} | label_format n=`{{ len __line__ }}` | unwrap n [90s]) by (app) % sum by (app) (count_over_time({app=~\".+\"}[90s]))",
+    "count_over_time({app=~\".+\"} |= \"a\" [1m]) and on (app) sum by (app) (count_over_time({app=\"app1\"} |= \"e\" [30s]))",
+    "(sum by (pod) (count_over_time({app=~\".+\"} |= \"e\" [1m])) or sum by (pod) (count_over_time({app=~\".+\"} |= \"o\" [2m]))) / 2",
+    "count_over_time({app=~\".+\"}[1m]) unless ignoring (pod) count_over_time({app=\"app0\"} |= \"a\" [1m])",
 ];
 
 proptest! {
