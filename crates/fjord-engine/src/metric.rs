@@ -1474,6 +1474,51 @@ fn vector_binop(
     Ok(out)
 }
 
+/// The operands of a binary operation answered series by series, as matching needs them: each
+/// series' signature as a small id (shared by both sides), and each side's samples by step.
+struct MatchedOperands {
+    /// How many distinct signatures the ids number.
+    signatures: usize,
+    left_sig: Vec<usize>,
+    right_sig: Vec<usize>,
+    /// Per step, `(series, value)` of the series with a sample there, in series order.
+    left_at: Vec<Vec<(usize, f64)>>,
+    right_at: Vec<Vec<(usize, f64)>>,
+}
+
+impl MatchedOperands {
+    fn new(left: &SeriesSteps, right: &SeriesSteps, m: &ast::VectorMatching) -> Self {
+        let mut ids: HashMap<Labels, usize> = HashMap::new();
+        let mut signature_ids = |side: &SeriesSteps| -> Vec<usize> {
+            side.series
+                .iter()
+                .map(|(l, _)| {
+                    let next = ids.len();
+                    *ids.entry(signature(l, m, true)).or_insert(next)
+                })
+                .collect()
+        };
+        let (left_sig, right_sig) = (signature_ids(left), signature_ids(right));
+        let steps = left.times.len();
+        let by_step = |side: &SeriesSteps| {
+            let mut at: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps];
+            for (k, (_, points)) in side.series.iter().enumerate() {
+                for &(i, v) in points {
+                    at[i].push((k, v));
+                }
+            }
+            at
+        };
+        MatchedOperands {
+            signatures: ids.len(),
+            left_sig,
+            right_sig,
+            left_at: by_step(left),
+            right_at: by_step(right),
+        }
+    }
+}
+
 /// [`vector_binop`] for an arithmetic or comparison operation over two sides answered series
 /// by series: at every step the same matches, values and errors as [`vector_binop`] over that
 /// step's samples, then the same series limit as [`SeriesSteps::from_steps`], with each
@@ -1488,40 +1533,24 @@ fn binop_series(
     let one_to_many = m.card == Cardinality::OneToMany;
     // `left` is the side iterated, as in `vector_binop` (the "many" side for group_right).
     let (left, right) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
-    let steps = left.times.len();
-    let mut signatures: HashMap<Labels, usize> = HashMap::new();
-    let mut signature_ids = |side: &SeriesSteps| -> Vec<usize> {
-        side.series
-            .iter()
-            .map(|(l, _)| {
-                let next = signatures.len();
-                *signatures.entry(signature(l, m, true)).or_insert(next)
-            })
-            .collect()
-    };
-    let (left_sig, right_sig) = (signature_ids(&left), signature_ids(&right));
-    // Each side's samples by step, in series order: (series, value).
-    let by_step = |side: &SeriesSteps| {
-        let mut at: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps];
-        for (k, (_, points)) in side.series.iter().enumerate() {
-            for &(i, v) in points {
-                at[i].push((k, v));
-            }
-        }
-        at
-    };
-    let (left_at, right_at) = (by_step(&left), by_step(&right));
+    let MatchedOperands {
+        signatures,
+        left_sig,
+        right_sig,
+        left_at,
+        right_at,
+    } = MatchedOperands::new(&left, &right, m);
     // Per signature, the step it last met a right sample at, that sample, and the step a left
     // sample last matched it at; per result series, the step it was last matched at. Stamped
     // with the step, so nothing is cleared between steps.
-    let mut right_of = vec![(usize::MAX, 0usize, 0.0f64); signatures.len()];
-    let mut sig_matched = vec![usize::MAX; signatures.len()];
+    let mut right_of = vec![(usize::MAX, 0usize, 0.0f64); signatures];
+    let mut sig_matched = vec![usize::MAX; signatures];
     let mut metric_of: HashMap<(usize, usize), usize> = HashMap::new();
     let mut out: Vec<(Labels, Vec<(usize, f64)>)> = Vec::new();
     let mut out_index: HashMap<Labels, usize> = HashMap::new();
     let mut metric_matched: Vec<usize> = Vec::new();
     let mut answered = 0;
-    for i in 0..steps {
+    for i in 0..left.times.len() {
         for &(j, v) in &right_at[i] {
             let s = right_sig[j];
             if right_of[s].0 == i {
@@ -1592,35 +1621,19 @@ fn set_binop_series(
     rhs: SeriesSteps,
     max_series: usize,
 ) -> Result<SeriesSteps, EngineError> {
-    let m = &b.modifier.matching;
-    let steps = lhs.times.len();
-    let mut signatures: HashMap<Labels, usize> = HashMap::new();
-    let mut signature_ids = |side: &SeriesSteps| -> Vec<usize> {
-        side.series
-            .iter()
-            .map(|(l, _)| {
-                let next = signatures.len();
-                *signatures.entry(signature(l, m, true)).or_insert(next)
-            })
-            .collect()
-    };
-    let (left_sig, right_sig) = (signature_ids(&lhs), signature_ids(&rhs));
-    let by_step = |side: &SeriesSteps| {
-        let mut at: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps];
-        for (k, (_, points)) in side.series.iter().enumerate() {
-            for &(i, v) in points {
-                at[i].push((k, v));
-            }
-        }
-        at
-    };
-    let (left_at, right_at) = (by_step(&lhs), by_step(&rhs));
+    let MatchedOperands {
+        signatures,
+        left_sig,
+        right_sig,
+        left_at,
+        right_at,
+    } = MatchedOperands::new(&lhs, &rhs, &b.modifier.matching);
     // The step each signature was last met at on the side `and` and `unless` look up (the
     // right) or `or` does (the left).
-    let mut seen = vec![usize::MAX; signatures.len()];
+    let mut seen = vec![usize::MAX; signatures];
     // Kept samples: (left?, series, step, value).
     let mut kept: Vec<(bool, usize, usize, f64)> = Vec::new();
-    for i in 0..steps {
+    for i in 0..lhs.times.len() {
         match b.op {
             BinOpKind::And | BinOpKind::Unless => {
                 for &(j, _) in &right_at[i] {
