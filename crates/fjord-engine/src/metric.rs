@@ -1180,6 +1180,11 @@ fn aggregate(
             out.push((grp.labels, grp.running.answer(op)));
         }
     }
+    if !keeps_members(op) {
+        // In label order, as `aggregate_series` answers: an aggregation over this one adds
+        // the groups in the same order either way.
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     out
 }
 
@@ -1203,10 +1208,10 @@ fn series_groups<T>(grouping: &ast::Grouping, series: &[(Labels, T)]) -> (Vec<La
     (keys, group_of)
 }
 
-/// Aggregates a range aggregation's series for an `op` that does not keep members, finding
-/// each series' group once instead of once per step. Members are added at each step in the
-/// order of `inner`'s series, as [`aggregate`] adds them from the step's vector, so the values
-/// are the same to the bit; the groups come in the order their first series came.
+/// Aggregates series for an `op` that does not keep members, finding each series' group once
+/// instead of once per step. Members are added at each step in the order of `inner`'s series
+/// (label order), as [`aggregate`] adds them from the step's vector, so the values are the
+/// same to the bit; the groups come in label order, as [`aggregate`] answers them.
 fn aggregate_series(v: &ast::VectorAggregation, inner: SeriesSteps) -> SeriesSteps {
     debug_assert!(!keeps_members(v.op));
     let steps = inner.times.len();
@@ -1222,19 +1227,21 @@ fn aggregate_series(v: &ast::VectorAggregation, inner: SeriesSteps) -> SeriesSte
             }
         }
     }
+    let mut series: Vec<_> = groups
+        .into_iter()
+        .map(|(labels, running)| {
+            let points: Vec<(usize, f64)> = running
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.map(|r| (i, r.answer(v.op))))
+                .collect();
+            (labels, points)
+        })
+        .collect();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
     SeriesSteps {
         times: inner.times,
-        series: groups
-            .into_iter()
-            .map(|(labels, running)| {
-                let points = running
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, r)| r.map(|r| (i, r.answer(v.op))))
-                    .collect();
-                (labels, points)
-            })
-            .collect(),
+        series,
     }
 }
 
@@ -1723,6 +1730,22 @@ fn aggregate_steps(v: &ast::VectorAggregation, inner: Steps) -> Steps {
     }
 }
 
+/// A binary operation between two vectors at every step, each step's samples in label order
+/// as [`binop_series`] and [`set_binop_series`] answer them: an aggregation over the operation
+/// adds them in the same order either way.
+fn binop_steps(b: &ast::BinOp, lhs: Steps, rhs: Steps) -> Result<Steps, EngineError> {
+    let mut vectors = Vec::with_capacity(lhs.vectors.len());
+    for (l, r) in lhs.vectors.into_iter().zip(rhs.vectors) {
+        let mut out = vector_binop(b, l, r)?;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        vectors.push(out);
+    }
+    Ok(Steps {
+        times: lhs.times,
+        vectors,
+    })
+}
+
 /// What [`answered_by_series`] found.
 enum Answered {
     BySeries(SeriesSteps),
@@ -1772,8 +1795,10 @@ async fn answered_by_series(
 }
 
 /// Whether `e` is answered series by series: an expression whose series are its range
-/// aggregation's ([`range_is_result`]), or an arithmetic or comparison operation between such
-/// expressions, or between one and a literal.
+/// aggregation's ([`range_is_result`]), an operation between such expressions or between one
+/// and a literal, or an aggregation of one that computes a value per group (`sum`, `avg`,
+/// `count`, …; not `topk` and its kin, whose members come in value order, except at the
+/// root: see [`eval_series`]).
 fn by_series(e: &SampleExpr) -> bool {
     match e {
         SampleExpr::BinOp(b) => match (&*b.lhs, &*b.rhs) {
@@ -1783,6 +1808,9 @@ fn by_series(e: &SampleExpr) -> bool {
             }
             (lhs, rhs) => by_series(lhs) && by_series(rhs),
         },
+        SampleExpr::VectorAggregation(v) if !range_is_result(e) => {
+            !keeps_members(v.op) && by_series(&v.inner)
+        }
         e => range_is_result(e),
     }
 }
@@ -1825,17 +1853,28 @@ fn series_answer<'a>(
         match answered_by_series(e, source, timing, limits, stats).await? {
             Some(Answered::BySeries(series)) => Ok(series),
             Some(Answered::ByStep(steps)) => SeriesSteps::from_steps(steps, max_series),
-            None => Err(EngineError::Execution(format!(
-                "{e} cannot be answered series by series"
-            ))),
+            None => match e {
+                SampleExpr::VectorAggregation(v) if by_series(e) => {
+                    let inner = series_answer(&v.inner, source, timing, limits, stats, 0).await?;
+                    let answer = aggregate_series(v, inner);
+                    if max_series > 0 && answer.series.len() > max_series {
+                        return Err(crate::query::series_limit_error(max_series));
+                    }
+                    Ok(answer)
+                }
+                _ => Err(EngineError::Execution(format!(
+                    "{e} cannot be answered series by series"
+                ))),
+            },
         }
     })
 }
 
 /// Evaluates a sample expression and answers series by series. Where the series of its range
-/// aggregation are its result's ([`range_is_result`]) they are the answer as they are, and an
-/// aggregation of them at the root is computed series by series; otherwise the steps are
-/// evaluated and their series gathered.
+/// aggregation are its result's ([`range_is_result`]) they are the answer as they are;
+/// operations and aggregations over such series ([`by_series`]), and `topk` and its kin at the
+/// root over them, are computed series by series; otherwise the steps are evaluated and their
+/// series gathered.
 pub async fn eval_series(
     e: &SampleExpr,
     source: &dyn DataSource,
@@ -1848,28 +1887,25 @@ pub async fn eval_series(
         Some(Answered::ByStep(steps)) => return SeriesSteps::from_steps(steps, limits.max_series),
         None => {}
     }
-    if matches!(e, SampleExpr::BinOp(_)) && by_series(e) {
-        return series_answer(e, source, timing, limits, stats, limits.max_series).await;
-    }
-    if let SampleExpr::VectorAggregation(v) = e {
-        match answered_by_series(&v.inner, source, timing, limits, stats).await? {
-            Some(Answered::BySeries(inner)) => {
-                let mut answer = if keeps_members(v.op) {
-                    members_series(v, inner)
-                } else {
-                    aggregate_series(v, inner)
-                };
-                answer.series.sort_by(|a, b| a.0.cmp(&b.0));
-                return Ok(answer);
+    match e {
+        SampleExpr::BinOp(_) | SampleExpr::VectorAggregation(_) if by_series(e) => {
+            series_answer(e, source, timing, limits, stats, limits.max_series).await
+        }
+        // At the root, members in value order are the answer's points as they are.
+        SampleExpr::VectorAggregation(v) if keeps_members(v.op) && by_series(&v.inner) => {
+            let inner = series_answer(&v.inner, source, timing, limits, stats, 0).await?;
+            let mut answer = members_series(v, inner);
+            if limits.max_series > 0 && answer.series.len() > limits.max_series {
+                return Err(crate::query::series_limit_error(limits.max_series));
             }
-            Some(Answered::ByStep(steps)) => {
-                return SeriesSteps::from_steps(aggregate_steps(v, steps), limits.max_series);
-            }
-            None => {}
+            answer.series.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(answer)
+        }
+        _ => {
+            let steps = eval(e, source, timing, limits, stats).await?;
+            SeriesSteps::from_steps(steps, limits.max_series)
         }
     }
-    let steps = eval(e, source, timing, limits, stats).await?;
-    SeriesSteps::from_steps(steps, limits.max_series)
 }
 
 /// Evaluates a sample expression at every step.
@@ -1959,14 +1995,7 @@ pub fn eval<'a>(
                 _ => {
                     let rhs = eval(&b.rhs, source, timing, limits, stats).await?;
                     let lhs = eval(&b.lhs, source, timing, limits, stats).await?;
-                    let mut vectors = Vec::with_capacity(lhs.vectors.len());
-                    for (l, r) in lhs.vectors.into_iter().zip(rhs.vectors) {
-                        vectors.push(vector_binop(b, l, r)?);
-                    }
-                    Ok(Steps {
-                        times: lhs.times,
-                        vectors,
-                    })
+                    binop_steps(b, lhs, rhs)
                 }
             },
         }
@@ -2112,20 +2141,9 @@ mod tests {
                         } else {
                             binop_series(&b, lhs.clone(), rhs.clone(), max_series)
                         };
-                        let (l, r) = (lhs.clone().into_steps(), rhs.clone().into_steps());
-                        let by_step = l
-                            .vectors
-                            .into_iter()
-                            .zip(r.vectors)
-                            .map(|(l, r)| vector_binop(&b, l, r))
-                            .collect::<Result<Vec<_>, _>>()
-                            .and_then(|vectors| {
-                                let steps = Steps {
-                                    times: l.times.clone(),
-                                    vectors,
-                                };
-                                SeriesSteps::from_steps(steps, max_series)
-                            });
+                        let by_step =
+                            binop_steps(&b, lhs.clone().into_steps(), rhs.clone().into_steps())
+                                .and_then(|steps| SeriesSteps::from_steps(steps, max_series));
                         match (by_series, by_step) {
                             (Ok(a), Ok(b)) => {
                                 assert_eq!(bits(&a), bits(&b), "{query}, sides {k}");
@@ -2163,6 +2181,51 @@ mod tests {
                 let by_step =
                     SeriesSteps::from_steps(aggregate_steps(&v, series().into_steps()), 0).unwrap();
                 assert_eq!(bits(&by_series), bits(&by_step), "{query}");
+            }
+        }
+    }
+
+    #[test]
+    fn aggregations_over_operations_and_aggregations_add_in_the_same_order_either_way() {
+        // Grouped by (zone, app), the groups are first met in another order than their labels'
+        // (a0 z0, a1 z1, a2 z0, a0 z1, …); matched ignoring app, the left side's series come
+        // in another order than the result's labels (pod p00, p03, …, p01, …).
+        let per_zone_app =
+            vector_aggregation("sum by (zone, app) (count_over_time({a=\"b\"}[1m]))");
+        let per_pod = aggregate_series(
+            &vector_aggregation("sum without (app) (count_over_time({a=\"b\"}[1m]))"),
+            series(),
+        );
+        let Ok(Expr::Sample(SampleExpr::BinOp(plus))) = fjord_logql::parse_expr(
+            "count_over_time({a=\"b\"}[1m]) + ignoring (app) count_over_time({a=\"b\"}[1m])",
+        ) else {
+            panic!("not a binary operation");
+        };
+        let inner_series = [
+            aggregate_series(&per_zone_app, series()),
+            binop_series(&plus, series(), per_pod.clone(), 0).unwrap(),
+        ];
+        let inner_steps = [
+            aggregate_steps(&per_zone_app, series().into_steps()),
+            binop_steps(&plus, series().into_steps(), per_pod.into_steps()).unwrap(),
+        ];
+        for (by_series, by_step) in inner_series.into_iter().zip(inner_steps) {
+            for outer in [
+                "sum by (zone) (count_over_time({a=\"b\"}[1m]))",
+                "avg (count_over_time({a=\"b\"}[1m]))",
+                "stddev by (zone) (count_over_time({a=\"b\"}[1m]))",
+                "topk(1, count_over_time({a=\"b\"}[1m]))",
+                "bottomk(2, count_over_time({a=\"b\"}[1m])) by (zone)",
+            ] {
+                let v = vector_aggregation(outer);
+                let series_answer = if keeps_members(v.op) {
+                    members_series(&v, by_series.clone())
+                } else {
+                    aggregate_series(&v, by_series.clone())
+                };
+                let step_answer =
+                    SeriesSteps::from_steps(aggregate_steps(&v, by_step.clone()), 0).unwrap();
+                assert_eq!(bits(&series_answer), bits(&step_answer), "{outer}");
             }
         }
     }

@@ -301,8 +301,9 @@ const METRIC_QUERIES: &[&str] = &[
     "max_over_time({app=~\".+\"} | label_format n=`{{ len __line__ }}` | unwrap n [90s])",
 ];
 
-/// Binary operations the engine answers series by series, with matching errors among them.
-const BINARY_QUERIES: &[&str] = &[
+/// Operations and aggregations the engine answers series by series, with matching errors
+/// among them.
+const SERIES_QUERIES: &[&str] = &[
     "sum by (app) (count_over_time({app=~\".+\"} |= \"a\" [1m])) / sum by (app) (count_over_time({app=~\".+\"}[1m]))",
     "(sum by (pod) (rate({app=~\".+\"} |= \"e\" [2m])) / sum by (pod) (rate({app=~\".+\"}[2m]))) * 100",
     "count_over_time({app=~\".+\"}[1m]) > bool 2",
@@ -314,6 +315,13 @@ const BINARY_QUERIES: &[&str] = &[
     "count_over_time({app=~\".+\"} |= \"a\" [1m]) and on (app) sum by (app) (count_over_time({app=\"app1\"} |= \"e\" [30s]))",
     "(sum by (pod) (count_over_time({app=~\".+\"} |= \"e\" [1m])) or sum by (pod) (count_over_time({app=~\".+\"} |= \"o\" [2m]))) / 2",
     "count_over_time({app=~\".+\"}[1m]) unless ignoring (pod) count_over_time({app=\"app0\"} |= \"a\" [1m])",
+    "sum(sum by (pod) (rate({app=~\".+\"} |= \"e\" [1m])) / sum by (pod) (rate({app=~\".+\"}[1m])))",
+    "avg by (app) (rate({app=~\".+\"}[1m]) > bool 0.05)",
+    "topk(2, sum by (pod) (rate({app=~\".+\"} |= \"a\" [1m])) / sum by (pod) (rate({app=~\".+\"}[1m])))",
+    "stddev(sum by (app) (max by (app, pod) (rate({app=~\".+\"}[1m]))))",
+    "count(rate({app=~\".+\"}[1m]) * on (app) group_left sum by (app) (rate({app=~\".+\"}[1m])))",
+    "bottomk(1, max by (app) (count_over_time({app=~\".+\"}[1m])))",
+    "sum by (app) (rate({app=~\".+\"}[1m]) + ignoring (app) sum without (app) (rate({app=~\".+\"}[30s])))",
 ];
 
 proptest! {
@@ -367,10 +375,10 @@ proptest! {
     }
 
     #[test]
-    fn binary_operations_answer_series_by_series_as_step_by_step((streams, per_block, dup) in dataset(), step_s in prop_oneof![Just(15i64), Just(60)], max_series in prop_oneof![Just(0usize), Just(4)]) {
+    fn operations_and_aggregations_answer_series_by_series_as_step_by_step((streams, per_block, dup) in dataset(), step_s in prop_oneof![Just(15i64), Just(60)], max_series in prop_oneof![Just(0usize), Just(4)]) {
         let source = MemSource::new(build(&streams, per_block, dup));
         let timing = metric::Timing { start: START, end: END, step: step_s * SEC };
-        for q in BINARY_QUERIES {
+        for q in SERIES_QUERIES {
             let Ok(Expr::Sample(e)) = fjord_logql::parse_expr(q) else { panic!("{q}") };
             let limits = metric::MetricLimits {
                 max_series,
