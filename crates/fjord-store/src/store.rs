@@ -120,7 +120,8 @@ struct TenantPeriods {
 pub struct Store {
     objects: Arc<dyn ObjectStore>,
     tenant_periods: tokio::sync::Mutex<HashMap<TenantId, TenantPeriods>>,
-    /// The directory behind a filesystem backend, for fsync after writes.
+    /// The directory behind a filesystem backend, for fsync after writes and for reads
+    /// ([`fetch`]'s `read_local_ranges`).
     local_root: Option<PathBuf>,
     periods: Mutex<HashMap<(TenantId, i64), Arc<PeriodState>>>,
     chunk_cache: moka::sync::Cache<(Arc<str>, u64), CachedChunk>,

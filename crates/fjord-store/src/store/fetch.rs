@@ -3,7 +3,9 @@
 //! the blocks that may match ([`Store::fetch_blocks`]).
 
 use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -170,6 +172,58 @@ fn slice_read(
         .ok_or_else(|| StoreError::Corrupt(format!("{path}: short read at {}", range.start)))
 }
 
+/// Reads `ranges` of the local file `file` (`path` in the store) with one open on a blocking
+/// thread, into buffers allocated here, on the calling task's thread.
+///
+/// `object_store`'s local `get_ranges` allocates them on the blocking thread. The allocator
+/// returns a buffer another thread frees to the heap of the thread that allocated it, and that
+/// heap takes it back only when its thread allocates again; tokio's blocking threads sit idle
+/// between reads, so under a steady query load each of them kept its last reads' buffers and
+/// RSS stood far above the live heap. The threads that run tasks allocate all the time.
+async fn read_local_ranges(
+    file: PathBuf,
+    path: &Path,
+    ranges: &[Range<u64>],
+) -> Result<Vec<Bytes>, StoreError> {
+    let mut buffers = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        let mut buffer: Vec<u8> = Vec::new();
+        usize::try_from(r.end.saturating_sub(r.start))
+            .ok()
+            .and_then(|len| buffer.try_reserve_exact(len).ok())
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("{path}: cannot read {}..{}", r.start, r.end))
+            })?;
+        buffers.push((r.clone(), buffer));
+    }
+    let filled = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        let mut f = std::fs::File::open(&file)?;
+        for (r, buffer) in &mut buffers {
+            f.seek(SeekFrom::Start(r.start))?;
+            (&mut f)
+                .take(r.end.saturating_sub(r.start))
+                .read_to_end(buffer)?;
+        }
+        Ok(buffers)
+    })
+    .await
+    .map_err(|e| StoreError::Io(e.to_string()))?
+    .map_err(|e| StoreError::Io(format!("{path}: {e}")))?;
+    filled
+        .into_iter()
+        .map(|(r, buffer)| {
+            if buffer.len() as u64 == r.end.saturating_sub(r.start) {
+                Ok(Bytes::from(buffer))
+            } else {
+                Err(StoreError::Corrupt(format!(
+                    "{path}: short read at {}",
+                    r.start
+                )))
+            }
+        })
+        .collect()
+}
+
 /// The chunk cache's size, read on each scrape.
 #[derive(Debug)]
 struct ChunkCacheCollector {
@@ -293,8 +347,8 @@ impl Store {
         self.reads.requests.get()
     }
 
-    /// Reads `ranges` of the object at `path`: on the filesystem with one `get_ranges` call
-    /// (one open, one read per run of adjacent ranges), elsewhere with one GET per run of
+    /// Reads `ranges` of the object at `path`: on the filesystem with one open and one read
+    /// per range ([`read_local_ranges`]), elsewhere with one GET per run of
     /// ranges that follow each other at most `gap` bytes apart, up to [`MAX_MERGED_READ`] per
     /// run, a few at a time. The slices of a run with gaps are copied out, so the bytes between
     /// them are not kept alive.
@@ -325,9 +379,9 @@ impl Store {
                 _ => runs.push((r.clone(), vec![i])),
             }
         }
-        if self.local_root.is_some() {
+        if let Some(root) = &self.local_root {
             self.reads.requests.inc_by(runs.len() as u64);
-            return Ok(self.objects.get_ranges(path, ranges).await?);
+            return read_local_ranges(root.join(path.as_ref()), path, ranges).await;
         }
         let spans: Vec<Range<u64>> = runs.iter().map(|(run, _)| run.clone()).collect();
         let fetched: Vec<Bytes> = futures_util::stream::iter(spans)
