@@ -119,11 +119,16 @@ fn main() -> std::process::ExitCode {
             // Blocking threads (file reads of the store, query evaluation) that wait idle a
             // second rather than tokio's ten end sooner, and with them the allocator's
             // per-thread heaps, which keep buffers read there and freed elsewhere: after a
-            // burst of queries RSS falls back within a second or two (BENCHMARKS.md).
+            // burst of queries RSS falls back within a second or two (BENCHMARKS.md). Worker
+            // threads collect their heaps as they go idle (`allocator`).
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("fjord")
                 .thread_keep_alive(std::time::Duration::from_secs(1))
+                .on_thread_park(|| {
+                    #[cfg(feature = "mimalloc")]
+                    allocator::collect_parked_thread();
+                })
                 .build()
             {
                 Ok(rt) => rt,
