@@ -780,15 +780,33 @@ impl EncodedBlock {
     /// after the filter. Blocks with equal parts decode to equal blocks.
     pub fn content_parts(&self) -> Result<(Vec<u8>, [&[u8]; 2]), ChunkError> {
         let h = parse_header(&self.data)?;
-        let mut header = Vec::with_capacity(64);
-        put_header(&mut header, &h.sizes_with_filter(0));
         Ok((
-            header,
+            header_without_filter(&h),
             [
                 &self.data[h.sections[0].0..h.filter.0],
                 &self.data[h.fields.0..h.fields.0 + h.fields.1],
             ],
         ))
+    }
+
+    /// What [`EncodedBlock::decode_index`] decodes, for cache keys: the header as
+    /// [`EncodedBlock::content_parts`] gives it, and the compressed entry index. Blocks with
+    /// equal parts decode to equal entry indexes.
+    pub fn index_parts(&self) -> Result<(Vec<u8>, &[u8]), ChunkError> {
+        self.section_parts(0)
+    }
+
+    /// What [`EncodedBlock::metadata_names`] decodes, for cache keys: the header and the
+    /// compressed structured metadata.
+    pub fn metadata_parts(&self) -> Result<(Vec<u8>, &[u8]), ChunkError> {
+        self.section_parts(2)
+    }
+
+    /// The header as [`EncodedBlock::content_parts`] gives it, and the compressed section `i`.
+    fn section_parts(&self, i: usize) -> Result<(Vec<u8>, &[u8]), ChunkError> {
+        let h = parse_header(&self.data)?;
+        let (off, len, _) = h.sections[i];
+        Ok((header_without_filter(&h), &self.data[off..off + len]))
     }
 
     /// The bytes of the trigram filter: the detached filter, else the block's own section.
@@ -913,6 +931,14 @@ impl EncodedBlock {
 pub struct EntryIndex {
     pub ts: Vec<i64>,
     pub lens: Vec<u32>,
+}
+
+/// `h` as written for a block stored without its filter: every section's size, the codec and
+/// the block's meta.
+fn header_without_filter(h: &Header) -> Vec<u8> {
+    let mut header = Vec::with_capacity(64);
+    put_header(&mut header, &h.sizes_with_filter(0));
+    header
 }
 
 fn decode_metadata_section(h: &Header, data: &[u8]) -> Result<SparseMetadata, ChunkError> {

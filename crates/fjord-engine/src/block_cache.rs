@@ -1,4 +1,4 @@
-//! A cache of decoded blocks with a byte budget.
+//! A cache of decoded blocks, and of blocks' entry indexes, with a byte budget.
 //!
 //! Dashboards repeat the same queries every refresh, and a filter on a common word (`|= "error"`)
 //! cannot skip blocks by their trigram filter, so without a cache every refresh decompresses the
@@ -8,6 +8,16 @@
 //! block that changed can never be served stale. Only compressed blocks
 //! are cached: an ingester's head snapshot is stored uncompressed, changes with every push, and
 //! costs a copy to decode.
+//!
+//! A metric query without a pipeline (`count_over_time`, `bytes_rate`, … of a plain selector)
+//! reads a block's entry index only, its timestamps and line lengths, wherever the block spans
+//! more than one of the query's windows (most blocks at a one-minute step), and, when it
+//! groups by labels, the names of the block's structured metadata (which could be among them):
+//! decompressing and decoding them was over half of such a query's CPU. The cache keeps both
+//! ([`BlockCache::decode_index`], [`BlockCache::metadata_names`]), each keyed by a hash of the
+//! header and that compressed section alone (cheap to hash, where the whole block would not
+//! be); an index takes 12 bytes an entry. A query read in several slices of its range decodes
+//! them once for a block that crosses a cut.
 //!
 //! Blocks the compactor has not rewritten yet (everything from the last day, and everything an
 //! ingester holds) carry no field columns, so a `| json | <label filter>` query parses every line
@@ -29,7 +39,7 @@
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, OnceLock};
 
-use fjord_chunk::{ChunkError, DecodedBlock, EncodedBlock, MetadataSet};
+use fjord_chunk::{ChunkError, DecodedBlock, EncodedBlock, EntryIndex, MetadataSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -44,13 +54,73 @@ const COLUMN_QUEUE: usize = 32;
 /// Keys remembered as asked for (in the queue, being built, or found to yield no columns).
 const ASKED_KEYS: u64 = 1 << 16;
 
-type Blocks = moka::sync::Cache<u128, Arc<DecodedBlock>>;
+/// What the cache holds under a key: a block's whole decoding ([`cache_key`]), or one of its
+/// parts alone ([`part_key`]).
+#[derive(Debug, Clone)]
+enum Cached {
+    Block(Arc<DecodedBlock>),
+    Index(Arc<EntryIndex>),
+    MetadataNames(Arc<Vec<String>>),
+}
+
+/// A part of a block the cache keeps apart from its whole decoding.
+trait BlockPart: Sized {
+    /// Tells the part's keys from every other kind's.
+    const TAG: &'static [u8];
+    /// The block's header and the compressed section the part is decoded from.
+    fn parts(block: &EncodedBlock) -> Result<(Vec<u8>, &[u8]), ChunkError>;
+    fn decode(block: &EncodedBlock) -> Result<Self, ChunkError>;
+    fn cached(part: Arc<Self>) -> Cached;
+    fn found(entry: Cached) -> Option<Arc<Self>>;
+}
+
+impl BlockPart for EntryIndex {
+    const TAG: &'static [u8] = b"entry index";
+    fn parts(block: &EncodedBlock) -> Result<(Vec<u8>, &[u8]), ChunkError> {
+        block.index_parts()
+    }
+    fn decode(block: &EncodedBlock) -> Result<Self, ChunkError> {
+        block.decode_index()
+    }
+    fn cached(part: Arc<Self>) -> Cached {
+        Cached::Index(part)
+    }
+    fn found(entry: Cached) -> Option<Arc<Self>> {
+        match entry {
+            Cached::Index(i) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+impl BlockPart for Vec<String> {
+    const TAG: &'static [u8] = b"metadata names";
+    fn parts(block: &EncodedBlock) -> Result<(Vec<u8>, &[u8]), ChunkError> {
+        block.metadata_parts()
+    }
+    fn decode(block: &EncodedBlock) -> Result<Self, ChunkError> {
+        block.metadata_names()
+    }
+    fn cached(part: Arc<Self>) -> Cached {
+        Cached::MetadataNames(part)
+    }
+    fn found(entry: Cached) -> Option<Arc<Self>> {
+        match entry {
+            Cached::MetadataNames(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+type Blocks = moka::sync::Cache<u128, Cached>;
 
 /// Decoded blocks by content, within a byte budget.
 pub struct BlockCache {
     blocks: Blocks,
     hits: Counter,
     misses: Counter,
+    index_hits: Counter,
+    index_misses: Counter,
     /// Decoded bytes held: added on insert, taken off when an entry is evicted or replaced.
     bytes: Gauge,
     /// Blocks already asked to get field columns; a key leaves once its columns are attached,
@@ -88,15 +158,42 @@ fn cache_key(block: &EncodedBlock) -> u128 {
     }
 }
 
-/// Bytes a decoded block holds, for the budget.
-fn weight(d: &DecodedBlock) -> u32 {
-    let metadata: usize = d
-        .metadata
-        .iter()
-        .map(|(_, set)| std::mem::size_of::<(u32, MetadataSet)>() + set.len() * 48)
-        .sum();
-    let fields = d.fields.as_ref().map_or(0, |f| f.heap_bytes());
-    let bytes = d.data.len() + d.ts.len() * 8 + d.offsets.len() * 4 + metadata + fields;
+/// The key of `block`'s part `P`: a hash of the part's tag, the block's header and the
+/// compressed section (see [`BlockPart::parts`]); or of all its bytes should its header not
+/// parse (its decoding then fails anyway).
+fn part_key<P: BlockPart>(block: &EncodedBlock) -> u128 {
+    match P::parts(block) {
+        Ok((header, section)) => {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            h.update(P::TAG);
+            h.update(&header);
+            h.update(section);
+            h.digest128()
+        }
+        Err(_) => xxhash_rust::xxh3::xxh3_128(&block.data),
+    }
+}
+
+/// Bytes a cache entry holds, for the budget.
+fn weight(c: &Cached) -> u32 {
+    let bytes = match c {
+        Cached::Block(d) => {
+            let metadata: usize = d
+                .metadata
+                .iter()
+                .map(|(_, set)| std::mem::size_of::<(u32, MetadataSet)>() + set.len() * 48)
+                .sum();
+            let fields = d.fields.as_ref().map_or(0, |f| f.heap_bytes());
+            d.data.len() + d.ts.len() * 8 + d.offsets.len() * 4 + metadata + fields
+        }
+        Cached::Index(i) => std::mem::size_of::<EntryIndex>() + i.ts.len() * 8 + i.lens.len() * 4,
+        Cached::MetadataNames(n) => {
+            std::mem::size_of::<Vec<String>>()
+                + n.iter()
+                    .map(|s| std::mem::size_of::<String>() + s.len())
+                    .sum::<usize>()
+        }
+    };
     bytes.min(u32::MAX as usize) as u32
 }
 
@@ -108,13 +205,15 @@ impl BlockCache {
         BlockCache {
             blocks: moka::sync::Cache::builder()
                 .max_capacity(budget_bytes)
-                .weigher(|_, d: &Arc<DecodedBlock>| weight(d))
-                .eviction_listener(move |_, d: Arc<DecodedBlock>, _| {
-                    released.dec_by(i64::from(weight(&d)));
+                .weigher(|_, c: &Cached| weight(c))
+                .eviction_listener(move |_, c: Cached, _| {
+                    released.dec_by(i64::from(weight(&c)));
                 })
                 .build(),
             hits: Counter::default(),
             misses: Counter::default(),
+            index_hits: Counter::default(),
+            index_misses: Counter::default(),
             bytes,
             asked: moka::sync::Cache::new(ASKED_KEYS),
             column_queue: OnceLock::new(),
@@ -144,6 +243,16 @@ impl BlockCache {
             self.misses.clone(),
         );
         registry.register(
+            "fjord_querier_block_cache_index_hits",
+            "Entry indexes (timestamps and line lengths) and structured metadata names found decoded in the block cache",
+            self.index_hits.clone(),
+        );
+        registry.register(
+            "fjord_querier_block_cache_index_misses",
+            "Entry indexes and structured metadata names decoded because the block cache did not hold them",
+            self.index_misses.clone(),
+        );
+        registry.register(
             "fjord_querier_block_cache_bytes",
             "Decoded bytes the block cache holds",
             self.bytes.clone(),
@@ -167,15 +276,46 @@ impl BlockCache {
             return block.decode().map(Arc::new);
         }
         let key = cache_key(block);
-        if let Some(hit) = self.blocks.get(&key) {
+        if let Some(Cached::Block(hit)) = self.blocks.get(&key) {
             self.hits.inc();
             return Ok(hit);
         }
         self.misses.inc();
         let decoded = Arc::new(block.decode()?);
-        self.bytes.inc_by(i64::from(weight(&decoded)));
-        self.blocks.insert(key, Arc::clone(&decoded));
+        self.insert(key, Cached::Block(Arc::clone(&decoded)));
         Ok(decoded)
+    }
+
+    /// The block's entry index (timestamps and line lengths): from the cache when it holds
+    /// one of these exact bytes, else decoded now (and kept, if compressed).
+    pub fn decode_index(&self, block: &EncodedBlock) -> Result<Arc<EntryIndex>, ChunkError> {
+        self.part(block)
+    }
+
+    /// The distinct names of the block's structured metadata, as [`Self::decode_index`] gives
+    /// its index.
+    pub fn metadata_names(&self, block: &EncodedBlock) -> Result<Arc<Vec<String>>, ChunkError> {
+        self.part(block)
+    }
+
+    fn part<P: BlockPart>(&self, block: &EncodedBlock) -> Result<Arc<P>, ChunkError> {
+        if !block.is_compressed() {
+            return P::decode(block).map(Arc::new);
+        }
+        let key = part_key::<P>(block);
+        if let Some(hit) = self.blocks.get(&key).and_then(P::found) {
+            self.index_hits.inc();
+            return Ok(hit);
+        }
+        self.index_misses.inc();
+        let part = Arc::new(P::decode(block)?);
+        self.insert(key, P::cached(Arc::clone(&part)));
+        Ok(part)
+    }
+
+    fn insert(&self, key: u128, entry: Cached) {
+        self.bytes.inc_by(i64::from(weight(&entry)));
+        self.blocks.insert(key, entry);
     }
 
     /// Asks for field columns with text columns to be built for `decoded`, the decoding of
@@ -256,10 +396,10 @@ impl ColumnBuilder {
         let Some(columns) = query_columns(decoded) else {
             return;
         };
-        let with_columns = Arc::new(DecodedBlock {
+        let with_columns = Cached::Block(Arc::new(DecodedBlock {
             fields: Some(Arc::new(columns)),
             ..decoded.clone()
-        });
+        }));
         self.bytes.inc_by(i64::from(weight(&with_columns)));
         self.blocks.insert(key, with_columns);
         self.asked.invalidate(&key);
@@ -316,6 +456,42 @@ mod tests {
     }
 
     #[test]
+    fn entry_indexes_and_metadata_names_are_kept_apart_from_whole_blocks() {
+        let cache = BlockCache::new(1 << 20);
+        let lines: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let a = block(&lines, Codec::Zstd(3));
+        let first = cache.decode_index(&a).unwrap();
+        let again = cache.decode_index(&a).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "second decode is a hit");
+        assert_eq!(*first, a.decode_index().unwrap());
+        assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (1, 1));
+        // 100 entries at 12 bytes, and the struct.
+        let index_bytes = cache.held_bytes();
+        assert!((1200..1300).contains(&index_bytes), "{index_bytes}");
+        // The whole block is another entry, and so is another block's index.
+        let whole = cache.decode(&a).unwrap();
+        assert_eq!((cache.hits.get(), cache.misses.get()), (0, 1));
+        assert_eq!(*whole, a.decode().unwrap());
+        assert!(Arc::ptr_eq(&cache.decode_index(&a).unwrap(), &first));
+        let b = block(&lines[1..], Codec::Zstd(3));
+        assert_eq!(*cache.decode_index(&b).unwrap(), b.decode_index().unwrap());
+        assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (2, 2));
+        let names = cache.metadata_names(&a).unwrap();
+        assert_eq!(*names, vec!["detected_level".to_string()]);
+        assert!(Arc::ptr_eq(&cache.metadata_names(&a).unwrap(), &names));
+        assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (3, 3));
+        assert_eq!(cache.bytes.get(), cache.held_bytes() as i64);
+        // A head snapshot's index is decoded every time, not kept.
+        let head = block(&lines, Codec::None);
+        let (one, two) = (
+            cache.decode_index(&head).unwrap(),
+            cache.decode_index(&head).unwrap(),
+        );
+        assert!(!Arc::ptr_eq(&one, &two));
+    }
+
+    #[test]
     fn a_block_is_found_whether_its_filter_is_inside_it_or_stored_apart() {
         let cache = BlockCache::new(1 << 20);
         let mut b = BlockBuilder::new();
@@ -333,6 +509,10 @@ mod tests {
         let again = cache.decode(&stored).unwrap();
         assert!(Arc::ptr_eq(&first, &again));
         assert_eq!((cache.hits.get(), cache.misses.get()), (1, 1));
+        let first = cache.decode_index(&in_memory).unwrap();
+        let again = cache.decode_index(&stored).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (1, 1));
     }
 
     #[test]

@@ -48,16 +48,19 @@ impl Unit {
         }
     }
 
-    /// Timestamps and line lengths, without the text.
-    pub fn decode_index(&self) -> Result<EntryIndex, EngineError> {
+    /// Timestamps and line lengths, without the text (through the query's block cache, when
+    /// it has one).
+    pub fn decode_index(&self) -> Result<Arc<EntryIndex>, EngineError> {
         match self {
-            Unit::Encoded(b, _) => b
-                .decode_index()
-                .map_err(|e| EngineError::Storage(e.to_string())),
-            Unit::Merged(d) => Ok(EntryIndex {
+            Unit::Encoded(b, cache) => match cache {
+                Some(cache) => cache.decode_index(b),
+                None => b.decode_index().map(Arc::new),
+            }
+            .map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Merged(d) => Ok(Arc::new(EntryIndex {
                 ts: d.ts.clone(),
                 lens: d.offsets.windows(2).map(|w| w[1] - w[0]).collect(),
-            }),
+            })),
         }
     }
 
@@ -71,12 +74,15 @@ impl Unit {
         }
     }
 
-    /// The distinct structured metadata names in the unit.
-    pub fn metadata_names(&self) -> Result<Vec<String>, EngineError> {
+    /// The distinct structured metadata names in the unit (through the query's block cache,
+    /// when it has one).
+    pub fn metadata_names(&self) -> Result<Arc<Vec<String>>, EngineError> {
         match self {
-            Unit::Encoded(b, _) => b
-                .metadata_names()
-                .map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Encoded(b, cache) => match cache {
+                Some(cache) => cache.metadata_names(b),
+                None => b.metadata_names().map(Arc::new),
+            }
+            .map_err(|e| EngineError::Storage(e.to_string())),
             Unit::Merged(d) => {
                 let mut names: Vec<String> = d
                     .metadata
@@ -85,7 +91,7 @@ impl Unit {
                     .collect();
                 names.sort();
                 names.dedup();
-                Ok(names)
+                Ok(Arc::new(names))
             }
         }
     }
