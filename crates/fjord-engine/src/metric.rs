@@ -1006,7 +1006,7 @@ async fn eval_additive(
     let mut answered = Vec::with_capacity(series.len());
     for (labels, t) in series {
         let mut points = Vec::new();
-        for (i, (&lines, &bytes)) in t.lines.iter().zip(&t.bytes).enumerate() {
+        for (i, (lines, bytes)) in t.per_step().enumerate() {
             if lines == 0 {
                 continue;
             }

@@ -12,6 +12,9 @@
 //!    lengths) and, when it can change the series key, the structured metadata section suffice.
 //! 3. Entries that do go through a pipeline add to the totals of the windows containing them,
 //!    with no per-entry sample stored and no sort.
+//!
+//! Whichever way they come, an entry or a block's header adds to the whole run of steps whose
+//! windows hold it at the cost of one step ([`Totals`]).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -89,35 +92,68 @@ impl Windows {
     }
 }
 
-/// Entry count and byte total of one series at every step.
+/// Entry count and byte total of one series at every step, kept as the differences between
+/// neighbouring steps while they are added up: an entry counts in every step whose window holds
+/// it (five at `[5m]` and a one-minute step), and adding it to a run of steps costs two
+/// differences instead of a sum per step. Wrapping arithmetic: the differences may be
+/// negative, the totals they add up to are not.
 #[derive(Debug, Clone)]
 pub struct Totals {
-    pub lines: Vec<u64>,
-    pub bytes: Vec<u64>,
+    /// `lines(i) − lines(i − 1)` for each step `i`, and one past the last.
+    line_deltas: Vec<u64>,
+    byte_deltas: Vec<u64>,
 }
 
 impl Totals {
     fn new(steps: usize) -> Self {
         Totals {
-            lines: vec![0; steps],
-            bytes: vec![0; steps],
+            line_deltas: vec![0; steps + 1],
+            byte_deltas: vec![0; steps + 1],
         }
     }
 
     /// Adds one entry of `bytes` bytes at `ts`.
     pub fn add_entry(&mut self, w: &Windows, ts: i64, bytes: u64) {
-        for i in w.containing(ts) {
-            self.lines[i] += 1;
-            self.bytes[i] += bytes;
-        }
+        self.add_span(w.containing(ts), 1, bytes);
     }
 
     /// Adds `lines` entries totalling `bytes` bytes to each of `steps`.
     pub fn add_span(&mut self, steps: Range<usize>, lines: u64, bytes: u64) {
-        for i in steps {
-            self.lines[i] += lines;
-            self.bytes[i] += bytes;
+        if steps.is_empty() {
+            return;
         }
+        for (deltas, n) in [
+            (&mut self.line_deltas, lines),
+            (&mut self.byte_deltas, bytes),
+        ] {
+            deltas[steps.start] = deltas[steps.start].wrapping_add(n);
+            deltas[steps.end] = deltas[steps.end].wrapping_sub(n);
+        }
+    }
+
+    fn add(&mut self, other: Totals) {
+        for (mine, theirs) in [
+            (&mut self.line_deltas, other.line_deltas),
+            (&mut self.byte_deltas, other.byte_deltas),
+        ] {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a = a.wrapping_add(b);
+            }
+        }
+    }
+
+    /// The entry count and byte total at each step, in step order.
+    pub fn per_step(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let steps = self.line_deltas.len() - 1;
+        self.line_deltas
+            .iter()
+            .zip(&self.byte_deltas)
+            .take(steps)
+            .scan((0u64, 0u64), |(lines, bytes), (dl, db)| {
+                *lines = lines.wrapping_add(*dl);
+                *bytes = bytes.wrapping_add(*db);
+                Some((*lines, *bytes))
+            })
     }
 }
 
@@ -133,7 +169,11 @@ impl SeriesTotals {
     /// [`SeriesSlots`]).
     pub fn new(steps: usize, max_series: usize, memory: PartReservation) -> Self {
         SeriesTotals {
-            slots: SeriesSlots::new(max_series, memory, 2 * steps * std::mem::size_of::<u64>()),
+            slots: SeriesSlots::new(
+                max_series,
+                memory,
+                2 * (steps + 1) * std::mem::size_of::<u64>(),
+            ),
             steps,
         }
     }
@@ -155,14 +195,7 @@ impl SeriesTotals {
 
     /// Folds another partial result into this one; callers check for a refusal after.
     pub fn merge(&mut self, other: SeriesTotals) {
-        self.slots.merge(other.slots, |t, o| {
-            for (a, b) in t.lines.iter_mut().zip(o.lines) {
-                *a += b;
-            }
-            for (a, b) in t.bytes.iter_mut().zip(o.bytes) {
-                *a += b;
-            }
-        });
+        self.slots.merge(other.slots, Totals::add);
     }
 
     /// The series, in no particular order.
@@ -381,9 +414,8 @@ mod tests {
         a.merge(b);
         let series = a.into_series();
         assert_eq!(series.len(), 1);
-        let t = &series[0].1;
-        assert_eq!(t.lines, vec![0, 2, 3, 1, 0]);
-        assert_eq!(t.bytes, vec![0, 10, 13, 3, 0]);
+        let per_step: Vec<(u64, u64)> = series[0].1.per_step().collect();
+        assert_eq!(per_step, vec![(0, 0), (2, 10), (3, 13), (1, 3), (0, 0)]);
         assert_eq!(
             value(RangeOp::BytesRate, 3, 13, 20_000_000_000),
             13.0 / 20.0
