@@ -718,10 +718,8 @@ fn total_stream(
             let range = entry_range(&index.ts, lo.saturating_add(1), hi.saturating_add(1));
             if !range.is_empty() {
                 let slot = stream_slot(out);
-                let totals = out.at(slot);
-                for i in range {
-                    totals.add_entry(windows, index.ts[i], u64::from(index.lens[i]));
-                }
+                let (ts, lens) = (&index.ts[range.clone()], &index.lens[range]);
+                out.at(slot).add_sorted(windows, ts, lens);
             }
             continue;
         }

@@ -73,6 +73,21 @@ impl Windows {
         self.steps_in(base, base + i128::from(self.range))
     }
 
+    /// [`Windows::containing`] `ts`, and the latest time whose windows are the same: every
+    /// time in `[ts, until]` is in exactly these steps' windows.
+    fn containing_until(&self, ts: i64) -> (Range<usize>, i64) {
+        let step = i128::from(self.step.max(1));
+        let range = i128::from(self.range);
+        let lo = i128::from(ts) + i128::from(self.offset) - i128::from(self.start);
+        // Step i's window holds ts when lo ≤ i·step < lo + range (see `containing`).
+        let (a, b) = (ceil_div(lo, step), ceil_div(lo + range, step));
+        let steps = self.clamp(a)..self.clamp(b).max(self.clamp(a));
+        // a and b stay while lo ≤ a·step and lo + range ≤ b·step.
+        let last_lo = (a * step).min(b * step - range);
+        let until = last_lo - i128::from(self.offset) + i128::from(self.start);
+        (steps, i64::try_from(until).unwrap_or(i64::MAX))
+    }
+
     /// Steps whose window contains every time in `[min, max]`.
     pub fn covering(&self, min: i64, max: i64) -> Range<usize> {
         let off = i128::from(self.offset);
@@ -115,6 +130,22 @@ impl Totals {
     /// Adds one entry of `bytes` bytes at `ts`.
     pub fn add_entry(&mut self, w: &Windows, ts: i64, bytes: u64) {
         self.add_span(w.containing(ts), 1, bytes);
+    }
+
+    /// Adds entries at times `ts` with line lengths `lens`, in time order: a run of entries
+    /// in the same windows is added at once, without finding each entry's windows.
+    pub fn add_sorted(&mut self, w: &Windows, ts: &[i64], lens: &[u32]) {
+        let mut i = 0;
+        while i < ts.len() {
+            let (steps, until) = w.containing_until(ts[i]);
+            let (mut j, mut bytes) = (i, 0u64);
+            while j < ts.len() && ts[i] <= ts[j] && ts[j] <= until {
+                bytes += u64::from(lens[j]);
+                j += 1;
+            }
+            self.add_span(steps, (j - i) as u64, bytes);
+            i = j;
+        }
     }
 
     /// Adds `lines` entries totalling `bytes` bytes to each of `steps`.
@@ -397,6 +428,57 @@ mod tests {
                     assert_eq!(touching, want, "touching {min}..={max}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn entries_added_in_runs_count_as_each_added_alone() {
+        // A small deterministic generator: times with repeats, gaps and one out of order.
+        let mut x = 7u64;
+        let mut next = move |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for (start, step, count, range, offset) in [
+            (0, 10, 8, 20, 0),
+            (5, 10, 8, 10, 0),
+            (0, 7, 20, 30, 3),
+            (100, 60, 5, 300, 0),
+            (-50, 1, 200, 1, 0),
+            (0, 25, 6, 10, 0),
+        ] {
+            let win = Windows {
+                start,
+                step,
+                count,
+                offset,
+                range,
+            };
+            let mut ts: Vec<i64> = Vec::new();
+            let mut t = start - range - 5;
+            for _ in 0..300 {
+                t += next(4) as i64;
+                ts.push(t);
+            }
+            ts[150] = ts[10];
+            let lens: Vec<u32> = (0..ts.len()).map(|_| next(100) as u32).collect();
+            let (mut runs, mut each) = (Totals::new(count), Totals::new(count));
+            runs.add_sorted(&win, &ts, &lens);
+            for (&t, &len) in ts.iter().zip(&lens) {
+                each.add_entry(&win, t, u64::from(len));
+            }
+            let want: Vec<(u64, u64)> = (0..count)
+                .map(|i| {
+                    ts.iter()
+                        .zip(&lens)
+                        .filter(|&(&t, _)| brute(&win, t).contains(&i))
+                        .fold((0, 0), |(n, b), (_, &len)| (n + 1, b + u64::from(len)))
+                })
+                .collect();
+            assert_eq!(runs.per_step().collect::<Vec<_>>(), want, "{win:?}");
+            assert_eq!(each.per_step().collect::<Vec<_>>(), want, "{win:?}");
         }
     }
 
