@@ -29,7 +29,7 @@ use crate::series_slots::{Refusal, SeriesSlots};
 use crate::stages::{
     ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, run_pipeline,
 };
-use crate::step_totals::{self, GroupKeyMemo, SeriesTotals, SlotMemo, Windows};
+use crate::step_totals::{self, GroupKeyMemo, SeriesTotals, SlotMemo, WindowCursor, Windows};
 use crate::{DataSource, EngineError, QueryStats, blocking};
 
 /// One instant vector per evaluation time.
@@ -667,6 +667,7 @@ fn total_stream(
         |out: &mut SeriesTotals| *stream_slot.get_or_insert_with(|| out.slot(&stream_key));
     let mut memo = SlotMemo::default();
     let mut by_memo = GroupKeyMemo::default();
+    let mut cursor = WindowCursor::new(windows);
     for unit in &stream.units {
         if out.refusal().is_some() {
             return Ok(()); // the caller refuses the query
@@ -691,7 +692,7 @@ fn total_stream(
                             out.slot(&grouped_labels(lbs, &plan.spec))
                         }),
                     };
-                    out.at(slot).add_entry(windows, ts, value as u64);
+                    out.at(slot).add_entry(&mut cursor, ts, value as u64);
                     slot
                 },
             )?;
@@ -739,7 +740,7 @@ fn total_stream(
                 }),
                 None => stream_slot(out),
             };
-            out.at(slot).add_entry(windows, ts, u64::from(len));
+            out.at(slot).add_entry(&mut cursor, ts, u64::from(len));
         }
     }
     Ok(())

@@ -55,31 +55,14 @@ impl Windows {
         a..b.max(a)
     }
 
-    /// Steps whose window contains `ts`: `t − offset − range < ts ≤ t − offset`.
-    pub fn containing(&self, ts: i64) -> Range<usize> {
-        // The common case in 64-bit arithmetic (this runs once per entry).
-        if let Some(lo) = ts
-            .checked_add(self.offset)
-            .and_then(|b| b.checked_sub(self.start))
-            && let Some(hi) = lo.checked_add(self.range)
-            && self.step > 0
-        {
-            let ceil = |a: i64| -((-a).div_euclid(self.step));
-            let clamp = |i: i64| i.clamp(0, self.count as i64) as usize;
-            let (a, b) = (clamp(ceil(lo)), clamp(ceil(hi)));
-            return a..b.max(a);
-        }
-        let base = i128::from(ts) + i128::from(self.offset);
-        self.steps_in(base, base + i128::from(self.range))
-    }
-
-    /// [`Windows::containing`] `ts`, and the latest time whose windows are the same: every
-    /// time in `[ts, until]` is in exactly these steps' windows.
+    /// The steps whose window contains `ts` (`t − offset − range < ts ≤ t − offset`), and the
+    /// latest time whose windows are the same: every time in `[ts, until]` is in exactly these
+    /// steps' windows.
     fn containing_until(&self, ts: i64) -> (Range<usize>, i64) {
         let step = i128::from(self.step.max(1));
         let range = i128::from(self.range);
         let lo = i128::from(ts) + i128::from(self.offset) - i128::from(self.start);
-        // Step i's window holds ts when lo ≤ i·step < lo + range (see `containing`).
+        // Step i's window holds ts when lo ≤ i·step < lo + range.
         let (a, b) = (ceil_div(lo, step), ceil_div(lo + range, step));
         let steps = self.clamp(a)..self.clamp(b).max(self.clamp(a));
         // a and b stay while lo ≤ a·step and lo + range ≤ b·step.
@@ -107,6 +90,38 @@ impl Windows {
     }
 }
 
+/// Finds the steps whose windows hold each of a stream's entry times, which mostly come in time
+/// order: the steps found for one time serve every later time until the windows change
+/// ([`Windows::containing_until`]), so most entries cost a comparison, not two divisions.
+#[derive(Debug, Clone)]
+pub struct WindowCursor<'w> {
+    windows: &'w Windows,
+    /// Every time in `[from, until]` is in exactly `steps`' windows.
+    from: i64,
+    until: i64,
+    steps: Range<usize>,
+}
+
+impl<'w> WindowCursor<'w> {
+    pub fn new(windows: &'w Windows) -> Self {
+        WindowCursor {
+            windows,
+            from: i64::MAX,
+            until: i64::MIN,
+            steps: 0..0,
+        }
+    }
+
+    /// The steps whose window contains `ts` (see [`Windows::containing_until`]).
+    pub fn containing(&mut self, ts: i64) -> Range<usize> {
+        if !(self.from <= ts && ts <= self.until) {
+            let (steps, until) = self.windows.containing_until(ts);
+            (self.from, self.until, self.steps) = (ts, until, steps);
+        }
+        self.steps.clone()
+    }
+}
+
 /// Entry count and byte total of one series at every step, kept as the differences between
 /// neighbouring steps while they are added up: an entry counts in every step whose window holds
 /// it (five at `[5m]` and a one-minute step), and adding it to a run of steps costs two
@@ -128,8 +143,8 @@ impl Totals {
     }
 
     /// Adds one entry of `bytes` bytes at `ts`.
-    pub fn add_entry(&mut self, w: &Windows, ts: i64, bytes: u64) {
-        self.add_span(w.containing(ts), 1, bytes);
+    pub fn add_entry(&mut self, windows: &mut WindowCursor, ts: i64, bytes: u64) {
+        self.add_span(windows.containing(ts), 1, bytes);
     }
 
     /// Adds entries at times `ts` with line lengths `lens`, in time order: a run of entries
@@ -407,8 +422,13 @@ mod tests {
             let mut win = w(100, step, 20, range);
             win.offset = offset;
             for ts in 0..400 {
-                let got: Vec<usize> = win.containing(ts).collect();
+                let (steps, until) = win.containing_until(ts);
+                let got: Vec<usize> = steps.collect();
                 assert_eq!(got, brute(&win, ts), "ts={ts} step={step} range={range}");
+                assert!(until >= ts);
+                for later in ts..=until.min(ts + 60) {
+                    assert_eq!(brute(&win, later), got, "ts={ts} until={until} at {later}");
+                }
             }
             for min in (40..300).step_by(7) {
                 for len in [0, 1, 5, 9, 10, 30] {
@@ -466,8 +486,9 @@ mod tests {
             let lens: Vec<u32> = (0..ts.len()).map(|_| next(100) as u32).collect();
             let (mut runs, mut each) = (Totals::new(count), Totals::new(count));
             runs.add_sorted(&win, &ts, &lens);
+            let mut cursor = WindowCursor::new(&win);
             for (&t, &len) in ts.iter().zip(&lens) {
-                each.add_entry(&win, t, u64::from(len));
+                each.add_entry(&mut cursor, t, u64::from(len));
             }
             let want: Vec<(u64, u64)> = (0..count)
                 .map(|i| {
@@ -489,7 +510,7 @@ mod tests {
         let query = MemoryBudget::new(u64::MAX).work();
         let mut a = SeriesTotals::new(5, 10, query.reservation());
         let slot = a.slot(&key);
-        a.at(slot).add_entry(&win, 15, 3);
+        a.at(slot).add_entry(&mut WindowCursor::new(&win), 15, 3);
         let mut b = SeriesTotals::new(5, 10, query.reservation());
         let slot = b.slot(&key);
         b.at(slot).add_span(1..3, 2, 10);
