@@ -174,6 +174,13 @@ fn part_key<P: BlockPart>(block: &EncodedBlock) -> u128 {
     }
 }
 
+/// Puts `entry` in `blocks` under `key` and adds its weight to `bytes`, the gauge of bytes
+/// held (the eviction listener takes it off again, also when the entry is replaced).
+fn insert(blocks: &Blocks, bytes: &Gauge, key: u128, entry: Cached) {
+    bytes.inc_by(i64::from(weight(&entry)));
+    blocks.insert(key, entry);
+}
+
 /// Bytes a cache entry holds, for the budget.
 fn weight(c: &Cached) -> u32 {
     let bytes = match c {
@@ -282,7 +289,12 @@ impl BlockCache {
         }
         self.misses.inc();
         let decoded = Arc::new(block.decode()?);
-        self.insert(key, Cached::Block(Arc::clone(&decoded)));
+        insert(
+            &self.blocks,
+            &self.bytes,
+            key,
+            Cached::Block(Arc::clone(&decoded)),
+        );
         Ok(decoded)
     }
 
@@ -309,13 +321,8 @@ impl BlockCache {
         }
         self.index_misses.inc();
         let part = Arc::new(P::decode(block)?);
-        self.insert(key, P::cached(Arc::clone(&part)));
+        insert(&self.blocks, &self.bytes, key, P::cached(Arc::clone(&part)));
         Ok(part)
-    }
-
-    fn insert(&self, key: u128, entry: Cached) {
-        self.bytes.inc_by(i64::from(weight(&entry)));
-        self.blocks.insert(key, entry);
     }
 
     /// Asks for field columns with text columns to be built for `decoded`, the decoding of
@@ -400,8 +407,7 @@ impl ColumnBuilder {
             fields: Some(Arc::new(columns)),
             ..decoded.clone()
         }));
-        self.bytes.inc_by(i64::from(weight(&with_columns)));
-        self.blocks.insert(key, with_columns);
+        insert(&self.blocks, &self.bytes, key, with_columns);
         self.asked.invalidate(&key);
         self.built.inc();
     }

@@ -720,7 +720,7 @@ fn total_stream(
             if !range.is_empty() {
                 let slot = stream_slot(out);
                 let (ts, lens) = (&index.ts[range.clone()], &index.lens[range]);
-                out.at(slot).add_sorted(windows, ts, lens);
+                out.at(slot).add_sorted(&mut cursor, ts, lens);
             }
             continue;
         }

@@ -114,11 +114,16 @@ impl<'w> WindowCursor<'w> {
 
     /// The steps whose window contains `ts` (see [`Windows::containing_until`]).
     pub fn containing(&mut self, ts: i64) -> Range<usize> {
-        if !(self.from <= ts && ts <= self.until) {
+        if !self.holds(ts) {
             let (steps, until) = self.windows.containing_until(ts);
             (self.from, self.until, self.steps) = (ts, until, steps);
         }
         self.steps.clone()
+    }
+
+    /// Whether `ts` is in the windows [`Self::containing`] last answered.
+    fn holds(&self, ts: i64) -> bool {
+        self.from <= ts && ts <= self.until
     }
 }
 
@@ -147,14 +152,14 @@ impl Totals {
         self.add_span(windows.containing(ts), 1, bytes);
     }
 
-    /// Adds entries at times `ts` with line lengths `lens`, in time order: a run of entries
-    /// in the same windows is added at once, without finding each entry's windows.
-    pub fn add_sorted(&mut self, w: &Windows, ts: &[i64], lens: &[u32]) {
+    /// Adds entries at times `ts` with line lengths `lens`, mostly in time order: a run of
+    /// entries in the same windows is added at once.
+    pub fn add_sorted(&mut self, windows: &mut WindowCursor, ts: &[i64], lens: &[u32]) {
         let mut i = 0;
         while i < ts.len() {
-            let (steps, until) = w.containing_until(ts[i]);
+            let steps = windows.containing(ts[i]);
             let (mut j, mut bytes) = (i, 0u64);
-            while j < ts.len() && ts[i] <= ts[j] && ts[j] <= until {
+            while j < ts.len() && windows.holds(ts[j]) {
                 bytes += u64::from(lens[j]);
                 j += 1;
             }
@@ -485,7 +490,7 @@ mod tests {
             ts[150] = ts[10];
             let lens: Vec<u32> = (0..ts.len()).map(|_| next(100) as u32).collect();
             let (mut runs, mut each) = (Totals::new(count), Totals::new(count));
-            runs.add_sorted(&win, &ts, &lens);
+            runs.add_sorted(&mut WindowCursor::new(&win), &ts, &lens);
             let mut cursor = WindowCursor::new(&win);
             for (&t, &len) in ts.iter().zip(&lens) {
                 each.add_entry(&mut cursor, t, u64::from(len));
