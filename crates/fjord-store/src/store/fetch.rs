@@ -143,12 +143,28 @@ fn parse_tail(r: &ChunkRef, tail: Bytes) -> Result<ChunkSummary, fjord_chunk::Ch
     ChunkSummary::parse(tail, usize::try_from(r.len).unwrap_or(usize::MAX))
 }
 
-/// `bytes` in an allocation of their own, for what the chunk cache keeps. Reads of adjacent
-/// ranges come back as slices of one buffer (the whole segment, for a query over all of its
-/// chunks), and a cached chunk or summary holding such a slice would keep all of it alive
-/// while the cache counts only the slice: a cache of 8 MiB held 80 MiB after a few queries.
-fn owned(bytes: &Bytes) -> Bytes {
-    Bytes::copy_from_slice(bytes)
+/// The bytes read for one range ([`Store::read_ranges`]).
+#[derive(Debug, Clone, Default)]
+struct Piece {
+    bytes: Bytes,
+    /// Whether `bytes` are a slice of a buffer read for several ranges (a run of an object
+    /// store's adjacent ranges, read with one request), rather than an allocation of their own.
+    shared: bool,
+}
+
+impl Piece {
+    /// The bytes in an allocation of their own, for what the chunk cache keeps: a cached chunk
+    /// or summary holding a slice of a shared buffer (the whole segment, for a query over all of
+    /// its chunks) would keep all of it alive while the cache counts only the slice (a cache of
+    /// 8 MiB held 80 MiB after a few queries). Bytes already alone are kept as they are, not
+    /// copied: a cold query over every stream would otherwise write each chunk twice.
+    fn owned(self) -> Bytes {
+        if self.shared {
+            Bytes::copy_from_slice(&self.bytes)
+        } else {
+            self.bytes
+        }
+    }
 }
 
 /// Opens the bytes read for chunk `r` of the segment at `path`.
@@ -184,7 +200,7 @@ async fn read_local_ranges(
     file: PathBuf,
     path: &Path,
     ranges: &[Range<u64>],
-) -> Result<Vec<Bytes>, StoreError> {
+) -> Result<Vec<Piece>, StoreError> {
     let mut buffers = Vec::with_capacity(ranges.len());
     for r in ranges {
         let mut buffer: Vec<u8> = Vec::new();
@@ -213,7 +229,10 @@ async fn read_local_ranges(
         .into_iter()
         .map(|(r, buffer)| {
             if buffer.len() as u64 == r.end.saturating_sub(r.start) {
-                Ok(Bytes::from(buffer))
+                Ok(Piece {
+                    bytes: Bytes::from(buffer),
+                    shared: false,
+                })
             } else {
                 Err(StoreError::Corrupt(format!(
                     "{path}: short read at {}",
@@ -361,7 +380,7 @@ impl Store {
         path: &Path,
         ranges: &[Range<u64>],
         gap: u64,
-    ) -> Result<Vec<Bytes>, StoreError> {
+    ) -> Result<Vec<Piece>, StoreError> {
         if ranges.is_empty() {
             return Ok(Vec::new());
         }
@@ -390,7 +409,7 @@ impl Store {
             .try_collect()
             .await?;
         self.reads.requests.inc_by(runs.len() as u64);
-        let mut out = vec![Bytes::new(); ranges.len()];
+        let mut out = vec![Piece::default(); ranges.len()];
         for ((run, members), data) in runs.iter().zip(fetched) {
             let wanted: u64 = members
                 .iter()
@@ -402,9 +421,15 @@ impl Store {
             for &i in members {
                 let slice = slice_read(path, &data, run.start, &ranges[i])?;
                 out[i] = if tiled {
-                    slice
+                    Piece {
+                        bytes: slice,
+                        shared: true,
+                    }
                 } else {
-                    Bytes::copy_from_slice(&slice)
+                    Piece {
+                        bytes: Bytes::copy_from_slice(&slice),
+                        shared: false,
+                    }
                 };
             }
         }
@@ -547,7 +572,7 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         let tails = self.read_ranges(path, &tail_ranges, self.merge_gap).await?;
         self.reads
-            .count(ReadPart::Tail, tails.iter().map(Bytes::len).sum());
+            .count(ReadPart::Tail, tails.iter().map(|t| t.bytes.len()).sum());
         let mut tails = tails.into_iter();
         // Each chunk with its summary and the blocks to read: all of them as one range, or some.
         let mut reads: Vec<(usize, Arc<ChunkSummary>, Option<Vec<usize>>)> = Vec::new();
@@ -560,7 +585,7 @@ impl Store {
                     let tail = tails.next().ok_or_else(|| {
                         StoreError::Corrupt(format!("{path}: a chunk tail was not read"))
                     })?;
-                    let summary = Arc::new(parse_tail(r, owned(&tail)).map_err(|e| corrupt(i, e))?);
+                    let summary = Arc::new(parse_tail(r, tail.owned()).map_err(|e| corrupt(i, e))?);
                     self.chunk_cache.insert(
                         (r.segment.clone(), r.offset),
                         CachedChunk::Summary(summary.clone()),
@@ -594,14 +619,14 @@ impl Store {
             let bytes = data
                 .next()
                 .ok_or_else(|| StoreError::Corrupt(format!("{path}: a block was not read")))?;
-            self.reads.count(part, bytes.len());
+            self.reads.count(part, bytes.bytes.len());
             Ok::<_, StoreError>(bytes)
         };
         let mut out = Vec::with_capacity(reads.len());
         for (i, summary, wanted) in reads {
             let blocks = match wanted {
                 None => {
-                    let body = owned(&next(ReadPart::Chunk)?);
+                    let body = next(ReadPart::Chunk)?.owned();
                     let chunk = summary.open_chunk(body).map_err(|e| corrupt(i, e))?;
                     let blocks = blocks_overlapping(&chunk, s.range.0, s.range.1);
                     let r = &refs[i];
@@ -613,7 +638,7 @@ impl Store {
                     .into_iter()
                     .map(|b| {
                         summary
-                            .open_block(b, next(ReadPart::Block)?)
+                            .open_block(b, next(ReadPart::Block)?.bytes)
                             .map_err(|e| corrupt(i, e))
                     })
                     .collect::<Result<_, _>>()?,
@@ -647,20 +672,21 @@ impl Store {
         }
         let read = self.read_ranges(path, &ranges, self.merge_gap).await?;
         self.reads
-            .count(ReadPart::Chunk, read.iter().map(Bytes::len).sum());
-        let (pieces, mut tails) = (read[..chunks.len()].iter(), read[chunks.len()..].iter());
+            .count(ReadPart::Chunk, read.iter().map(|p| p.bytes.len()).sum());
+        let mut pieces = read;
+        let mut tails = pieces.split_off(chunks.len()).into_iter();
         chunks
             .iter()
             .zip(pieces)
             .map(|(&i, piece)| {
                 let r = &refs[i];
                 let chunk = if r.tail_apart() {
-                    let tail = tails.next().map(owned).unwrap_or_default();
+                    let tail = tails.next().map(Piece::owned).unwrap_or_default();
                     parse_tail(r, tail)
-                        .and_then(|summary| summary.open_chunk(owned(piece)))
+                        .and_then(|summary| summary.open_chunk(piece.owned()))
                         .map_err(|e| corrupt_chunk(path, r, e))?
                 } else {
-                    open_read_chunk(path, r, owned(piece))?
+                    open_read_chunk(path, r, piece.owned())?
                 };
                 Ok((i, chunk))
             })
@@ -683,7 +709,7 @@ impl Store {
         let mut read = self
             .read_ranges(&path, &[piece_range(&path, r)?], 0)
             .await?;
-        let body = read.pop().unwrap_or_default();
+        let body = read.pop().unwrap_or_default().bytes;
         self.reads.count(ReadPart::Chunk, body.len());
         let blocks = fjord_chunk::open_body_blocks(body).map_err(|e| corrupt_chunk(&path, r, e))?;
         // Without the tail nothing else says where the body ends: a ref too short by whole
@@ -712,5 +738,30 @@ impl Store {
         read.pop()
             .map(|(_, chunk)| chunk)
             .ok_or_else(|| StoreError::Corrupt("a chunk was not read".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_alone_are_kept_as_they_are_and_slices_of_a_shared_read_are_copied() {
+        let alone = Bytes::from(vec![1u8; 64]);
+        let kept = Piece {
+            bytes: alone.clone(),
+            shared: false,
+        }
+        .owned();
+        assert_eq!(kept.as_ptr(), alone.as_ptr());
+
+        let run = Bytes::from(vec![2u8; 128]);
+        let copied = Piece {
+            bytes: run.slice(64..),
+            shared: true,
+        }
+        .owned();
+        assert_eq!(copied, run.slice(64..));
+        assert!(!run.as_ptr_range().contains(&copied.as_ptr()));
     }
 }
