@@ -1745,6 +1745,83 @@ fn binop_steps(b: &ast::BinOp, lhs: Steps, rhs: Steps) -> Result<Steps, EngineEr
     })
 }
 
+/// `label_replace`'s rewrite of a sample's labels.
+struct Relabel<'a> {
+    lr: &'a ast::LabelReplace,
+    /// The regex, anchored at both ends.
+    regex: regex::Regex,
+    /// Whether the destination is a valid label name; an invalid one changes nothing.
+    valid_dst: bool,
+}
+
+impl<'a> Relabel<'a> {
+    fn new(lr: &'a ast::LabelReplace) -> Result<Self, EngineError> {
+        let regex = regex::Regex::new(&format!(
+            "^(?s:{})$",
+            fjord_model::goregex::to_rust(&lr.regex)
+        ))
+        .map_err(|e| {
+            EngineError::BadRequest(format!(
+                "invalid regular expression in label_replace(): {e}"
+            ))
+        })?;
+        Ok(Relabel {
+            lr,
+            regex,
+            valid_dst: fjord_model::labels::is_valid_label_name(&lr.dst),
+        })
+    }
+
+    /// Sets the destination to the replacement when the source label (empty when absent)
+    /// matches; removes it when the replacement expands to nothing.
+    fn apply(&self, labels: &mut Labels) {
+        if !self.valid_dst {
+            return;
+        }
+        let src = labels.get(&self.lr.src).unwrap_or("").to_string();
+        let Some(caps) = self.regex.captures(&src) else {
+            return;
+        };
+        let mut res = String::new();
+        caps.expand(&self.lr.replacement, &mut res);
+        labels.remove(&self.lr.dst);
+        if !res.is_empty() {
+            labels.set(&self.lr.dst, &res);
+        }
+    }
+}
+
+/// `label_replace` over `inner`'s series, each series' labels rewritten once. The series keep
+/// `inner`'s order, the order step-by-step evaluation leaves each step's samples in after
+/// rewriting them, so an aggregation over them adds in the same order; they may no longer be in
+/// label order, and two of them may now have the same labels ([`in_label_order`]).
+fn label_replace_series(
+    lr: &ast::LabelReplace,
+    mut inner: SeriesSteps,
+) -> Result<SeriesSteps, EngineError> {
+    let relabel = Relabel::new(lr)?;
+    for (labels, _) in &mut inner.series {
+        relabel.apply(labels);
+    }
+    Ok(inner)
+}
+
+/// Series that may be out of label order, or share labels, as an answer: sorted by labels and,
+/// where some share them, gathered as step-by-step evaluation gathers its steps' samples, each
+/// label set's points in step order, samples of one step in series order. Refused past
+/// `max_series` (0: no limit).
+fn in_label_order(mut answer: SeriesSteps, max_series: usize) -> Result<SeriesSteps, EngineError> {
+    // A stable sort keeps series with equal labels in their order.
+    answer.series.sort_by(|a, b| a.0.cmp(&b.0));
+    if answer.series.windows(2).any(|w| w[0].0 == w[1].0) {
+        return SeriesSteps::from_steps(answer.into_steps(), max_series);
+    }
+    if max_series > 0 && answer.series.len() > max_series {
+        return Err(crate::query::series_limit_error(max_series));
+    }
+    Ok(answer)
+}
+
 /// What [`answered_by_series`] found.
 enum Answered {
     BySeries(SeriesSteps),
@@ -1795,9 +1872,9 @@ async fn answered_by_series(
 
 /// Whether `e` is answered series by series: an expression whose series are its range
 /// aggregation's ([`range_is_result`]), an operation between such expressions or between one
-/// and a literal, or an aggregation of one that computes a value per group (`sum`, `avg`,
-/// `count`, …; not `topk` and its kin, whose members come in value order, except at the
-/// root: see [`eval_series`]).
+/// and a literal, or an aggregation that computes a value per group (`sum`, `avg`, `count`,
+/// …; not `topk` and its kin, whose members come in value order, except at the root: see
+/// [`eval_series`]) of one or of a `label_replace` of one ([`relabels_series`]).
 fn by_series(e: &SampleExpr) -> bool {
     match e {
         SampleExpr::BinOp(b) => match (&*b.lhs, &*b.rhs) {
@@ -1808,10 +1885,18 @@ fn by_series(e: &SampleExpr) -> bool {
             (lhs, rhs) => by_series(lhs) && by_series(rhs),
         },
         SampleExpr::VectorAggregation(v) if !range_is_result(e) => {
-            !keeps_members(v.op) && by_series(&v.inner)
+            !keeps_members(v.op) && (by_series(&v.inner) || relabels_series(&v.inner))
         }
         e => range_is_result(e),
     }
+}
+
+/// Whether `e` is a `label_replace` of an expression answered series by series: its series
+/// are relabelled once each ([`label_replace_series`]). Its answer may hold two series with the
+/// same labels, which an aggregation adds like any two members and the root gathers
+/// ([`in_label_order`]); an operation, which would have to match them, evaluates step by step.
+fn relabels_series(e: &SampleExpr) -> bool {
+    matches!(e, SampleExpr::LabelReplace(lr) if by_series(&lr.inner))
 }
 
 /// The answer, series by series, of an `e` that [`by_series`] accepts: operations evaluate
@@ -1854,7 +1939,13 @@ fn series_answer<'a>(
             Some(Answered::ByStep(steps)) => SeriesSteps::from_steps(steps, max_series),
             None => match e {
                 SampleExpr::VectorAggregation(v) if by_series(e) => {
-                    let inner = series_answer(&v.inner, source, timing, limits, stats, 0).await?;
+                    let inner = match &*v.inner {
+                        SampleExpr::LabelReplace(lr) => label_replace_series(
+                            lr,
+                            series_answer(&lr.inner, source, timing, limits, stats, 0).await?,
+                        )?,
+                        inner => series_answer(inner, source, timing, limits, stats, 0).await?,
+                    };
                     let answer = aggregate_series(v, inner);
                     if max_series > 0 && answer.series.len() > max_series {
                         return Err(crate::query::series_limit_error(max_series));
@@ -1871,9 +1962,9 @@ fn series_answer<'a>(
 
 /// Evaluates a sample expression and answers series by series. Where the series of its range
 /// aggregation are its result's ([`range_is_result`]) they are the answer as they are;
-/// operations and aggregations over such series ([`by_series`]), and `topk` and its kin at the
-/// root over them, are computed series by series; otherwise the steps are evaluated and their
-/// series gathered.
+/// operations and aggregations over such series ([`by_series`]), and `topk` and its kin and
+/// `label_replace` at the root over them, are computed series by series; otherwise the steps
+/// are evaluated and their series gathered.
 pub async fn eval_series(
     e: &SampleExpr,
     source: &dyn DataSource,
@@ -1890,15 +1981,14 @@ pub async fn eval_series(
         SampleExpr::BinOp(_) | SampleExpr::VectorAggregation(_) if by_series(e) => {
             series_answer(e, source, timing, limits, stats, limits.max_series).await
         }
+        SampleExpr::LabelReplace(lr) if by_series(&lr.inner) => {
+            let inner = series_answer(&lr.inner, source, timing, limits, stats, 0).await?;
+            in_label_order(label_replace_series(lr, inner)?, limits.max_series)
+        }
         // At the root, members in value order are the answer's points as they are.
         SampleExpr::VectorAggregation(v) if keeps_members(v.op) && by_series(&v.inner) => {
             let inner = series_answer(&v.inner, source, timing, limits, stats, 0).await?;
-            let mut answer = members_series(v, inner);
-            if limits.max_series > 0 && answer.series.len() > limits.max_series {
-                return Err(crate::query::series_limit_error(limits.max_series));
-            }
-            answer.series.sort_by(|a, b| a.0.cmp(&b.0));
-            Ok(answer)
+            in_label_order(members_series(v, inner), limits.max_series)
         }
         _ => {
             let steps = eval(e, source, timing, limits, stats).await?;
@@ -1936,31 +2026,10 @@ pub fn eval<'a>(
             }
             SampleExpr::LabelReplace(lr) => {
                 let mut inner = eval(&lr.inner, source, timing, limits, stats).await?;
-                let re = regex::Regex::new(&format!(
-                    "^(?s:{})$",
-                    fjord_model::goregex::to_rust(&lr.regex)
-                ))
-                .map_err(|e| {
-                    EngineError::BadRequest(format!(
-                        "invalid regular expression in label_replace(): {e}"
-                    ))
-                })?;
-                let valid_dst = fjord_model::labels::is_valid_label_name(&lr.dst);
+                let relabel = Relabel::new(lr)?;
                 for v in &mut inner.vectors {
                     for (labels, _) in v.iter_mut() {
-                        if !valid_dst {
-                            continue;
-                        }
-                        let src = labels.get(&lr.src).unwrap_or("").to_string();
-                        let Some(caps) = re.captures(&src) else {
-                            continue;
-                        };
-                        let mut res = String::new();
-                        caps.expand(&lr.replacement, &mut res);
-                        labels.remove(&lr.dst);
-                        if !res.is_empty() {
-                            labels.set(&lr.dst, &res);
-                        }
+                        relabel.apply(labels);
                     }
                 }
                 Ok(inner)

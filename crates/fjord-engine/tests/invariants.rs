@@ -322,6 +322,12 @@ const SERIES_QUERIES: &[&str] = &[
     "count(rate({app=~\".+\"}[1m]) * on (app) group_left sum by (app) (rate({app=~\".+\"}[1m])))",
     "bottomk(1, max by (app) (count_over_time({app=~\".+\"}[1m])))",
     "sum by (app) (rate({app=~\".+\"}[1m]) + ignoring (app) sum without (app) (rate({app=~\".+\"}[30s])))",
+    "label_replace(sum by (app) (rate({app=~\".+\"}[1m])), \"svc\", \"s-$1\", \"app\", \"app(.*)\")",
+    "label_replace(count_over_time({app=~\".+\"}[1m]), \"pod\", \"any\", \"app\", \"app[01]\")",
+    "label_replace(rate({app=~\".+\"}[1m]) * 3, \"pod\", \"\", \"pod\", \".*\")",
+    "sum by (pod) (label_replace(rate({app=~\".+\"} |= \"e\" [1m]), \"pod\", \"$1\", \"app\", \"(.*)\"))",
+    "stddev without (pod) (label_replace(bytes_over_time({app=~\".+\"}[45s]), \"tier\", \"t$1\", \"app\", \"app([01])\"))",
+    "avg by (app) (label_replace(sum by (pod, app) (rate({app=~\".+\"}[1m])) / 7, \"app\", \"x\", \"app\", \"app1\"))",
 ];
 
 proptest! {
