@@ -28,8 +28,9 @@
 //! thread parses the block with [`query_columns`] (the compactor's dictionary columns, plus text
 //! columns, or the same for `| logfmt`) and replaces the cached entry with one that carries
 //! them. The thread runs at the lowest scheduling priority, so it takes the
-//! cores only while queries leave them idle; the next queries read the columns. Requests beyond
-//! a short queue are dropped (a later query asks again).
+//! cores only while queries leave them idle; the next queries read the columns. The queue
+//! holds weak references, so a block evicted while it waits is freed and skipped; requests
+//! beyond its 4096 places are dropped (a later query asks again).
 //!
 //! **Invariant:** the cache changes how fast a block is decoded, never what it decodes to; the
 //! budget counts the decoded bytes held (line text, timestamps, offsets, metadata, field columns).
@@ -37,7 +38,7 @@
 //! more), which the engine uses only where they give the pipeline's answer.
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use fjord_chunk::{ChunkError, DecodedBlock, EncodedBlock, EntryIndex, MetadataSet};
 use prometheus_client::metrics::counter::Counter;
@@ -46,10 +47,11 @@ use prometheus_client::registry::Registry;
 
 use crate::field_columns::query_columns;
 
-/// Blocks waiting for the column builder; requests beyond it are dropped. Waiting blocks are
-/// held outside the byte budget (until the builder is done with them, or they are evicted and
-/// it skips them), so the queue is short.
-const COLUMN_QUEUE: usize = 32;
+/// Blocks waiting for the column builder; requests beyond it are dropped. The queue holds
+/// weak references, so a waiting block the cache evicts is freed (and skipped), not held
+/// outside the byte budget: the queue can take every block of a query over many streams, whose
+/// next run then finds them all with columns.
+const COLUMN_QUEUE: usize = 4096;
 
 /// Keys remembered as asked for (in the queue, being built, or found to yield no columns).
 const ASKED_KEYS: u64 = 1 << 16;
@@ -127,7 +129,7 @@ pub struct BlockCache {
     /// so a block evicted and decoded again is asked for again.
     asked: moka::sync::Cache<u128, ()>,
     /// The column builder's queue, started on the first request.
-    column_queue: OnceLock<SyncSender<(u128, Arc<DecodedBlock>)>>,
+    column_queue: OnceLock<SyncSender<(u128, Weak<DecodedBlock>)>>,
     /// Blocks in the column builder's queue or being parsed.
     columns_pending: Gauge,
     columns_built: Counter,
@@ -352,7 +354,7 @@ impl BlockCache {
             queue
         });
         self.columns_pending.inc();
-        match queue.try_send((key, Arc::clone(decoded))) {
+        match queue.try_send((key, Arc::downgrade(decoded))) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.columns_pending.dec();
@@ -384,7 +386,7 @@ struct ColumnBuilder {
 
 impl ColumnBuilder {
     /// Builds columns for each block asked for, until the cache is dropped.
-    fn run(self, requests: Receiver<(u128, Arc<DecodedBlock>)>) {
+    fn run(self, requests: Receiver<(u128, Weak<DecodedBlock>)>) {
         lower_this_threads_priority();
         for (key, decoded) in requests {
             self.attach(key, &decoded);
@@ -393,19 +395,19 @@ impl ColumnBuilder {
     }
 
     /// Gives the cached block `key` (decoded as `decoded`) its columns.
-    fn attach(&self, key: u128, decoded: &DecodedBlock) {
+    fn attach(&self, key: u128, decoded: &Weak<DecodedBlock>) {
         // A block evicted while it waited is not brought back.
-        if !self.blocks.contains_key(&key) {
+        let Some(decoded) = decoded.upgrade().filter(|_| self.blocks.contains_key(&key)) else {
             self.asked.invalidate(&key);
             return;
-        }
+        };
         // A block that yields no columns keeps its key asked, so it is not parsed again.
-        let Some(columns) = query_columns(decoded) else {
+        let Some(columns) = query_columns(&decoded) else {
             return;
         };
         let with_columns = Cached::Block(Arc::new(DecodedBlock {
             fields: Some(Arc::new(columns)),
-            ..decoded.clone()
+            ..DecodedBlock::clone(&decoded)
         }));
         insert(&self.blocks, &self.bytes, key, with_columns);
         self.asked.invalidate(&key);
@@ -566,6 +568,42 @@ mod tests {
         cache.build_field_columns_later(&stored, &rebuilt);
         wait_for_builder(&cache);
         assert_eq!(cache.columns_built.get(), 2);
+    }
+
+    #[test]
+    fn a_block_waiting_for_columns_is_not_kept_alive_nor_brought_back_once_evicted() {
+        let cache = BlockCache::new(1 << 20);
+        let builder = ColumnBuilder {
+            blocks: cache.blocks.clone(),
+            asked: cache.asked.clone(),
+            bytes: cache.bytes.clone(),
+            pending: cache.columns_pending.clone(),
+            built: cache.columns_built.clone(),
+        };
+        let json = block(&[r#"{"status":500}"#, r#"{"status":200}"#], Codec::Zstd(3));
+        let key = cache_key(&json);
+
+        let decoded = cache.decode(&json).unwrap();
+        let waiting = Arc::downgrade(&decoded);
+        cache.asked.insert(key, ());
+        drop(decoded);
+        cache.blocks.invalidate(&key);
+        cache.blocks.run_pending_tasks();
+        assert!(
+            waiting.upgrade().is_none(),
+            "the queue kept an evicted block alive"
+        );
+        builder.attach(key, &waiting);
+        assert!(!cache.blocks.contains_key(&key));
+        assert!(!cache.asked.contains_key(&key));
+        assert_eq!(cache.columns_built.get(), 0);
+
+        // Still cached, it gets its columns.
+        let decoded = cache.decode(&json).unwrap();
+        cache.asked.insert(key, ());
+        builder.attach(key, &Arc::downgrade(&decoded));
+        assert!(cache.decode(&json).unwrap().fields.is_some());
+        assert_eq!(cache.columns_built.get(), 1);
     }
 
     fn wait_for_builder(cache: &BlockCache) {
