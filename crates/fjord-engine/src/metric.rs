@@ -27,7 +27,8 @@ use crate::read_slices;
 use crate::scan::{self, StreamData, Unit, entry_range};
 use crate::series_slots::{Refusal, SeriesSlots};
 use crate::stages::{
-    ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, PRESERVE_ERROR_LABEL, Stage, run_pipeline,
+    ERR_SAMPLE_EXTRACTION, Hints, LabelFilter, NamedMatcher, PRESERVE_ERROR_LABEL, Stage,
+    run_pipeline,
 };
 use crate::step_totals::{self, GroupKeyMemo, SeriesTotals, SlotMemo, WindowCursor, Windows};
 use crate::{DataSource, EngineError, QueryStats, blocking};
@@ -296,6 +297,30 @@ struct RangePlan {
     spec: GroupSpec,
     hints: Hints,
     skip_clauses: Vec<Vec<Vec<u8>>>,
+    /// For a pipeline of `| drop` stages alone, the names they drop ([`dropped_names`]).
+    dropped: Option<Vec<String>>,
+}
+
+/// The label names a pipeline of `| drop` stages alone names (`| drop __error__`, which
+/// Grafana adds to its logs-volume query); `None` for any other pipeline, or none. Without a
+/// parser an entry's labels are its stream's and its structured metadata (which alone can set
+/// `__error__`), so such a pipeline leaves an entry that has none of these names as it is, and
+/// its count or bytes need no pipeline ([`total_stream`]).
+fn dropped_names(stages: &[Stage]) -> Option<Vec<String>> {
+    if stages.is_empty() {
+        return None;
+    }
+    let mut names = Vec::new();
+    for stage in stages {
+        let Stage::Drop(terms) = stage else {
+            return None;
+        };
+        names.extend(terms.iter().map(|t| match t {
+            NamedMatcher::Name(n) => n.clone(),
+            NamedMatcher::Matcher(m) => m.name.clone(),
+        }));
+    }
+    Some(names)
 }
 
 /// `| unwrap`'s reading of a label value under a conversion (none: a plain number).
@@ -411,12 +436,17 @@ fn range_plan(
         spec = GroupSpec::NoLabels;
     }
     let skip_clauses = compile::skippable_literals(&stages);
+    let dropped = match extract {
+        Extract::Count | Extract::Bytes => dropped_names(&stages),
+        Extract::Unwrap { .. } => None,
+    };
     Ok(RangePlan {
         stages,
         extract,
         spec,
         hints,
         skip_clauses,
+        dropped,
     })
 }
 
@@ -668,6 +698,10 @@ fn total_stream(
     let mut memo = SlotMemo::default();
     let mut by_memo = GroupKeyMemo::default();
     let mut cursor = WindowCursor::new(windows);
+    let drops_stream_labels = plan
+        .dropped
+        .as_ref()
+        .is_some_and(|names| names.iter().any(|n| stream.labels.get(n).is_some()));
     for unit in &stream.units {
         if out.refusal().is_some() {
             return Ok(()); // the caller refuses the query
@@ -675,7 +709,11 @@ fn total_stream(
         if !unit_in_play(plan, unit, lo, hi, stats) {
             continue;
         }
-        if !plan.stages.is_empty() {
+        let changes_nothing = match &plan.dropped {
+            Some(names) => !drops_stream_labels && !has_metadata_named(unit, names)?,
+            None => plan.stages.is_empty(),
+        };
+        if !changes_nothing {
             pipeline_unit(
                 plan,
                 unit,
@@ -698,7 +736,8 @@ fn total_stream(
             )?;
             continue;
         }
-        // No pipeline: line lengths, timestamps and metadata are all that matter.
+        // No pipeline (or one that changes nothing here): line lengths, timestamps and
+        // metadata are all that matter.
         let meta = unit.meta();
         stats.lines_processed += u64::from(meta.count);
         stats.bytes_processed += meta.raw_bytes;
@@ -744,6 +783,14 @@ fn total_stream(
         }
     }
     Ok(())
+}
+
+/// Whether some entry of `unit` has structured metadata under one of `names`.
+fn has_metadata_named(unit: &Unit, names: &[String]) -> Result<bool, EngineError> {
+    if unit.meta().metadata_bytes == 0 {
+        return Ok(false);
+    }
+    Ok(unit.metadata_names()?.iter().any(|n| names.contains(n)))
 }
 
 /// Whether an entry's structured metadata can make its series key differ from its stream's

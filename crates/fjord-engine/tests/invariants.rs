@@ -417,6 +417,38 @@ proptest! {
     }
 
     #[test]
+    fn drops_without_a_parser_answer_as_the_labels_they_leave((streams, per_block, dup) in dataset(), step_s in prop_oneof![Just(15i64), Just(60)]) {
+        let source = MemSource::new(build(&streams, per_block, dup));
+        let step = step_s * SEC;
+        // Some entries carry `detected_level` metadata and some do not, so a drop of it changes
+        // some blocks and not others; a drop of `pod` changes every stream.
+        for (dropping, same) in [
+            (
+                "sum by (app, detected_level) (count_over_time({app=~\".+\"} | drop __error__ [1m]))",
+                "sum by (app, detected_level) (count_over_time({app=~\".+\"}[1m]))",
+            ),
+            (
+                "bytes_over_time({app=~\".+\"} | drop __error__, __error_details__ | drop zone [1m])",
+                "bytes_over_time({app=~\".+\"}[1m])",
+            ),
+            (
+                "count_over_time({app=~\".+\"} | drop detected_level [1m])",
+                "sum without (detected_level) (count_over_time({app=~\".+\"}[1m]))",
+            ),
+            (
+                "count_over_time({app=~\".+\"} | drop __error__, pod [1m])",
+                "sum without (pod) (count_over_time({app=~\".+\"}[1m]))",
+            ),
+        ] {
+            prop_assert_eq!(
+                matrix(run(&source, dropping, START, END, step)),
+                matrix(run(&source, same, START, END, step)),
+                "{}", dropping
+            );
+        }
+    }
+
+    #[test]
     fn log_queries_split_in_time((streams, per_block, dup) in dataset(), split in 1i64..600) {
         let source = MemSource::new(build(&streams, per_block, dup));
         let mid = START + split * SEC;
