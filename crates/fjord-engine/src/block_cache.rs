@@ -12,12 +12,14 @@
 //! A metric query without a pipeline (`count_over_time`, `bytes_rate`, … of a plain selector)
 //! reads a block's entry index only, its timestamps and line lengths, wherever the block spans
 //! more than one of the query's windows (most blocks at a one-minute step), and, when it
-//! groups by labels, the names of the block's structured metadata (which could be among them):
-//! decompressing and decoding them was over half of such a query's CPU. The cache keeps both
-//! ([`BlockCache::decode_index`], [`BlockCache::metadata_names`]), each keyed by a hash of the
-//! header and that compressed section alone (cheap to hash, where the whole block would not
-//! be); an index takes 12 bytes an entry. A query read in several slices of its range decodes
-//! them once for a block that crosses a cut.
+//! groups by labels, the names of the block's structured metadata (which could be among them),
+//! and, where they are (`sum by (detected_level)`, Grafana's logs-volume query), the metadata
+//! itself: decompressing and decoding them was over half of such a query's CPU. The cache keeps
+//! all three ([`BlockCache::decode_index`], [`BlockCache::metadata_names`],
+//! [`BlockCache::metadata`]), each keyed by a hash of its tag, the header and that compressed
+//! section alone (cheap to hash, where the whole block would not be); an index takes 12 bytes
+//! an entry. A query read in several slices of its range decodes them once for a block that
+//! crosses a cut.
 //!
 //! Blocks the compactor has not rewritten yet (everything from the last day, and everything an
 //! ingester holds) carry no field columns, so a `| json | <label filter>` query parses every line
@@ -40,7 +42,9 @@
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, OnceLock, Weak};
 
-use fjord_chunk::{ChunkError, DecodedBlock, EncodedBlock, EntryIndex, MetadataSet};
+use fjord_chunk::{
+    ChunkError, DecodedBlock, EncodedBlock, EntryIndex, MetadataSet, SparseMetadata,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -63,6 +67,7 @@ enum Cached {
     Block(Arc<DecodedBlock>),
     Index(Arc<EntryIndex>),
     MetadataNames(Arc<Vec<String>>),
+    Metadata(Arc<SparseMetadata>),
 }
 
 /// A part of a block the cache keeps apart from its whole decoding.
@@ -109,6 +114,25 @@ impl BlockPart for Vec<String> {
     fn found(entry: Cached) -> Option<Arc<Self>> {
         match entry {
             Cached::MetadataNames(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+impl BlockPart for SparseMetadata {
+    const TAG: &'static [u8] = b"metadata";
+    fn parts(block: &EncodedBlock) -> Result<(Vec<u8>, &[u8]), ChunkError> {
+        block.metadata_parts()
+    }
+    fn decode(block: &EncodedBlock) -> Result<Self, ChunkError> {
+        block.decode_metadata()
+    }
+    fn cached(part: Arc<Self>) -> Cached {
+        Cached::Metadata(part)
+    }
+    fn found(entry: Cached) -> Option<Arc<Self>> {
+        match entry {
+            Cached::Metadata(m) => Some(m),
             _ => None,
         }
     }
@@ -183,18 +207,27 @@ fn insert(blocks: &Blocks, bytes: &Gauge, key: u128, entry: Cached) {
     blocks.insert(key, entry);
 }
 
+/// Bytes sparse metadata holds, for the budget (each entry's set counted whole, though
+/// neighbours with equal sets share one).
+fn metadata_weight(metadata: &SparseMetadata) -> usize {
+    metadata
+        .iter()
+        .map(|(_, set)| std::mem::size_of::<(u32, MetadataSet)>() + set.len() * 48)
+        .sum()
+}
+
 /// Bytes a cache entry holds, for the budget.
 fn weight(c: &Cached) -> u32 {
     let bytes = match c {
         Cached::Block(d) => {
-            let metadata: usize = d
-                .metadata
-                .iter()
-                .map(|(_, set)| std::mem::size_of::<(u32, MetadataSet)>() + set.len() * 48)
-                .sum();
             let fields = d.fields.as_ref().map_or(0, |f| f.heap_bytes());
-            d.data.len() + d.ts.len() * 8 + d.offsets.len() * 4 + metadata + fields
+            d.data.len()
+                + d.ts.len() * 8
+                + d.offsets.len() * 4
+                + metadata_weight(&d.metadata)
+                + fields
         }
+        Cached::Metadata(m) => metadata_weight(m),
         Cached::Index(i) => std::mem::size_of::<EntryIndex>() + i.ts.len() * 8 + i.lens.len() * 4,
         Cached::MetadataNames(n) => {
             std::mem::size_of::<Vec<String>>()
@@ -309,6 +342,11 @@ impl BlockCache {
     /// The distinct names of the block's structured metadata, as [`Self::decode_index`] gives
     /// its index.
     pub fn metadata_names(&self, block: &EncodedBlock) -> Result<Arc<Vec<String>>, ChunkError> {
+        self.part(block)
+    }
+
+    /// The block's sparse structured metadata, as [`Self::decode_index`] gives its index.
+    pub fn metadata(&self, block: &EncodedBlock) -> Result<Arc<SparseMetadata>, ChunkError> {
         self.part(block)
     }
 
@@ -464,7 +502,7 @@ mod tests {
     }
 
     #[test]
-    fn entry_indexes_and_metadata_names_are_kept_apart_from_whole_blocks() {
+    fn entry_indexes_and_metadata_are_kept_apart_from_whole_blocks() {
         let cache = BlockCache::new(1 << 20);
         let lines: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -489,6 +527,11 @@ mod tests {
         assert_eq!(*names, vec!["detected_level".to_string()]);
         assert!(Arc::ptr_eq(&cache.metadata_names(&a).unwrap(), &names));
         assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (3, 3));
+        // The metadata itself is a part of its own, keyed apart from its names.
+        let metadata = cache.metadata(&a).unwrap();
+        assert_eq!(*metadata, a.decode_metadata().unwrap());
+        assert!(Arc::ptr_eq(&cache.metadata(&a).unwrap(), &metadata));
+        assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (4, 4));
         assert_eq!(cache.bytes.get(), cache.held_bytes() as i64);
         // A head snapshot's index is decoded every time, not kept.
         let head = block(&lines, Codec::None);

@@ -64,13 +64,16 @@ impl Unit {
         }
     }
 
-    /// The sparse structured metadata, without the text.
-    pub fn decode_metadata(&self) -> Result<SparseMetadata, EngineError> {
+    /// The sparse structured metadata, without the text (through the query's block cache, when
+    /// it has one).
+    pub fn decode_metadata(&self) -> Result<Arc<SparseMetadata>, EngineError> {
         match self {
-            Unit::Encoded(b, _) => b
-                .decode_metadata()
-                .map_err(|e| EngineError::Storage(e.to_string())),
-            Unit::Merged(d) => Ok(d.metadata.clone()),
+            Unit::Encoded(b, cache) => match cache {
+                Some(cache) => cache.metadata(b),
+                None => b.decode_metadata().map(Arc::new),
+            }
+            .map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Merged(d) => Ok(Arc::new(d.metadata.clone())),
         }
     }
 

@@ -66,7 +66,7 @@ async fn stream_sizes(
             max_ts = max_ts.max(meta.max_ts);
             size += meta.raw_bytes;
             let metadata = unit.decode_metadata()?;
-            for (_, pairs) in &metadata {
+            for (_, pairs) in metadata.iter() {
                 size += 8 * pairs.len() as u64;
                 for l in pairs.iter() {
                     for s in [&l.name, &l.value] {
