@@ -1,4 +1,5 @@
-//! A cache of decoded blocks, and of blocks' entry indexes, with a byte budget.
+//! A cache of decoded blocks, and of parts of blocks (entry indexes, structured metadata), with
+//! a byte budget.
 //!
 //! Dashboards repeat the same queries every refresh, and a filter on a common word (`|= "error"`)
 //! cannot skip blocks by their trigram filter, so without a cache every refresh decompresses the
@@ -15,8 +16,7 @@
 //! groups by labels, the names of the block's structured metadata (which could be among them),
 //! and, where they are (`sum by (detected_level)`, Grafana's logs-volume query), the metadata
 //! itself: decompressing and decoding them was over half of such a query's CPU. The cache keeps
-//! all three ([`BlockCache::decode_index`], [`BlockCache::metadata_names`],
-//! [`BlockCache::metadata`]), each keyed by a hash of its tag, the header and that compressed
+//! all three ([`part_through`]), each keyed by a hash of its tag, the header and that compressed
 //! section alone (cheap to hash, where the whole block would not be); an index takes 12 bytes
 //! an entry. A query read in several slices of its range decodes them once for a block that
 //! crosses a cut.
@@ -63,7 +63,7 @@ const ASKED_KEYS: u64 = 1 << 16;
 /// What the cache holds under a key: a block's whole decoding ([`cache_key`]), or one of its
 /// parts alone ([`part_key`]).
 #[derive(Debug, Clone)]
-enum Cached {
+pub(crate) enum Cached {
     Block(Arc<DecodedBlock>),
     Index(Arc<EntryIndex>),
     MetadataNames(Arc<Vec<String>>),
@@ -71,7 +71,7 @@ enum Cached {
 }
 
 /// A part of a block the cache keeps apart from its whole decoding.
-trait BlockPart: Sized {
+pub(crate) trait BlockPart: Sized {
     /// Tells the part's keys from every other kind's.
     const TAG: &'static [u8];
     /// The block's header and the compressed section the part is decoded from.
@@ -200,6 +200,18 @@ fn part_key<P: BlockPart>(block: &EncodedBlock) -> u128 {
     }
 }
 
+/// Part `P` of `block` ([`EntryIndex`], [`SparseMetadata`], or the metadata's names as a
+/// `Vec<String>`): through `cache` when there is one, else decoded now.
+pub(crate) fn part_through<P: BlockPart>(
+    cache: Option<&BlockCache>,
+    block: &EncodedBlock,
+) -> Result<Arc<P>, ChunkError> {
+    match cache {
+        Some(cache) => cache.part(block),
+        None => P::decode(block).map(Arc::new),
+    }
+}
+
 /// Puts `entry` in `blocks` under `key` and adds its weight to `bytes`, the gauge of bytes
 /// held (the eviction listener takes it off again, also when the entry is replaced).
 fn insert(blocks: &Blocks, bytes: &Gauge, key: u128, entry: Cached) {
@@ -286,12 +298,12 @@ impl BlockCache {
         );
         registry.register(
             "fjord_querier_block_cache_index_hits",
-            "Entry indexes (timestamps and line lengths) and structured metadata names found decoded in the block cache",
+            "Entry indexes (timestamps and line lengths), structured metadata and its names found decoded in the block cache",
             self.index_hits.clone(),
         );
         registry.register(
             "fjord_querier_block_cache_index_misses",
-            "Entry indexes and structured metadata names decoded because the block cache did not hold them",
+            "Entry indexes, structured metadata and its names decoded because the block cache did not hold them",
             self.index_misses.clone(),
         );
         registry.register(
@@ -333,23 +345,9 @@ impl BlockCache {
         Ok(decoded)
     }
 
-    /// The block's entry index (timestamps and line lengths): from the cache when it holds
-    /// one of these exact bytes, else decoded now (and kept, if compressed).
-    pub fn decode_index(&self, block: &EncodedBlock) -> Result<Arc<EntryIndex>, ChunkError> {
-        self.part(block)
-    }
-
-    /// The distinct names of the block's structured metadata, as [`Self::decode_index`] gives
-    /// its index.
-    pub fn metadata_names(&self, block: &EncodedBlock) -> Result<Arc<Vec<String>>, ChunkError> {
-        self.part(block)
-    }
-
-    /// The block's sparse structured metadata, as [`Self::decode_index`] gives its index.
-    pub fn metadata(&self, block: &EncodedBlock) -> Result<Arc<SparseMetadata>, ChunkError> {
-        self.part(block)
-    }
-
+    /// Part `P` of the block (its entry index, its structured metadata or the metadata's
+    /// names): from the cache when it holds one of these exact bytes, else decoded now (and
+    /// kept, if compressed).
     fn part<P: BlockPart>(&self, block: &EncodedBlock) -> Result<Arc<P>, ChunkError> {
         if !block.is_compressed() {
             return P::decode(block).map(Arc::new);
@@ -507,8 +505,8 @@ mod tests {
         let lines: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         let a = block(&lines, Codec::Zstd(3));
-        let first = cache.decode_index(&a).unwrap();
-        let again = cache.decode_index(&a).unwrap();
+        let first = cache.part::<EntryIndex>(&a).unwrap();
+        let again = cache.part::<EntryIndex>(&a).unwrap();
         assert!(Arc::ptr_eq(&first, &again), "second decode is a hit");
         assert_eq!(*first, a.decode_index().unwrap());
         assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (1, 1));
@@ -519,25 +517,31 @@ mod tests {
         let whole = cache.decode(&a).unwrap();
         assert_eq!((cache.hits.get(), cache.misses.get()), (0, 1));
         assert_eq!(*whole, a.decode().unwrap());
-        assert!(Arc::ptr_eq(&cache.decode_index(&a).unwrap(), &first));
+        assert!(Arc::ptr_eq(&cache.part::<EntryIndex>(&a).unwrap(), &first));
         let b = block(&lines[1..], Codec::Zstd(3));
-        assert_eq!(*cache.decode_index(&b).unwrap(), b.decode_index().unwrap());
+        assert_eq!(
+            *cache.part::<EntryIndex>(&b).unwrap(),
+            b.decode_index().unwrap()
+        );
         assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (2, 2));
-        let names = cache.metadata_names(&a).unwrap();
+        let names = cache.part::<Vec<String>>(&a).unwrap();
         assert_eq!(*names, vec!["detected_level".to_string()]);
-        assert!(Arc::ptr_eq(&cache.metadata_names(&a).unwrap(), &names));
+        assert!(Arc::ptr_eq(&cache.part::<Vec<String>>(&a).unwrap(), &names));
         assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (3, 3));
         // The metadata itself is a part of its own, keyed apart from its names.
-        let metadata = cache.metadata(&a).unwrap();
+        let metadata = cache.part::<SparseMetadata>(&a).unwrap();
         assert_eq!(*metadata, a.decode_metadata().unwrap());
-        assert!(Arc::ptr_eq(&cache.metadata(&a).unwrap(), &metadata));
+        assert!(Arc::ptr_eq(
+            &cache.part::<SparseMetadata>(&a).unwrap(),
+            &metadata
+        ));
         assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (4, 4));
         assert_eq!(cache.bytes.get(), cache.held_bytes() as i64);
         // A head snapshot's index is decoded every time, not kept.
         let head = block(&lines, Codec::None);
         let (one, two) = (
-            cache.decode_index(&head).unwrap(),
-            cache.decode_index(&head).unwrap(),
+            cache.part::<EntryIndex>(&head).unwrap(),
+            cache.part::<EntryIndex>(&head).unwrap(),
         );
         assert!(!Arc::ptr_eq(&one, &two));
     }
@@ -560,8 +564,8 @@ mod tests {
         let again = cache.decode(&stored).unwrap();
         assert!(Arc::ptr_eq(&first, &again));
         assert_eq!((cache.hits.get(), cache.misses.get()), (1, 1));
-        let first = cache.decode_index(&in_memory).unwrap();
-        let again = cache.decode_index(&stored).unwrap();
+        let first = cache.part::<EntryIndex>(&in_memory).unwrap();
+        let again = cache.part::<EntryIndex>(&stored).unwrap();
         assert!(Arc::ptr_eq(&first, &again));
         assert_eq!((cache.index_hits.get(), cache.index_misses.get()), (1, 1));
     }

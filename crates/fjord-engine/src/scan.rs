@@ -10,7 +10,16 @@ use fjord_chunk::{
 };
 use fjord_model::Labels;
 
+use crate::block_cache::{BlockPart, part_through};
 use crate::{BlockCache, EngineError, SelectedStream};
+
+/// Part `P` of an encoded unit's block, through the query's block cache when it has one.
+fn encoded_part<P: BlockPart>(
+    block: &EncodedBlock,
+    cache: &Option<Arc<BlockCache>>,
+) -> Result<Arc<P>, EngineError> {
+    part_through(cache.as_deref(), block).map_err(|e| EngineError::Storage(e.to_string()))
+}
 
 /// A unit of a stream's data: an untouched encoded block (decoded through the query's block
 /// cache, when it has one), or several overlapping blocks merged.
@@ -52,11 +61,7 @@ impl Unit {
     /// it has one).
     pub fn decode_index(&self) -> Result<Arc<EntryIndex>, EngineError> {
         match self {
-            Unit::Encoded(b, cache) => match cache {
-                Some(cache) => cache.decode_index(b),
-                None => b.decode_index().map(Arc::new),
-            }
-            .map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Encoded(b, cache) => encoded_part(b, cache),
             Unit::Merged(d) => Ok(Arc::new(EntryIndex {
                 ts: d.ts.clone(),
                 lens: d.offsets.windows(2).map(|w| w[1] - w[0]).collect(),
@@ -68,11 +73,7 @@ impl Unit {
     /// it has one).
     pub fn decode_metadata(&self) -> Result<Arc<SparseMetadata>, EngineError> {
         match self {
-            Unit::Encoded(b, cache) => match cache {
-                Some(cache) => cache.metadata(b),
-                None => b.decode_metadata().map(Arc::new),
-            }
-            .map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Encoded(b, cache) => encoded_part(b, cache),
             Unit::Merged(d) => Ok(Arc::new(d.metadata.clone())),
         }
     }
@@ -81,11 +82,7 @@ impl Unit {
     /// when it has one).
     pub fn metadata_names(&self) -> Result<Arc<Vec<String>>, EngineError> {
         match self {
-            Unit::Encoded(b, cache) => match cache {
-                Some(cache) => cache.metadata_names(b),
-                None => b.metadata_names().map(Arc::new),
-            }
-            .map_err(|e| EngineError::Storage(e.to_string())),
+            Unit::Encoded(b, cache) => encoded_part(b, cache),
             Unit::Merged(d) => {
                 let mut names: Vec<String> = d
                     .metadata
